@@ -1,0 +1,158 @@
+"""Shared protocols and value types: the seams between the auth app and providers.
+
+Python names are Backstage's in snake_case (``AuthProviderRouteHandlers``,
+``ProfileInfo``, ``ClientAuthResponse``); camelCase appears only in ``to_json``.
+Seams that users implement are :class:`typing.Protocol`; values are frozen
+dataclasses, so nothing per request lives on shared objects (WSGI servers run
+threads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
+from typing import runtime_checkable
+
+if TYPE_CHECKING:
+    from webob import Request
+    from webob import Response
+
+    from ._http import HttpClient
+    from .config import Config
+    from .sealing import CookieSealer
+
+__all__ = [
+    "AuthProviderFactory",
+    "AuthProviderFactoryOptions",
+    "AuthProviderRouteHandlers",
+    "BackstageIdentityResponse",
+    "ClientAuthResponse",
+    "CookieConfigurer",
+    "CookieSettings",
+    "ProfileInfo",
+    "SupportsLogout",
+    "SupportsRefresh",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInfo:
+    """What the frontend shows of a signed-in user (Backstage ``ProfileInfo``)."""
+
+    email: str | None = None
+    display_name: str | None = None
+    picture: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        """The wire shape; absent fields are omitted as ``JSON.stringify`` does."""
+        out = {"email": self.email, "displayName": self.display_name, "picture": self.picture}
+        return {key: value for key, value in out.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class BackstageIdentityResponse:
+    """The issued identity token and who it names (spec §6.1)."""
+
+    token: str
+    user_entity_ref: str
+    ownership_entity_refs: tuple[str, ...]
+    expires_in_seconds: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire shape of ``backstageIdentity``."""
+        out: dict[str, Any] = {
+            "token": self.token,
+            "identity": {
+                "type": "user",
+                "userEntityRef": self.user_entity_ref,
+                "ownershipEntityRefs": list(self.ownership_entity_refs),
+            },
+        }
+        if self.expires_in_seconds is not None:
+            out["expiresInSeconds"] = self.expires_in_seconds
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAuthResponse:
+    """The body of ``refresh`` and the ``response`` of the popup message (spec §6.1)."""
+
+    profile: ProfileInfo
+    #: Provider specific: ``idToken``, ``accessToken``, ``scope``, ``expiresInSeconds``.
+    provider_info: dict[str, Any] | None = None
+    backstage_identity: BackstageIdentityResponse | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire shape; ``providerInfo`` and ``backstageIdentity`` only when present."""
+        out: dict[str, Any] = {"profile": self.profile.to_json()}
+        if self.provider_info is not None:
+            out["providerInfo"] = self.provider_info
+        if self.backstage_identity is not None:
+            out["backstageIdentity"] = self.backstage_identity.to_json()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CookieSettings:
+    """Attributes for the OAuth cookies of one provider (Backstage ``CookieConfigurer`` result)."""
+
+    path: str
+    secure: bool
+    same_site: str = "lax"
+    domain: str | None = None
+
+
+#: ``(provider_id, base_url, callback_url, app_origin) -> CookieSettings``.
+CookieConfigurer = Callable[[str, str, str, str], CookieSettings]
+
+
+@runtime_checkable
+class AuthProviderRouteHandlers(Protocol):
+    """The routes every provider answers; ``refresh`` and ``logout`` are optional."""
+
+    def start(self, request: Request) -> Response: ...
+
+    def frame_handler(self, request: Request) -> Response: ...
+
+
+@runtime_checkable
+class SupportsRefresh(Protocol):
+    """A provider that answers ``/refresh``."""
+
+    def refresh(self, request: Request) -> Response: ...
+
+
+@runtime_checkable
+class SupportsLogout(Protocol):
+    """A provider that answers ``/logout``."""
+
+    def logout(self, request: Request) -> Response: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AuthProviderFactoryOptions:
+    """Everything a provider factory gets to build its route handlers."""
+
+    provider_id: str
+    #: The provider's own subtree, ``auth.providers.<id>``.
+    config: Config
+    #: The external auth base URL, e.g. ``http://localhost:7007/api/auth``.
+    base_url: str
+    #: ``app.baseUrl``; its origin is the default postMessage target.
+    app_url: str
+    is_origin_allowed: Callable[[str], bool]
+    http: HttpClient
+    sealer: CookieSealer
+    #: The whole config, for the few global keys a provider reads (``auth.environment``).
+    root_config: Config | None = None
+    resolver_context: Any = None
+    cookie_configurer: CookieConfigurer | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: Builds one provider's route handlers from its options.
+AuthProviderFactory = Callable[[AuthProviderFactoryOptions], AuthProviderRouteHandlers]
