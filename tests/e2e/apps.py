@@ -1,0 +1,34 @@
+"""WSGI apps that the e2e tests serve with gunicorn (``tests.e2e.apps:make_app()``).
+
+A tiny downstream app wrapped in ``AuthMiddleware``, built from the app-config
+file named by the ``WSGIAUTH_CONFIG`` environment variable, exactly as a user
+would deploy wsgiauth in front of their own WSGI app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+
+def downstream_app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """The user's own app: answers every path outside ``/api/auth`` with 200."""
+    body = b"downstream app\n"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_app() -> WSGIApplication:
+    """gunicorn app factory: wsgiauth in front of :func:`downstream_app`."""
+    from wsgiauth.app import create_auth_app
+    from wsgiauth.config import load_config
+    from wsgiauth.middleware import AuthMiddleware
+
+    config = load_config(os.environ["WSGIAUTH_CONFIG"])
+    return AuthMiddleware(downstream_app, create_auth_app(config))
