@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Literal
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -102,7 +103,7 @@ class CookieSettings:
 
     path: str
     secure: bool
-    same_site: str = "lax"
+    same_site: Literal["lax", "strict", "none"] = "lax"
     domain: str | None = None
 
 

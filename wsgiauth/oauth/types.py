@@ -104,7 +104,7 @@ class OAuthSession:
     """The provider's tokens (Backstage ``OAuthSession``)."""
 
     access_token: str
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
     scope: str = ""
     id_token: str | None = None
     expires_in_seconds: int | None = None

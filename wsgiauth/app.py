@@ -1,0 +1,210 @@
+"""``AuthApp``: the WSGI app behind the auth base path, and ``create_auth_app``.
+
+It routes ``/{provider}/{action}`` (paths relative to where it is mounted) to
+provider route handlers, checks methods and sizes, and is the one place where
+errors become responses: Backstage's JSON error body for every
+:class:`~wsgiauth.errors.HttpError`, a generic 500 (logged, never a stack
+trace) for anything else. Every host mounts this same object: the
+:class:`~wsgiauth.middleware.AuthMiddleware`, Pyramid, Bottle, gunicorn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from webob import Request
+from webob import Response
+
+from ._http import HttpClient
+from ._http import create_http_client
+from .config import Config
+from .errors import ConfigError
+from .errors import HeaderTooLargeError
+from .errors import HttpError
+from .errors import MethodNotAllowedError
+from .errors import NotFoundError
+from .errors import PayloadTooLargeError
+from .origins import create_origin_filter
+from .origins import origin_of
+from .registry import ProviderModule
+from .registry import resolve_providers
+from .sealing import CookieSealer
+from .types import AuthProviderFactoryOptions
+from .types import AuthProviderRouteHandlers
+from .types import SupportsLogout
+from .types import SupportsRefresh
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIEnvironment
+
+    from .types import CookieConfigurer
+
+__all__ = ["DEFAULT_BASE_PATH", "AuthApp", "create_auth_app"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_PATH = "/api/auth"
+#: Query strings past this are refused (431); Backstage's own state is < 1 KB.
+MAX_QUERY_LENGTH = 8192
+#: Request bodies past this are refused (413); form_post callbacks are small.
+MAX_BODY_LENGTH = 64 * 1024
+
+Handler = Callable[[Request], Response]
+#: Action → (allowed methods, handler name on the provider's route handlers).
+_ACTIONS: Mapping[str, tuple[tuple[str, ...], str]] = {
+    "start": (("GET",), "start"),
+    "handler/frame": (("GET", "POST"), "frame_handler"),
+    "refresh": (("GET", "POST"), "refresh"),
+    "logout": (("POST",), "logout"),
+}
+
+
+class AuthApp:
+    """The auth routes as one WSGI app; mount it under the auth base path.
+
+    :param providers: provider id → its route handlers.
+    :param base_path: where it is mounted; :class:`~wsgiauth.middleware.AuthMiddleware`
+        reads it.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, AuthProviderRouteHandlers],
+        *,
+        base_path: str = DEFAULT_BASE_PATH,
+        routes: Mapping[str, Handler] | None = None,
+    ) -> None:
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.providers = dict(providers)
+        self._routes: dict[tuple[str, str], tuple[tuple[str, ...], Handler]] = {}
+        for provider_id, handlers in self.providers.items():
+            self._add_provider(provider_id, handlers)
+        self._extra_routes = dict(routes or {})
+
+    def _add_provider(self, provider_id: str, handlers: AuthProviderRouteHandlers) -> None:
+        # Optional routes are bound once, here, as Backstage binds only what a provider has.
+        for action, (methods, attribute) in _ACTIONS.items():
+            if attribute == "refresh" and not isinstance(handlers, SupportsRefresh):
+                continue
+            if attribute == "logout" and not isinstance(handlers, SupportsLogout):
+                continue
+            self._routes[(provider_id, action)] = (methods, getattr(handlers, attribute))
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        try:
+            response = self.handle(request)
+        except HttpError as error:
+            response = error_response(request, error)
+        except Exception:
+            log_id = secrets.token_hex(8)
+            log.exception("Unhandled error in wsgiauth (logId=%s)", log_id)
+            response = error_response(
+                request, HttpError(f"An internal error occurred logId={log_id}"), name="Error"
+            )
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        """Route one request; raises :class:`~wsgiauth.errors.HttpError` on failure."""
+        if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
+            raise HeaderTooLargeError("Request query string is too large")
+        if (request.content_length or 0) > MAX_BODY_LENGTH:
+            raise PayloadTooLargeError("Request body is too large")
+        path = request.path_info
+        extra = self._extra_routes.get(path)
+        if extra is not None:
+            return extra(request)
+        provider_id, _, action = path.strip("/").partition("/")
+        route = self._routes.get((provider_id, action))
+        if route is None:
+            if provider_id in self.providers:
+                raise NotFoundError(f"Unknown route '{action}' of auth provider '{provider_id}'")
+            raise NotFoundError(f"Unknown auth provider '{provider_id}'")
+        methods, handler = route
+        if request.method not in methods:
+            raise MethodNotAllowedError(
+                f"Method {request.method} is not allowed for '{action}'", allow=methods
+            )
+        return handler(request)
+
+
+def error_response(request: Request, error: HttpError, *, name: str | None = None) -> Response:
+    """Backstage's error body (spec §6.3): ``error``, ``request`` and ``response``."""
+    body: dict[str, object] = {
+        "error": {"name": name or error.name, "message": error.full_message()},
+        "request": {"method": request.method, "url": request.path_qs},
+        "response": {"statusCode": error.status_code},
+    }
+    cause = error.__cause__
+    if isinstance(cause, HttpError):
+        body["error"] = {**body["error"], "cause": {"name": cause.name, "message": cause.message}}  # type: ignore[dict-item]
+    response = Response(
+        body=json.dumps(body).encode("utf-8"),
+        status=error.status_code,
+        content_type="application/json",
+        charset="utf-8",
+    )
+    response.cache_control = "no-store"
+    if isinstance(error, MethodNotAllowedError):
+        response.allow = error.allow
+    return response
+
+
+def create_auth_app(
+    config: Config,
+    *,
+    providers: Mapping[str, ProviderModule] | None = None,
+    base_path: str | None = None,
+    http: HttpClient | None = None,
+    cookie_configurer: CookieConfigurer | None = None,
+) -> AuthApp:
+    """Build the auth app from an app-config; every config problem raises here, at startup.
+
+    :param providers: explicit provider modules by id, beating entry points and built-ins.
+    :param base_path: the mount path, default ``auth.basePath`` or ``/api/auth``.
+    """
+    app_url = config.get_string("app.baseUrl")
+    backend_url = config.get_string("backend.baseUrl")
+    for key, url in (("app.baseUrl", app_url), ("backend.baseUrl", backend_url)):
+        try:
+            origin_of(url)
+        except ValueError:
+            raise config.error(key, "must be an absolute http(s) URL") from None
+    base_path = base_path or config.get_optional_string("auth.basePath") or DEFAULT_BASE_PATH
+    base_path = "/" + base_path.strip("/")
+    base_url = backend_url.rstrip("/") + base_path
+    is_origin_allowed = create_origin_filter(
+        app_url, config.get_optional_string_list("auth.experimentalExtraAllowedOrigins") or ()
+    )
+    sealer = CookieSealer(config.get_optional_string_or_list("auth.session.secret") or ())
+    http = http or create_http_client()
+    providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
+    built: dict[str, AuthProviderRouteHandlers] = {}
+    for provider_id, module in resolve_providers(providers_config.keys(), providers).items():
+        options = AuthProviderFactoryOptions(
+            provider_id=provider_id,
+            config=providers_config.get_config(provider_id),
+            base_url=base_url,
+            app_url=app_url,
+            is_origin_allowed=is_origin_allowed,
+            http=http,
+            sealer=sealer,
+            root_config=config,
+            cookie_configurer=cookie_configurer,
+        )
+        try:
+            built[provider_id] = module.factory(options)
+        except ConfigError:
+            raise
+        except Exception as error:
+            raise config.error(
+                f"auth.providers.{provider_id}", f"failed to build: {error}"
+            ) from error
+    return AuthApp(built, base_path=base_path)

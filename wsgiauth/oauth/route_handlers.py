@@ -1,0 +1,342 @@
+"""The generic OAuth routes: start, handler/frame, refresh, logout (spec §1.3-§1.6).
+
+Backstage's ``createOAuthRouteHandlers``. It owns everything an identity
+provider does not: the nonce, the per-flow cookie with the PKCE verifier, the
+allowed origins, scopes, cookies and the response shapes. The provider's
+:class:`~wsgiauth.oauth.types.OAuthAuthenticator` only builds URLs and talks
+to the back channel. Handlers raise :class:`~wsgiauth.errors.HttpError`;
+only the callback turns errors into a postMessage page (or a redirect).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
+
+from oauthlib.oauth2 import WebApplicationClient
+from webob import Response
+
+from ..errors import AuthenticationError
+from ..errors import HttpError
+from ..errors import InputError
+from ..errors import NotAllowedError
+from ..errors import ServiceUnavailableError
+from ..flow.web_message import web_message_response
+from ..origins import origin_of
+from ..types import ClientAuthResponse
+from .cookies import FlowCookie
+from .cookies import OAuthCookieManager
+from .cookies import started_now
+from .scopes import join_scopes
+from .scopes import split_scopes
+from .state import decode_oauth_state
+from .state import encode_oauth_state
+from .types import OAuthAuthenticateInput
+from .types import OAuthLogoutInput
+from .types import OAuthRefreshInput
+from .types import OAuthStartInput
+from .types import SupportsOAuthLogout
+
+if TYPE_CHECKING:
+    from webob import Request
+
+    from ..types import BackstageIdentityResponse
+    from ..types import ProfileInfo
+    from .types import OAuthAuthenticator
+    from .types import OAuthAuthenticatorResult
+    from .types import ProfileTransform
+
+__all__ = ["OAuthRouteHandlers", "SignIn"]
+
+log = logging.getLogger(__name__)
+
+#: Turns a provider result into an identity token; ``None`` when the provider has no resolver.
+SignIn = Callable[["OAuthAuthenticatorResult", "ProfileInfo"], "BackstageIdentityResponse"]
+
+_PKCE = WebApplicationClient("")
+
+
+class OAuthRouteHandlers:
+    """Route handlers for one OAuth provider in one environment."""
+
+    def __init__(
+        self,
+        authenticator: OAuthAuthenticator,
+        *,
+        provider_id: str,
+        callback_url: str,
+        app_url: str,
+        is_origin_allowed: Callable[[str], bool],
+        cookies: OAuthCookieManager,
+        additional_scopes: tuple[str, ...] = (),
+        profile_transform: ProfileTransform | None = None,
+        sign_in: SignIn | None = None,
+    ) -> None:
+        self.authenticator = authenticator
+        self.provider_id = provider_id
+        self.callback_url = callback_url
+        self.app_origin = origin_of(app_url)
+        self.is_origin_allowed = is_origin_allowed
+        self.cookies = cookies
+        self.additional_scopes = additional_scopes
+        self.profile_transform = profile_transform or authenticator.default_profile_transform
+        self.sign_in = sign_in
+
+    # -- start ----------------------------------------------------------------------------
+
+    def start(self, request: Request) -> Response:
+        """Redirect to the provider with a fresh nonce in a cookie and in ``state``."""
+        query = request.GET
+        origin = self._checked_origin(query.get("origin"), InputError)
+        flow = query.get("flow")
+        redirect_url = query.get("redirectUrl")
+        if redirect_url is not None:
+            self._check_redirect_url(redirect_url)
+        nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
+        scope = self._scope(request, query.get("scope"))
+        state = encode_oauth_state(
+            {
+                "nonce": nonce,
+                "env": query.get("env"),
+                "origin": origin,
+                "redirectUrl": redirect_url,
+                "flow": flow,
+                "scope": scope if self.authenticator.persist_scopes else None,
+            }
+        )
+        # PKCE S256 on every code flow: an intercepted code is useless without the
+        # verifier, which stays in this browser's HttpOnly flow cookie.
+        verifier = _PKCE.create_code_verifier(64)
+        challenge = _PKCE.create_code_challenge(verifier, "S256")
+        started = self.authenticator.start(
+            OAuthStartInput(
+                request=request, scope=scope, state=state, nonce=nonce, code_challenge=challenge
+            )
+        )
+        # Backstage sends no body; PEP 3333 wants a Content-Type on every 302.
+        response = Response(status=started.status, headerlist=[("Content-Type", "text/plain")])
+        response.location = started.url
+        response.cache_control = "no-store"
+        self.cookies.set_nonce(response, nonce, origin)
+        flow_cookie = FlowCookie(nonce=nonce, code_verifier=verifier, started_at=started_now())
+        self.cookies.set_flow(response, request, flow_cookie, origin)
+        return response
+
+    # -- handler/frame --------------------------------------------------------------------
+
+    def frame_handler(self, request: Request) -> Response:
+        """Finish the login and deliver the result by postMessage (or redirect)."""
+        origin = self.app_origin
+        state: dict[str, str] = {}
+        try:
+            state = decode_oauth_state(request.GET.get("state", ""))
+            if state.get("origin"):
+                origin = self._checked_origin(state["origin"], NotAllowedError) or origin
+            if state.get("redirectUrl"):
+                self._check_redirect_url(state["redirectUrl"])
+            flow = self._checked_flow(request, state["nonce"])
+            result = self.authenticator.authenticate(
+                OAuthAuthenticateInput(
+                    request=request, nonce=state["nonce"], code_verifier=flow.code_verifier
+                )
+            )
+            client_response, scope = self._client_response(result, state.get("scope"))
+            if state.get("flow") == "redirect":
+                if not state.get("redirectUrl"):
+                    raise InputError("No redirectUrl provided in request query parameters")
+                response = _found(state["redirectUrl"])
+            else:
+                response = web_message_response(
+                    origin, {"type": "authorization_response", "response": client_response}
+                )
+            if self.authenticator.persist_scopes:
+                self.cookies.set_granted_scopes(response, request, scope, origin)
+            if result.session.refresh_token:
+                self.cookies.set_refresh_token(
+                    response, request, result.session.refresh_token, origin
+                )
+            self.cookies.remove_flow(response, state["nonce"], origin)
+            return response
+        except HttpError as error:
+            return self._frame_error(error, state, origin)
+
+    def _frame_error(self, error: HttpError, state: dict[str, str], origin: str) -> Response:
+        redirect_url = state.get("redirectUrl")
+        if (
+            state.get("flow") == "redirect"
+            and redirect_url
+            and self._redirect_allowed(redirect_url)
+        ):
+            return _found(_with_query(redirect_url, error=error.full_message()))
+        payload = {
+            "type": "authorization_response",
+            "error": {"name": error.name, "message": error.full_message()},
+        }
+        return web_message_response(origin, payload)
+
+    def _checked_flow(self, request: Request, nonce: str) -> FlowCookie:
+        """Login CSRF: the callback must come to the browser that started this flow."""
+        flow = self.cookies.get_flow(request, nonce)
+        if flow is None:
+            if self.cookies.get_nonce(request) is None:
+                raise NotAllowedError("Auth response is missing cookie nonce")
+            raise NotAllowedError("Invalid nonce")
+        if not hmac.compare_digest(flow.nonce.encode(), nonce.encode()):
+            raise NotAllowedError("Invalid nonce")
+        return flow
+
+    # -- refresh --------------------------------------------------------------------------
+
+    def refresh(self, request: Request) -> Response:
+        """Renew the provider session from the refresh-token cookie."""
+        self._check_requested_with(request)
+        origin = request.headers.get("Origin")
+        try:
+            refresh_token = self.cookies.get_refresh_token(request)
+            if not refresh_token:
+                raise InputError("Missing session cookie")
+            granted = split_scopes(self.cookies.get_granted_scopes(request))
+            requested = split_scopes(request.GET.get("scope"))
+            scope = self._scope(request, request.GET.get("scope"))
+            result = self.authenticator.refresh(
+                OAuthRefreshInput(
+                    request=request,
+                    scope=scope,
+                    scope_already_granted=set(requested) <= set(granted),
+                    refresh_token=refresh_token,
+                )
+            )
+            client_response, scope = self._client_response(result, scope)
+        except ServiceUnavailableError:
+            raise  # the provider is down, not the session: 503 lets clients retry
+        except HttpError as error:
+            raise AuthenticationError("Refresh failed") from error
+        response = Response(json_body=client_response, cache_control="no-store")
+        if self.authenticator.persist_scopes:
+            self.cookies.set_granted_scopes(response, request, scope, origin)
+        new_token = result.session.refresh_token
+        if new_token and new_token != refresh_token:
+            self.cookies.set_refresh_token(response, request, new_token, origin)
+        return response
+
+    # -- logout ---------------------------------------------------------------------------
+
+    def logout(self, request: Request) -> Response:
+        """Clear the session cookies; revoke at the provider where it can."""
+        self._check_requested_with(request)
+        origin = request.headers.get("Origin")
+        if origin is not None and not self.is_origin_allowed(origin):
+            raise NotAllowedError(f"Origin '{origin}' is not allowed")
+        logout_url = None
+        if isinstance(self.authenticator, SupportsOAuthLogout):
+            refresh_token = self.cookies.get_refresh_token(request)
+            outcome = self.authenticator.logout(
+                OAuthLogoutInput(request=request, refresh_token=refresh_token)
+            )
+            logout_url = outcome.logout_url if outcome else None
+        if logout_url and _is_safe_logout_url(logout_url):
+            response = Response(json_body={"logoutUrl": logout_url})
+        else:
+            response = Response(status=200)
+        response.cache_control = "no-store"
+        self.cookies.remove_refresh_token(response, request, origin)
+        if self.authenticator.persist_scopes:
+            self.cookies.remove_granted_scopes(response, request, origin)
+        return response
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _client_response(
+        self, result: OAuthAuthenticatorResult, persisted_scope: str | None
+    ) -> tuple[dict[str, object], str]:
+        session = result.session
+        if self.authenticator.persist_scopes:
+            if not persisted_scope:
+                raise AuthenticationError("No scope found in OAuth state")
+            scope = persisted_scope
+        else:
+            scope = join_scopes(split_scopes(session.scope))
+        provider_info: dict[str, object] = {"accessToken": session.access_token, "scope": scope}
+        if session.id_token:
+            provider_info["idToken"] = session.id_token
+        if session.expires_in_seconds is not None:
+            provider_info["expiresInSeconds"] = session.expires_in_seconds
+        profile = self.profile_transform(result)
+        identity = self.sign_in(result, profile) if self.sign_in else None
+        body = ClientAuthResponse(
+            profile=profile, provider_info=provider_info, backstage_identity=identity
+        ).to_json()
+        return body, scope
+
+    def _scope(self, request: Request, requested: str | None) -> str:
+        granted = (
+            split_scopes(self.cookies.get_granted_scopes(request))
+            if self.authenticator.persist_scopes
+            else []
+        )
+        return join_scopes(
+            split_scopes(requested),
+            granted,
+            self.authenticator.required_scopes,
+            self.additional_scopes,
+        )
+
+    def _checked_origin(self, raw: str | None, invalid: type[HttpError]) -> str | None:
+        """Results go only to an allowed origin: stops a phishing page receiving them."""
+        if raw is None:
+            return None
+        try:
+            origin = origin_of(raw)
+        except ValueError:
+            raise invalid("App origin is invalid, failed to parse") from None
+        if not self.is_origin_allowed(origin):
+            raise NotAllowedError(f"Origin '{origin}' is not allowed")
+        return origin
+
+    def _redirect_allowed(self, url: str) -> bool:
+        try:
+            return self.is_origin_allowed(origin_of(url))
+        except ValueError:
+            return False
+
+    def _check_redirect_url(self, url: str) -> None:
+        """Stricter than Backstage (spec §12.4): no open redirect after login."""
+        if not self._redirect_allowed(url):
+            raise NotAllowedError(f"Redirect URL '{url}' is not allowed")
+
+    @staticmethod
+    def _check_requested_with(request: Request) -> None:
+        """Lightweight CSRF protection: a cross-site form or image cannot set this header."""
+        if request.headers.get("X-Requested-With") != "XMLHttpRequest":
+            raise AuthenticationError("Invalid X-Requested-With header")
+
+
+def _found(location: str) -> Response:
+    """A 302 as Express's ``res.redirect`` sends it."""
+    response = Response(status=302, content_type="text/plain", charset="utf-8")
+    response.location = location
+    response.text = f"Found. Redirecting to {location}"
+    response.cache_control = "no-store"
+    return response
+
+
+def _with_query(url: str, **params: str) -> str:
+    """``url`` with ``params`` set in its query, as ``URLSearchParams.set`` does."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _is_safe_logout_url(url: str) -> bool:
+    """Backstage follows only https logout URLs, or any URL on localhost."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname == "localhost")

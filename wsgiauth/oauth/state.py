@@ -1,0 +1,54 @@
+"""The OAuth ``state`` parameter: hex of URL-encoded form data (spec §2).
+
+Backstage encodes the flow's state as lowercase hex of the UTF-8 bytes of an
+``application/x-www-form-urlencoded`` string. It is not base64 or JSON; we keep
+the exact shape so a state made by either side decodes on the other.
+"""
+
+from __future__ import annotations
+
+import binascii
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+from urllib.parse import quote_plus
+
+from ..errors import NotAllowedError
+
+__all__ = ["decode_oauth_state", "encode_oauth_state"]
+
+#: Field order as Backstage's ``start`` produces it.
+STATE_FIELDS = ("nonce", "env", "origin", "redirectUrl", "flow", "scope")
+
+#: A state is a handful of short fields; anything far larger is hostile.
+MAX_STATE_LENGTH = 8192
+
+
+def encode_oauth_state(state: Mapping[str, str | None]) -> str:
+    """Encode ``state`` (fields with value ``None`` dropped) as Backstage does."""
+    pairs = [(key, value) for key, value in state.items() if value is not None]
+    return "&".join(f"{_quote(key)}={_quote(value)}" for key, value in pairs).encode().hex()
+
+
+def _quote(value: str) -> str:
+    """``URLSearchParams`` leaves ``*`` alone and encodes ``~``; ``quote_plus`` does the reverse."""
+    return quote_plus(value, safe="*").replace("~", "%7E")
+
+
+def decode_oauth_state(encoded: str) -> dict[str, str]:
+    """Decode a state made by :func:`encode_oauth_state` and check its required fields.
+
+    Anything that is not hex of UTF-8 form data fails like Backstage's
+    truncated decode does: ``NotAllowedError`` "OAuth state is invalid, missing env".
+    """
+    try:
+        if len(encoded) > MAX_STATE_LENGTH:
+            raise ValueError("state too long")
+        text = binascii.unhexlify(encoded).decode("utf-8")
+        state = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+    except ValueError:
+        state = {}
+    if not state.get("env"):
+        raise NotAllowedError("OAuth state is invalid, missing env")
+    if not state.get("nonce"):
+        raise NotAllowedError("OAuth state is invalid, missing nonce")
+    return state
