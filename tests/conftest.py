@@ -131,7 +131,9 @@ def inner_app(environ, start_response):
 
 def make_testapp(config: dict[str, Any], **kwargs: Any) -> webtest.TestApp:
     auth_app = create_auth_app(Config.from_dict(config), providers={"fake": FAKE_MODULE}, **kwargs)
-    return webtest.TestApp(validator(AuthMiddleware(validator(inner_app), auth_app)))
+    testapp = webtest.TestApp(validator(AuthMiddleware(validator(inner_app), auth_app)))
+    testapp.auth_app = auth_app  # type: ignore[attr-defined]
+    return testapp
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ trace) for anything else. Every host mounts this same object: the
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from .origins import create_origin_filter
 from .origins import origin_of
 from .registry import ProviderModule
 from .registry import resolve_providers
+from .responses import json_response
 from .sealing import CookieSealer
 from .types import AuthProviderFactoryOptions
 from .types import AuthProviderRouteHandlers
@@ -145,13 +145,7 @@ def error_response(request: Request, error: HttpError, *, name: str | None = Non
     cause = error.__cause__
     if isinstance(cause, HttpError):
         body["error"] = {**body["error"], "cause": {"name": cause.name, "message": cause.message}}  # type: ignore[dict-item]
-    response = Response(
-        body=json.dumps(body).encode("utf-8"),
-        status=error.status_code,
-        content_type="application/json",
-        charset="utf-8",
-    )
-    response.cache_control = "no-store"
+    response = json_response(body, status=error.status_code)
     if isinstance(error, MethodNotAllowedError):
         response.allow = error.allow
     return response

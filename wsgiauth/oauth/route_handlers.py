@@ -31,6 +31,7 @@ from ..errors import NotAllowedError
 from ..errors import ServiceUnavailableError
 from ..flow.web_message import web_message_response
 from ..origins import origin_of
+from ..responses import json_response
 from ..types import ClientAuthResponse
 from .cookies import FlowCookie
 from .cookies import OAuthCookieManager
@@ -219,7 +220,7 @@ class OAuthRouteHandlers:
             raise  # the provider is down, not the session: 503 lets clients retry
         except HttpError as error:
             raise AuthenticationError("Refresh failed") from error
-        response = Response(json_body=client_response, cache_control="no-store")
+        response = json_response(client_response)
         if self.authenticator.persist_scopes:
             self.cookies.set_granted_scopes(response, request, scope, origin)
         new_token = result.session.refresh_token
@@ -243,10 +244,10 @@ class OAuthRouteHandlers:
             )
             logout_url = outcome.logout_url if outcome else None
         if logout_url and _is_safe_logout_url(logout_url):
-            response = Response(json_body={"logoutUrl": logout_url})
+            response = json_response({"logoutUrl": logout_url})
         else:
-            response = Response(status=200)
-        response.cache_control = "no-store"
+            response = Response(status=200, headerlist=[("Content-Type", "text/plain")])
+            response.cache_control = "no-store"
         self.cookies.remove_refresh_token(response, request, origin)
         if self.authenticator.persist_scopes:
             self.cookies.remove_granted_scopes(response, request, origin)

@@ -1,0 +1,136 @@
+"""AuthApp: routing, methods, sizes, the error body, and no stack trace ever."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+from wsgiauth.app import create_auth_app
+from wsgiauth.config import Config
+from wsgiauth.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        pytest.param("POST", "/api/auth/fake/start?env=development", "GET", id="post-start"),
+        pytest.param("GET", "/api/auth/fake/logout?env=development", "POST", id="get-logout"),
+        pytest.param("PUT", "/api/auth/fake/refresh", "GET, POST", id="put-refresh"),
+        pytest.param("DELETE", "/api/auth/fake/handler/frame", "GET, POST", id="delete-frame"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(testapp, method, path, allow):
+    response = testapp.request(path, method=method, status=405)
+    assert response.headers["Allow"] == allow
+    assert response.json["error"]["name"] == "MethodNotAllowedError"
+    assert response.json["response"] == {"statusCode": 405}
+
+
+def test_unknown_route_of_a_known_provider_is_404(testapp):
+    response = testapp.get("/api/auth/fake/whatever", status=404)
+    assert response.json["error"]["name"] == "NotFoundError"
+
+
+def test_error_body_has_backstage_shape(testapp):
+    response = testapp.get("/api/auth/nope/refresh?x=1", status=404)
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json == {
+        "error": {"name": "NotFoundError", "message": "Unknown auth provider 'nope'"},
+        "request": {"method": "GET", "url": "/api/auth/nope/refresh?x=1"},
+        "response": {"statusCode": 404},
+    }
+
+
+def test_oversized_query_is_431(testapp):
+    response = testapp.get("/api/auth/fake/start?env=development&x=" + "a" * 9000, status=431)
+    assert response.json["error"]["name"] == "HeaderTooLargeError"
+
+
+def test_oversized_body_is_413(testapp):
+    response = testapp.post("/api/auth/fake/handler/frame", {"code": "a" * 70000}, status=413)
+    assert response.json["error"]["name"] == "PayloadTooLargeError"
+
+
+def test_unexpected_errors_are_a_generic_500_without_stack(testapp, monkeypatch, caplog):
+    handlers = testapp.auth_app.providers["fake"].handlers["development"]
+
+    def explode(request):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(handlers.authenticator, "refresh", explode)
+    testapp.set_cookie("fake-refresh-token", "x")
+    with caplog.at_level(logging.ERROR, logger="wsgiauth.app"):
+        response = testapp.get(
+            "/api/auth/fake/refresh?env=development",
+            headers={"X-Requested-With": "XMLHttpRequest"},
+            status=500,
+        )
+    assert response.json["error"]["name"] == "Error"
+    assert response.json["error"]["message"].startswith("An internal error occurred logId=")
+    assert "secret internals" not in response.text
+    assert "Traceback" not in response.text
+    assert "secret internals" in caplog.text  # logged for the operator
+
+
+def test_bad_provider_config_fails_at_startup_naming_the_key():
+    config = base_config(providers={"fake": {"development": "not a mapping"}})
+    from tests.conftest import FAKE_MODULE
+
+    with pytest.raises(ConfigError) as raised:
+        create_auth_app(Config.from_dict(config), providers={"fake": FAKE_MODULE})
+    assert "auth.providers.fake.development" in str(raised.value)
+
+
+def test_unknown_provider_id_fails_at_startup():
+    config = base_config(providers={"nosuch": {"development": {}}})
+    with pytest.raises(ConfigError) as raised:
+        create_auth_app(Config.from_dict(config))
+    assert "auth.providers.nosuch" in str(raised.value)
+
+
+@pytest.mark.parametrize("key", ["app.baseUrl", "backend.baseUrl"])
+def test_base_urls_must_be_absolute(key):
+    config = base_config()
+    section, name = key.split(".")
+    config[section][name] = "localhost:3000"
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        create_auth_app(Config.from_dict(config))
+
+
+query_text = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=200
+)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    action=st.sampled_from(["start", "handler/frame", "refresh"]),
+    params=st.dictionaries(
+        st.sampled_from(
+            ["env", "origin", "scope", "flow", "redirectUrl", "state", "code", "error"]
+        ),
+        query_text,
+        max_size=6,
+    ),
+)
+def test_any_query_gets_a_clean_answer(action, params):
+    """Whatever the query, the answer is a redirect, a page or a 4xx JSON error: never a 500."""
+    testapp = make_testapp(base_config())
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, v in params.items())
+    response = testapp.get(
+        f"/api/auth/fake/{action}?{query}",
+        headers={"X-Requested-With": "XMLHttpRequest"},
+        expect_errors=True,
+    )
+    assert response.status_int in (200, 302) or 400 <= response.status_int < 500, response.text
+    if response.status_int >= 400:
+        assert set(response.json) == {"error", "request", "response"}
