@@ -61,7 +61,7 @@ def test_start_sends_a_pkce_challenge_that_the_callback_verifier_matches(testapp
     callback(testapp, state)
     # The fake authenticator saw the verifier of this very flow.
     fake = testapp.auth_app.providers["fake"].handlers["development"].authenticator
-    authenticate = [input for name, input in fake.calls if name == "authenticate"][-1]
+    authenticate = [call for name, call in fake.calls if name == "authenticate"][-1]
     assert (
         WebApplicationClient("").create_code_challenge(authenticate.code_verifier, "S256")
         == challenge
