@@ -1,0 +1,258 @@
+"""Tests for the ``wsgiauth`` command: check-config in process, serve in a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from wsgiauth.cli import main
+from wsgiauth.demo import application
+
+FILES = Path(__file__).parent / "files"
+BASE = str(FILES / "app-config.yaml")
+PRODUCTION = str(FILES / "app-config.production.yaml")
+BROKEN = str(FILES / "app-config.broken.yaml")
+STARTUP_LIMIT = 30.0  # seconds; a bound on waiting, not an assertion on speed
+
+
+@pytest.fixture(autouse=True)
+def session_secret(monkeypatch):
+    monkeypatch.setenv("SESSION_SECRET", "test-session-secret")
+    monkeypatch.delenv("WSGIAUTH_CONFIG", raising=False)
+
+
+def no_providers(tmp_path: Path) -> str:
+    path = tmp_path / "no-providers.yaml"
+    path.write_text(
+        "app: {baseUrl: 'http://localhost:3000'}\nbackend: {baseUrl: 'http://localhost:7007'}\n"
+    )
+    return str(path)
+
+
+# --- check-config -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        pytest.param([BASE], id="minimal"),
+        pytest.param([BASE, PRODUCTION], id="merged"),
+    ],
+)
+def test_check_config_ok(capsys, files):
+    assert main(["check-config", *files]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"ok: {' '.join(files)}\n"
+    assert err == ""
+
+
+def test_check_config_reads_wsgiauth_config(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("WSGIAUTH_CONFIG", os.pathsep.join([no_providers(tmp_path), BROKEN]))
+    assert main(["check-config"]) == 1
+    assert "app.baseUrl" in capsys.readouterr().err
+
+
+def test_check_config_broken(capsys):
+    assert main(["check-config", BROKEN]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    keys = [
+        "app.baseUrl",
+        "backend.baseUrl",
+        "auth.session.secret",
+        "auth.experimentalExtraAllowedOrigins",
+        "auth.backstageTokenExpiration",
+        "auth.providers.oidc",
+    ]
+    assert [line.split(": ")[:2] for line in lines] == [[BROKEN, key] for key in keys]
+
+
+def test_check_config_unset_variable(capsys, monkeypatch):
+    monkeypatch.delenv("SESSION_SECRET")
+    assert main(["check-config", BASE]) == 1
+    assert capsys.readouterr().err == (
+        f"{BASE}: auth.session.secret: environment variable SESSION_SECRET is not set\n"
+    )
+
+
+def test_check_config_without_files(capsys):
+    assert main(["check-config"]) == 2
+    assert "WSGIAUTH_CONFIG" in capsys.readouterr().err
+
+
+# --- serve: failures before listening (in process) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        pytest.param(["--config", BROKEN], f"wsgiauth: {BROKEN}: ", id="broken-config"),
+        pytest.param(
+            ["--config", str(FILES / "nope.yaml")],
+            f"wsgiauth: {FILES / 'nope.yaml'}: cannot read file",
+            id="missing-file",
+        ),
+        pytest.param([], "wsgiauth: no config file given", id="no-config"),
+        pytest.param(
+            ["--config", "{no_providers}", "--app", "wsgiauth.demo:nothing"],
+            "wsgiauth: cannot load --app wsgiauth.demo:nothing: ",
+            id="missing-attribute",
+        ),
+        pytest.param(
+            ["--config", "{no_providers}", "--app", "wsgiauth.demo"],
+            "wsgiauth: cannot load --app wsgiauth.demo: ",
+            id="no-colon",
+        ),
+        pytest.param(
+            ["--config", "{no_providers}", "--app", "wsgiauth.demo:__doc__"],
+            "wsgiauth: cannot load --app wsgiauth.demo:__doc__: ",
+            id="not-callable",
+        ),
+    ],
+)
+def test_serve_fails_cleanly(capsys, tmp_path, argv, message):
+    argv = [arg.replace("{no_providers}", no_providers(tmp_path)) for arg in argv]
+    assert main(["serve", "--port", "0", *argv]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith(message)
+    assert "Traceback" not in err
+    assert "serving" not in out
+
+
+# --- serve: a real server in a subprocess -----------------------------------------------
+
+
+def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """Start ``wsgiauth serve --port 0`` and wait (bounded) for its banner; returns the URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wsgiauth.cli", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        text=True,
+    )
+    deadline = time.monotonic() + STARTUP_LIMIT
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while time.monotonic() < deadline and proc.poll() is None:
+            if selector.select(timeout=0.2):
+                line = proc.stdout.readline()
+                prefix = "wsgiauth serving on "
+                if line.startswith(prefix):
+                    return proc, line[len(prefix) :].strip()
+    proc.kill()
+    _, err = proc.communicate()
+    raise AssertionError(f"server did not start (exit {proc.returncode}): {err}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+
+
+@pytest.fixture
+def server(request):
+    """A served config: the parameter is the extra command line; killed at teardown."""
+    proc, url = start_server(*getattr(request, "param", ("--config", BASE)))
+    request.addfinalizer(lambda: stop_server(proc))
+    return url
+
+
+def fetch(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.headers["Content-Type"], error.read()
+
+
+def test_serve_wraps_the_demo_portal(server):
+    assert server.startswith("http://127.0.0.1:")
+    status, content_type, body = fetch(server + "/")
+    assert (status, content_type) == (200, "text/html; charset=utf-8")
+    assert b"<title>wsgiauth demo portal</title>" in body
+
+    status, content_type, body = fetch(server + "/api/hello")
+    assert (status, content_type) == (200, "application/json")
+    assert json.loads(body) == {"hello": "world", "identity": None}
+
+
+def test_serve_answers_auth_paths(server):
+    status, content_type, body = fetch(server + "/api/auth/nope/start?env=development")
+    assert status == 404
+    assert content_type.startswith("application/json")
+    payload = json.loads(body)
+    assert payload["error"]["name"] == "NotFoundError"
+    assert payload["response"] == {"statusCode": 404}
+
+
+@pytest.mark.parametrize("server", [("--bare", "--config", BASE)], indirect=True, ids=["bare"])
+def test_serve_bare(server):
+    assert fetch(server + "/")[0] == 404
+    status, content_type, _ = fetch(server + "/api/auth/nope/start?env=development")
+    assert (status, content_type.split(";")[0]) == (404, "application/json")
+
+
+def test_serve_config_from_environment(tmp_path):
+    proc, url = start_server(env={"WSGIAUTH_CONFIG": no_providers(tmp_path)})
+    try:
+        assert fetch(url + "/api/hello")[0] == 200
+    finally:
+        stop_server(proc)
+
+
+# --- the demo portal --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        pytest.param("GET", "/", "200 OK", id="index"),
+        pytest.param("HEAD", "/api/hello", "200 OK", id="head"),
+        pytest.param("GET", "/elsewhere", "404 Not Found", id="unknown-path"),
+        pytest.param("POST", "/", "404 Not Found", id="post"),
+    ],
+)
+def test_demo_routes(method, path, status):
+    from wsgiref.util import setup_testing_defaults
+    from wsgiref.validate import validator
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": ""}
+    environ["SCRIPT_NAME"] = ""
+    setup_testing_defaults(environ)
+    seen = []
+    result = validator(application)(environ, lambda status, headers: seen.append(status))
+    try:
+        body = b"".join(result)
+    finally:
+        result.close()
+    assert seen == [status]
+    assert (body == b"") == (method == "HEAD")
+
+
+def test_demo_shows_identity():
+    class Identity:
+        def to_json(self):
+            return {"userEntityRef": "user:default/guest"}
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/hello", "wsgiauth.identity": Identity()}
+    body = b"".join(application(environ, lambda s, h: None))
+    assert json.loads(body) == {
+        "hello": "world",
+        "identity": {"userEntityRef": "user:default/guest"},
+    }

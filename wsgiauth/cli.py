@@ -1,0 +1,170 @@
+"""The ``wsgiauth`` command: check a config, or serve the auth app for trying it out.
+
+``wsgiauth check-config FILE...`` lists every problem in a set of app-config files
+(one per line, ``file: dotted.key: message``) so a deployment can be checked before
+it starts. ``wsgiauth serve`` runs the auth app, bare or around a WSGI app, on the
+stdlib's threaded server: meant for development and demos, not production (use
+gunicorn or another real WSGI server there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import socketserver
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import make_server
+
+from .app import create_auth_app
+from .config import check_config
+from .config import load_config
+from .errors import ConfigError
+from .middleware import AuthMiddleware
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["main"]
+
+CONFIG_ENV = "WSGIAUTH_CONFIG"
+
+
+class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """One thread per request, as real WSGI servers do, so the app's thread safety is exercised."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """A request handler that keeps stderr free of one line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def _config_paths(given: Sequence[str] | None) -> list[str]:
+    if given:
+        return list(given)
+    from_env = os.environ.get(CONFIG_ENV, "")
+    return [path for path in from_env.split(os.pathsep) if path]
+
+
+def _import_app(dotted: str) -> WSGIApplication:
+    """The object named by ``package.module:attr`` (``attr`` may itself be dotted)."""
+    module_name, _, attr = dotted.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"--app {dotted!r}: expected package.module:attribute")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"--app {dotted!r}: {type(obj).__name__} is not a WSGI callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """What ``--bare`` serves outside the auth base path."""
+    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
+    return [b"Not Found\n"]
+
+
+def _check(args: argparse.Namespace) -> int:
+    paths = _config_paths(args.files)
+    if not paths:
+        print(f"wsgiauth: no config file given (pass FILE or set {CONFIG_ENV})", file=sys.stderr)
+        return 2
+    problems = check_config(*paths)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"ok: {' '.join(paths)}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    paths = _config_paths(args.config)
+    if not paths:
+        print(
+            f"wsgiauth: no config file given (pass --config or set {CONFIG_ENV})", file=sys.stderr
+        )
+        return 2
+    try:
+        auth_app = create_auth_app(load_config(*paths))
+    except ConfigError as exc:
+        print(f"wsgiauth: {exc}", file=sys.stderr)
+        return 2
+    try:
+        inner = _not_found if args.bare else _import_app(args.app)
+    except (ImportError, AttributeError, ValueError) as exc:
+        print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
+        return 2
+    app = AuthMiddleware(inner, auth_app)
+    handler = WSGIRequestHandler if args.access_log else _QuietHandler
+    try:
+        server = make_server(args.host, args.port, app, _ThreadingWSGIServer, handler)
+    except OSError as exc:
+        print(
+            f"wsgiauth: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 2
+    with server:
+        print(f"wsgiauth serving on http://{args.host}:{server.server_port}", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsgiauth", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    check = commands.add_parser("check-config", help="list every problem in config files")
+    check.add_argument("files", nargs="*", metavar="FILE", help=f"default: ${CONFIG_ENV}")
+    check.set_defaults(run=_check)
+
+    serve = commands.add_parser("serve", help="serve the auth app (development only)")
+    serve.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help=f"app-config file; repeat it, later files win (default: ${CONFIG_ENV})",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7007, help="0 picks a free port")
+    serve.add_argument(
+        "--app",
+        default="wsgiauth.demo:application",
+        metavar="DOTTED",
+        help="the WSGI app to wrap, as package.module:attr (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--bare",
+        action="store_true",
+        help="no wrapped app: paths outside the auth base path get 404",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    serve.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``wsgiauth`` command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    return args.run(args)  # type: ignore[no-any-return]
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
