@@ -10,6 +10,7 @@ threads).
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import TYPE_CHECKING
@@ -30,13 +31,18 @@ __all__ = [
     "AuthProviderFactory",
     "AuthProviderFactoryOptions",
     "AuthProviderRouteHandlers",
+    "AuthResolverContext",
     "BackstageIdentityResponse",
+    "BackstageSignInResult",
     "ClientAuthResponse",
     "CookieConfigurer",
     "CookieSettings",
     "ProfileInfo",
+    "SignInInfo",
+    "SignInResolver",
     "SupportsLogout",
     "SupportsRefresh",
+    "TokenParams",
 ]
 
 
@@ -157,3 +163,62 @@ class AuthProviderFactoryOptions:
 
 #: Builds one provider's route handlers from its options.
 AuthProviderFactory = Callable[[AuthProviderFactoryOptions], AuthProviderRouteHandlers]
+
+
+# -- sign-in (spec §10) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TokenParams:
+    """What to put in an identity token: ``sub``, ``ent`` and any extra claims."""
+
+    #: ``sub`` (a user entity ref), optional ``ent`` (ownership refs), extra claims.
+    claims: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BackstageSignInResult:
+    """What a sign-in resolver returns: the issued identity token."""
+
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignInInfo:
+    """What a sign-in resolver gets: the profile and the provider's raw result."""
+
+    profile: ProfileInfo
+    #: The provider result: an ``OAuthAuthenticatorResult`` or a proxy provider's result.
+    result: Any
+
+
+class AuthResolverContext(Protocol):
+    """What resolvers may do (Backstage ``AuthResolverContext``); public API for custom ones."""
+
+    def issue_token(self, params: TokenParams) -> BackstageSignInResult:
+        """Issue a token for ``params.claims`` (``ent`` defaults to ``[sub]``)."""
+        ...
+
+    def find_catalog_user(self, query: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The one User entity matching ``{"entityRef"}``, ``{"annotations"}`` or ``{"filter"}``.
+
+        Raises ``NotFoundError`` "User not found" or ``ConflictError`` on several matches.
+        """
+        ...
+
+    def sign_in_with_catalog_user(
+        self,
+        query: Mapping[str, Any],
+        *,
+        dangerous_entity_ref_fallback: str | Mapping[str, str] | None = None,
+    ) -> BackstageSignInResult:
+        """Find the user, resolve ownership, issue a token (or use the fallback ref)."""
+        ...
+
+    def resolve_ownership_entity_refs(self, entity: Mapping[str, Any]) -> list[str]:
+        """The user's ref plus its direct ``memberOf`` groups, lowercased."""
+        ...
+
+
+#: Maps a provider's result to an identity token.
+SignInResolver = Callable[[SignInInfo, AuthResolverContext], BackstageSignInResult]
