@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -77,6 +78,15 @@ def test_check_config_broken(capsys):
     assert [line.split(": ")[:2] for line in lines] == [[BROKEN, key] for key in keys]
 
 
+def test_check_config_syntax_error(capsys):
+    path = str(FILES / "app-config.syntax-error.yaml")
+    assert main(["check-config", path]) == 1
+    assert capsys.readouterr().err == (
+        f"{path}: invalid YAML at line 5: expected ',' or ']', but got ':'"
+        " (while parsing a flow sequence at line 4)\n"
+    )
+
+
 def test_check_config_unset_variable(capsys, monkeypatch):
     monkeypatch.delenv("SESSION_SECRET")
     assert main(["check-config", BASE]) == 1
@@ -110,12 +120,12 @@ def test_check_config_without_files(capsys):
         ),
         pytest.param(
             ["--config", "{no_providers}", "--app", "wsgiauth.demo"],
-            "wsgiauth: cannot load --app wsgiauth.demo: ",
+            "wsgiauth: cannot load --app wsgiauth.demo: expected package.module:attribute\n",
             id="no-colon",
         ),
         pytest.param(
             ["--config", "{no_providers}", "--app", "wsgiauth.demo:__doc__"],
-            "wsgiauth: cannot load --app wsgiauth.demo:__doc__: ",
+            "wsgiauth: cannot load --app wsgiauth.demo:__doc__: str is not a WSGI callable\n",
             id="not-callable",
         ),
     ],
@@ -155,13 +165,15 @@ def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
     raise AssertionError(f"server did not start (exit {proc.returncode}): {err}")
 
 
-def stop_server(proc: subprocess.Popen) -> None:
-    proc.terminate()
+def stop_server(proc: subprocess.Popen) -> tuple[int, str]:
+    """Stop the server as Ctrl-C does (SIGINT), killing it if it lingers; (exit code, stderr)."""
+    proc.send_signal(signal.SIGINT)
     try:
-        proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
+        _, err = proc.communicate()
+    return proc.returncode, err
 
 
 @pytest.fixture
@@ -214,6 +226,21 @@ def test_serve_config_from_environment(tmp_path):
         assert fetch(url + "/api/hello")[0] == 200
     finally:
         stop_server(proc)
+
+
+@pytest.mark.parametrize(
+    ("flags", "logged"),
+    [pytest.param((), False, id="quiet"), pytest.param(("--access-log",), True, id="access-log")],
+)
+def test_serve_logs_requests_only_when_asked_and_stops_on_ctrl_c(flags, logged):
+    proc, url = start_server("--config", BASE, *flags)
+    try:
+        assert fetch(url + "/api/hello")[0] == 200
+    finally:
+        code, err = stop_server(proc)
+    assert code == 0
+    assert ('"GET /api/hello HTTP/1.1" 200' in err) is logged
+    assert "Traceback" not in err
 
 
 # --- the demo portal --------------------------------------------------------------------

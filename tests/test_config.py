@@ -513,6 +513,7 @@ def test_missing_variable_overridden_by_later_file_is_fine(tmp_path):
 
 def test_directives(tmp_path):
     write(tmp_path, "secrets/token.txt", "line one\nline two\n\n")
+    write(tmp_path, "secrets/odd#name.txt", "hash\r\n")
     write(tmp_path, "secrets/nested.yaml", "deep:\n  value: {$file: token.txt}\n")
     write(tmp_path, "secrets/all.json", '{"oidc": {"clientId": "from-json"}, "other": 1}')
     path = write(
@@ -524,6 +525,7 @@ def test_directives(tmp_path):
         include: {$include: secrets/nested.yaml}
         fragment: {$include: "secrets/all.json#oidc.clientId"}
         dynamic: {$file: "${DIR}/token.txt"}
+        hash: {$file: "secrets/odd#name.txt"}
         """,
     )
     config = load_config(path, environ={"TOKEN": " t0k3n ", "DIR": "secrets"})
@@ -532,6 +534,7 @@ def test_directives(tmp_path):
     assert config.get("include") == {"deep": {"value": "line one\nline two\n"}}
     assert config.get("fragment") == "from-json"
     assert config.get("dynamic") == "line one\nline two\n"
+    assert config.get("hash") == "hash"  # no '#fragment' for $file; CRLF counts as one newline
     assert config.error("include.deep.value", "x").source == str(tmp_path / "secrets/nested.yaml")
     assert config.error("env", "x").source == path
 
@@ -649,6 +652,13 @@ def test_check_config_reports_app_build_errors(fake_app):
     fake_app.error = config.error("auth.providers.oidc.development.metadataUrl", "unreachable")
     assert [str(e) for e in check_config(BASE, environ=ENV)] == [
         f"{BASE}: auth.providers.oidc.development.metadataUrl: unreachable"
+    ]
+
+
+def test_check_config_names_the_file_of_a_sourceless_error(fake_app):
+    fake_app.error = ConfigError("cannot load provider", path="auth.providers.oidc")
+    assert [str(e) for e in check_config(BASE, PRODUCTION, environ=ENV)] == [
+        f"{PRODUCTION}: auth.providers.oidc: cannot load provider"
     ]
 
 

@@ -63,12 +63,12 @@ def _import_app(dotted: str) -> WSGIApplication:
     """The object named by ``package.module:attr`` (``attr`` may itself be dotted)."""
     module_name, _, attr = dotted.partition(":")
     if not module_name or not attr:
-        raise ValueError(f"--app {dotted!r}: expected package.module:attribute")
+        raise ValueError("expected package.module:attribute")
     obj: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         obj = getattr(obj, part)
     if not callable(obj):
-        raise ValueError(f"--app {dotted!r}: {type(obj).__name__} is not a WSGI callable")
+        raise ValueError(f"{type(obj).__name__} is not a WSGI callable")
     return obj  # type: ignore[no-any-return]
 
 
@@ -128,7 +128,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wsgiauth", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="wsgiauth", description="Check an app-config, or serve the auth app."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     check = commands.add_parser("check-config", help="list every problem in config files")

@@ -33,32 +33,19 @@ __all__ = ["Config", "check_config", "load_config"]
 _SUBSTITUTION = re.compile(r"\$?\$\{([^{}]*)\}")
 _DIRECTIVES = ("$env", "$file", "$include")
 _DAY = 86400.0
-#: Seconds per unit. Years and months use Luxon's casual conversion (365 and 30 days), for
-#: objects, ISO-8601 and ``ms``-style strings alike (``ms`` itself counts 365.25 days a year).
+#: Seconds per unit, with the ``ms``-style aliases. Years and months use Luxon's casual
+#: conversion (365 and 30 days) everywhere (``ms`` itself counts 365.25 days a year).
 _UNITS = {
-    "years": 365 * _DAY,
-    "months": 30 * _DAY,
-    "weeks": 7 * _DAY,
-    "days": _DAY,
-    "hours": 3600.0,
-    "minutes": 60.0,
-    "seconds": 1.0,
-    "milliseconds": 0.001,
+    "years": (365 * _DAY, "year yrs yr y"),
+    "months": (30 * _DAY, "month mo"),
+    "weeks": (7 * _DAY, "week w"),
+    "days": (_DAY, "day d"),
+    "hours": (3600.0, "hour hrs hr h"),
+    "minutes": (60.0, "minute mins min m"),
+    "seconds": (1.0, "second secs sec s"),
+    "milliseconds": (0.001, "millisecond msecs msec ms"),
 }
-_UNIT_ALIASES = {
-    alias: unit
-    for unit, aliases in {
-        "years": "year yrs yr y",
-        "months": "month mo",
-        "weeks": "week w",
-        "days": "day d",
-        "hours": "hour hrs hr h",
-        "minutes": "minute mins min m",
-        "seconds": "second secs sec s",
-        "milliseconds": "millisecond msecs msec ms",
-    }.items()
-    for alias in (unit, *aliases.split())
-}
+_ALIASES = {a: unit for unit, (_, aliases) in _UNITS.items() for a in (unit, *aliases.split())}
 _NUM = r"(\d+(?:\.\d+)?|\.\d+)"
 _HUMAN = re.compile(rf"{_NUM}\s*([a-z]+)", re.IGNORECASE)
 _ISO = re.compile(
@@ -132,9 +119,9 @@ def _parse_duration(value: object) -> float:
         human = _HUMAN.fullmatch(text)
         if iso and any(iso.groups()) and not text.upper().endswith("T"):
             pairs = zip(iso.groups(), _ISO_UNITS, strict=True)
-            seconds = sum(float(n) * _UNITS[u] for n, u in pairs if n)
-        elif human and human.group(2).lower() in _UNIT_ALIASES:
-            seconds = float(human.group(1)) * _UNITS[_UNIT_ALIASES[human.group(2).lower()]]
+            seconds = sum(float(n) * _UNITS[u][0] for n, u in pairs if n)
+        elif human and human.group(2).lower() in _ALIASES:
+            seconds = float(human.group(1)) * _UNITS[_ALIASES[human.group(2).lower()]][0]
         else:
             raise ValueError(f"{_DURATION_HINT}, got {value!r}")
     elif isinstance(value, Mapping) and value:
@@ -144,7 +131,7 @@ def _parse_duration(value: object) -> float:
                 raise ValueError(f"unknown duration unit {unit!r}; use {', '.join(_UNITS)}")
             if isinstance(amount, bool) or not isinstance(amount, int | float):
                 raise ValueError(f"duration {unit} must be a number, got {_kind(amount)}")
-            seconds += float(amount) * _UNITS[unit]
+            seconds += float(amount) * _UNITS[unit][0]
     else:
         raise ValueError(f"{_DURATION_HINT}, got {_kind(value)}")
     if not math.isfinite(seconds) or seconds < 0:
@@ -356,9 +343,9 @@ class _Missing:
 class _FileLoader:
     """Reads one top-level file with its includes, recording the file of every value."""
 
-    def __init__(self, environ: Mapping[str, str], sources: dict[str, str]) -> None:
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
-        self.sources = sources
+        self.sources: dict[str, str] = {}
         self.errors: list[ConfigError] = []
         self.stack: list[str] = []
 
@@ -382,7 +369,7 @@ class _FileLoader:
         finally:
             self.stack.pop()
 
-    def substitute(self, text: str, path: str, source: str) -> str | _Missing:
+    def substitute(self, text: str) -> str | _Missing:
         missing: list[str] = []
 
         def replace(match: re.Match[str]) -> str:
@@ -403,7 +390,7 @@ class _FileLoader:
     def resolve(self, value: Any, path: str, source: str) -> Any:
         self.sources[path] = source
         if isinstance(value, str):
-            return self.substitute(value, path, source)
+            return self.substitute(value)
         if isinstance(value, list):
             return [self.resolve(item, _join(path, i), source) for i, item in enumerate(value)]
         if not isinstance(value, dict):
@@ -425,7 +412,7 @@ class _FileLoader:
             raise fail(f"unknown directive {key}; expected one of {', '.join(_DIRECTIVES)}")
         if len(value) != 1:
             raise fail(f"{key} must be the only key in its object")
-        arg = self.substitute(value[key], path, source) if isinstance(value[key], str) else None
+        arg = self.substitute(value[key]) if isinstance(value[key], str) else None
         if isinstance(arg, _Missing):
             return arg
         if not arg:
@@ -437,7 +424,7 @@ class _FileLoader:
                 if name in self.environ
                 else _Missing(f"environment variable {name} is not set")
             )
-        target, _, fragment = arg.partition("#")
+        target, _, fragment = arg.partition("#") if key == "$include" else (arg, "", "")
         target = os.path.normpath(os.path.join(os.path.dirname(source), target))
         if key == "$file":
             try:
@@ -485,7 +472,7 @@ def _load(
     merged: dict[str, Any] | None = None
     sources: dict[str, str] = {}
     for filename in [os.fspath(path) for path in paths]:
-        loader = _FileLoader(environ, {})
+        loader = _FileLoader(environ)
         try:
             data = loader.load(filename)
         except ConfigError as exc:
@@ -592,5 +579,6 @@ def check_config(
         try:
             check()
         except ConfigError as exc:
-            _add(errors, exc)
+            # An error raised without its file (a registry, say) gets the file of its key.
+            _add(errors, config.error(exc.path, exc.reason) if exc.path and not exc.source else exc)
     return errors
