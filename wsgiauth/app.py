@@ -177,7 +177,7 @@ def create_auth_app(
     is_origin_allowed = create_origin_filter(
         app_url, config.get_optional_string_list("auth.experimentalExtraAllowedOrigins") or ()
     )
-    sealer = CookieSealer(config.get_optional_string_or_list("auth.session.secret") or ())
+    sealer = CookieSealer(_session_secrets(config))
     http = http or create_http_client()
     providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
     built: dict[str, AuthProviderRouteHandlers] = {}
@@ -202,3 +202,11 @@ def create_auth_app(
                 f"auth.providers.{provider_id}", f"failed to build: {error}"
             ) from error
     return AuthApp(built, base_path=base_path)
+
+
+def _session_secrets(config: Config) -> list[str]:
+    """``auth.session.secret``: one secret, or a list (newest first) to rotate; never split."""
+    key = "auth.session.secret"
+    if isinstance(config.get(key), str):
+        return [config.get_string(key)]
+    return config.get_optional_string_list(key) or []

@@ -392,7 +392,7 @@ def test_https_callback_gives_secure_cookies_and_samesite_none_cross_site():
 
 
 def test_session_secret_seals_the_refresh_token():
-    testapp = make_testapp(base_config(session={"secret": ["new", "old"]}))
+    testapp = make_testapp(base_config(session={"secret": ["new, with a comma", "old"]}))
     signed_in(testapp)
     assert "refresh-1" not in testapp.cookies["fake-refresh-token"]
     response = testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
