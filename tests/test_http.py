@@ -91,7 +91,7 @@ def test_request_returns_4xx_for_the_caller(
 def test_timeouts_are_always_sent(mocked: responses.RequestsMock) -> None:
     mocked.get(URL, json={})
     HttpClient(connect_timeout=1.5, read_timeout=7).get_json(URL)
-    assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7)
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7)  # type: ignore[attr-defined]
 
 
 def test_with_read_timeout_shares_the_session() -> None:
@@ -185,7 +185,7 @@ def test_5xx_becomes_503_naming_host_and_status(
 def test_get_json_requires_a_2xx_json_object(
     http: HttpClient, mocked: responses.RequestsMock, kwargs: dict[str, object], message: str
 ) -> None:
-    mocked.get(URL, **kwargs)  # type: ignore[arg-type]
+    mocked.get(URL, **kwargs)
     with pytest.raises(ServiceUnavailableError, match=message):
         http.get_json(URL)
 

@@ -1,0 +1,1038 @@
+"""The OIDC provider against a stubbed identity provider that signs real ID tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import jwt
+import pytest
+import requests
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from webob import Request
+
+from wsgiauth._http import create_http_client
+from wsgiauth.config import Config
+from wsgiauth.errors import AuthenticationError
+from wsgiauth.errors import ConfigError
+from wsgiauth.errors import InputError
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.oauth.types import OAuthAuthenticateInput
+from wsgiauth.oauth.types import OAuthAuthenticator
+from wsgiauth.oauth.types import OAuthAuthenticatorResult
+from wsgiauth.oauth.types import OAuthLogoutInput
+from wsgiauth.oauth.types import OAuthRefreshInput
+from wsgiauth.oauth.types import OAuthSession
+from wsgiauth.oauth.types import OAuthStartInput
+from wsgiauth.oauth.types import SupportsOAuthLogout
+from wsgiauth.providers import oidc
+from wsgiauth.providers.oidc import OidcAuthenticator
+from wsgiauth.providers.oidc import derive_id_token_nonce
+from wsgiauth.types import ProfileInfo
+
+ISSUER = "https://idp.example.com"
+METADATA_URL = f"{ISSUER}/.well-known/openid-configuration"
+TOKEN_URL = f"{ISSUER}/token"
+JWKS_URL = f"{ISSUER}/jwks"
+USERINFO_URL = f"{ISSUER}/userinfo"
+REVOKE_URL = f"{ISSUER}/revoke"
+END_SESSION_URL = f"{ISSUER}/logout"
+CALLBACK = "http://localhost:7007/api/auth/oidc/handler/frame"
+CLIENT_ID = "backstage"
+FLOW_NONCE = "q1+/w=="
+VERIFIER = "v" * 64
+ENV_PATH = "auth.providers.oidc.development"
+
+
+def discovery(**overrides: Any) -> dict[str, Any]:
+    doc = {
+        "issuer": ISSUER,
+        "authorization_endpoint": f"{ISSUER}/authorize",
+        "token_endpoint": TOKEN_URL,
+        "jwks_uri": JWKS_URL,
+        "userinfo_endpoint": USERINFO_URL,
+        "revocation_endpoint": REVOKE_URL,
+        "end_session_endpoint": END_SESSION_URL,
+    }
+    doc.update(overrides)
+    return {key: value for key, value in doc.items() if value is not None}
+
+
+def public_jwk(key: rsa.RSAPrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
+    jwk: dict[str, Any] = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **extra}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Idp:
+    """A stubbed OpenID Provider: discovery, JWKS, token, userinfo, revocation."""
+
+    def __init__(self, mocked: responses.RequestsMock, key: rsa.RSAPrivateKey) -> None:
+        self.mocked = mocked
+        self.key = key
+        mocked.get(METADATA_URL, json=discovery())
+        mocked.get(JWKS_URL, json={"keys": [public_jwk(key, "k1")]})
+        mocked.get(USERINFO_URL, json={"sub": "user-1", "email": "ada@example.com"})
+
+    def claims(self, **overrides: Any) -> dict[str, Any]:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "sub": "user-1",
+            "aud": CLIENT_ID,
+            "exp": now + 300,
+            "iat": now,
+            "nonce": derive_id_token_nonce(FLOW_NONCE),
+            "name": "Ada Lovelace",
+        }
+        claims.update(overrides)
+        return {key: value for key, value in claims.items() if value is not None}
+
+    def id_token(
+        self,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = "k1",
+        algorithm: str = "RS256",
+        **claims: Any,
+    ) -> str:
+        headers = {"kid": kid} if kid is not None else {}
+        return jwt.encode(
+            self.claims(**claims), key or self.key, algorithm=algorithm, headers=headers
+        )
+
+    def token_response(self, id_token: str | None = None, **fields: Any) -> None:
+        body = {
+            "access_token": "at-1",
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "refresh_token": "rt-1",
+            "scope": "openid profile email",
+            "id_token": id_token if id_token is not None else self.id_token(),
+            **fields,
+        }
+        body = {key: value for key, value in body.items() if value is not None}
+        self.mocked.upsert(responses.POST, TOKEN_URL, json=body)
+
+    def calls(self, url: str) -> list[Any]:
+        return [call for call in self.mocked.calls if str(call.request.url).split("?")[0] == url]
+
+    def form(self, url: str, index: int = -1) -> dict[str, str]:
+        body = self.calls(url)[index].request.body
+        return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
+
+
+@pytest.fixture
+def idp(mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey) -> Idp:
+    return Idp(mocked, rsa_key)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def env_config(**block: Any) -> Config:
+    """One environment block, read from where it lives in a real app-config."""
+    settings = {"clientId": CLIENT_ID, "clientSecret": "s3cret", "metadataUrl": METADATA_URL}
+    settings.update(block)
+    settings = {key: value for key, value in settings.items() if value is not None}
+    root = Config.from_dict({"auth": {"providers": {"oidc": {"development": settings}}}})
+    return root.get_config(ENV_PATH)
+
+
+def make(clock: FakeClock | None = None, **block: Any) -> OidcAuthenticator:
+    return OidcAuthenticator.from_config(
+        env_config(**block),
+        callback_url=CALLBACK,
+        http=create_http_client(),
+        clock=clock or FakeClock(),
+    )
+
+
+def start_input(**overrides: Any) -> OAuthStartInput:
+    fields: dict[str, Any] = {
+        "request": Request.blank("/api/auth/oidc/start?env=development"),
+        "scope": "openid profile email",
+        "state": "6e6f6e63653d61&x=1 +/",
+        "nonce": FLOW_NONCE,
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+    }
+    fields.update(overrides)
+    return OAuthStartInput(**fields)
+
+
+def callback(query: str = "code=the-code&state=s") -> OAuthAuthenticateInput:
+    request = Request.blank(f"/api/auth/oidc/handler/frame?{query}")
+    return OAuthAuthenticateInput(request=request, nonce=FLOW_NONCE, code_verifier=VERIFIER)
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+# --- the protocol and the module export
+
+
+def test_is_an_oauth_authenticator_with_logout() -> None:
+    auth = make()
+    assert isinstance(auth, OAuthAuthenticator)
+    assert isinstance(auth, SupportsOAuthLogout)
+    assert auth.persist_scopes is True
+    assert auth.required_scopes == ("openid", "profile", "email")
+    assert oidc.module.provider_id == "oidc"
+
+
+def test_construction_fetches_nothing(mocked: responses.RequestsMock) -> None:
+    make()
+    assert len(mocked.calls) == 0
+
+
+# --- start
+
+
+def test_authorization_url(idp: Idp) -> None:
+    response = make().start(start_input())
+    assert response.url.startswith(f"{ISSUER}/authorize?")
+    assert query_of(response.url) == {
+        "response_type": "code",
+        "client_id": CLIENT_ID,
+        "redirect_uri": CALLBACK,
+        "scope": "openid profile email",
+        "state": "6e6f6e63653d61&x=1 +/",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+        "nonce": derive_id_token_nonce(FLOW_NONCE),
+        "prompt": "none",
+    }
+
+
+def test_id_token_nonce_is_the_unpadded_hash_of_the_flow_nonce() -> None:
+    expected = b64url(hashlib.sha256(FLOW_NONCE.encode()).digest())
+    assert derive_id_token_nonce(FLOW_NONCE) == expected
+    assert "=" not in expected and FLOW_NONCE not in expected
+
+
+@pytest.mark.parametrize(
+    ("prompt", "expected"),
+    [
+        pytest.param(None, "none", id="default-none"),
+        pytest.param("consent", "consent", id="configured"),
+        pytest.param("login consent", "login consent", id="several"),
+        pytest.param("auto", None, id="auto-sends-none"),
+    ],
+)
+def test_prompt(idp: Idp, prompt: str | None, expected: str | None) -> None:
+    url = make(prompt=prompt).start(start_input()).url
+    assert query_of(url).get("prompt") == expected
+
+
+def test_plain_http_idp_keeps_its_scheme(mocked: responses.RequestsMock) -> None:
+    local = "http://127.0.0.1:9000"
+    mocked.get(
+        f"{local}/.well-known/openid-configuration",
+        json=discovery(issuer=local, authorization_endpoint=f"{local}/auth"),
+    )
+    auth = make(metadataUrl=f"{local}/.well-known/openid-configuration")
+    assert auth.start(start_input()).url.startswith(f"{local}/auth?response_type=code&")
+
+
+# --- code exchange and client authentication
+
+
+def test_authenticate_returns_claims_and_session(idp: Idp) -> None:
+    id_token = idp.id_token()
+    idp.token_response(id_token)
+    result = make().authenticate(callback())
+    assert result.session == OAuthSession(
+        access_token="at-1",
+        token_type="Bearer",
+        scope="openid profile email",
+        id_token=id_token,
+        expires_in_seconds=3600,
+        refresh_token="rt-1",
+    )
+    assert result.full_profile["sub"] == "user-1"
+    assert result.full_profile["name"] == "Ada Lovelace"
+    assert result.full_profile["email"] == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("method", "header", "body_auth"),
+    [
+        pytest.param(
+            None,
+            # RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
+            "Basic " + base64.b64encode(b"my+client%3A1:s%3Acr%2Bt%2F%C3%A9").decode(),
+            {},
+            id="client_secret_basic-default",
+        ),
+        pytest.param(
+            "client_secret_post",
+            None,
+            {"client_id": "my client:1", "client_secret": "s:cr+t/é"},
+            id="client_secret_post",
+        ),
+        pytest.param("none", None, {"client_id": "my client:1"}, id="none"),
+    ],
+)
+def test_code_exchange_client_authentication(
+    idp: Idp, method: str | None, header: str | None, body_auth: dict[str, str]
+) -> None:
+    idp.token_response(idp.id_token(aud="my client:1"))
+    auth = make(clientId="my client:1", clientSecret="s:cr+t/é", tokenEndpointAuthMethod=method)
+    auth.authenticate(callback())
+    request = idp.calls(TOKEN_URL)[0].request
+    assert request.headers.get("Authorization") == header
+    assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert idp.form(TOKEN_URL) == {
+        "grant_type": "authorization_code",
+        "code": "the-code",
+        "redirect_uri": CALLBACK,
+        "code_verifier": VERIFIER,
+        **body_auth,
+    }
+
+
+def test_form_post_callback(idp: Idp) -> None:
+    idp.token_response()
+    request = Request.blank(
+        "/api/auth/oidc/handler/frame", POST={"code": "posted-code", "state": "s"}
+    )
+    make().authenticate(
+        OAuthAuthenticateInput(request=request, nonce=FLOW_NONCE, code_verifier=VERIFIER)
+    )
+    assert idp.form(TOKEN_URL)["code"] == "posted-code"
+
+
+@pytest.mark.parametrize(
+    ("query", "error", "message"),
+    [
+        pytest.param(
+            "error=access_denied&error_description=The+user+said+no&state=s",
+            AuthenticationError,
+            "Authentication rejected, The user said no",
+            id="error-with-description",
+        ),
+        pytest.param(
+            "error=login_required&state=s",
+            AuthenticationError,
+            "Authentication rejected, login_required",
+            id="error-only",
+        ),
+        pytest.param(
+            "state=s",
+            InputError,
+            "Authentication failed, the callback has no authorization code",
+            id="no-code",
+        ),
+    ],
+)
+def test_callback_errors(idp: Idp, query: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        make().authenticate(callback(query))
+    assert str(info.value) == message
+    assert idp.calls(TOKEN_URL) == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        pytest.param(
+            400,
+            {"error": "invalid_grant", "error_description": "Code expired"},
+            "Authentication failed, invalid_grant: Code expired",
+            id="invalid_grant",
+        ),
+        pytest.param(
+            401,
+            {"error": "invalid_client"},
+            "Authentication failed, invalid_client",
+            id="invalid_client",
+        ),
+        pytest.param(
+            403,
+            "<html>forbidden</html>",
+            "Authentication failed, the token endpoint at idp.example.com answered 403",
+            id="4xx-not-oauth",
+        ),
+        pytest.param(
+            200,
+            {"token_type": "Bearer"},
+            "Authentication failed, missing_token: Missing access token parameter.",
+            id="no-access-token",
+        ),
+    ],
+)
+def test_token_endpoint_rejections(
+    idp: Idp, mocked: responses.RequestsMock, status: int, body: Any, message: str
+) -> None:
+    if isinstance(body, dict):
+        mocked.post(TOKEN_URL, status=status, json=body)
+    else:
+        mocked.post(TOKEN_URL, status=status, body=body)
+    with pytest.raises(AuthenticationError) as info:
+        make().authenticate(callback())
+    assert info.value.message == message
+
+
+def test_token_response_without_id_token(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.post(TOKEN_URL, json={"access_token": "at", "token_type": "Bearer"})
+    with pytest.raises(AuthenticationError, match="the token response has no ID token"):
+        make().authenticate(callback())
+
+
+# --- ID token verification
+
+
+def _hs256_with_public_key(idp: Idp) -> str:
+    """The classic key-confusion forgery: HMAC keyed with the IdP's public PEM."""
+    pem = idp.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    payload = b64url(json.dumps(idp.claims()).encode())
+    signature = hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    return f"{header}.{payload}.{b64url(signature)}"
+
+
+def _alg_none(idp: Idp) -> str:
+    return jwt.encode(idp.claims(), None, algorithm="none", headers={"kid": "k1"})  # type: ignore[arg-type]
+
+
+def _tampered(idp: Idp) -> str:
+    header, _, signature = idp.id_token().split(".")
+    payload = b64url(json.dumps(idp.claims(sub="admin")).encode())
+    return f"{header}.{payload}.{signature}"
+
+
+NOW = int(time.time())
+
+ID_TOKEN_CASES = [
+    pytest.param(
+        lambda idp, other: idp.id_token(key=other),
+        "Signature verification failed",
+        id="bad-signature",
+    ),
+    pytest.param(lambda idp, other: _tampered(idp), "Signature verification failed", id="tampered"),
+    pytest.param(lambda idp, other: _alg_none(idp), "algorithm 'none'", id="alg-none"),
+    pytest.param(
+        lambda idp, other: _hs256_with_public_key(idp), "algorithm 'HS256'", id="hs256-public-key"
+    ),
+    pytest.param(lambda idp, other: "not-a-jwt", "Not enough segments", id="garbage"),
+    pytest.param(
+        lambda idp, other: idp.id_token(iss="https://evil.example.com"),
+        "Invalid issuer",
+        id="wrong-iss",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(aud="another-client"),
+        "Audience doesn't match",
+        id="wrong-aud",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(aud=[CLIENT_ID, "another-client"]),
+        "several audiences and no authorized party",
+        id="multiple-aud-without-azp",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(aud=[CLIENT_ID, "another-client"], azp="another-client"),
+        "authorized party (azp) is another client",
+        id="azp-another-client",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(exp=int(time.time()) - 120, iat=int(time.time()) - 600),
+        "Signature has expired",
+        id="expired-past-leeway",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(iat=int(time.time()) + 120),
+        "not yet valid (iat)",
+        id="iat-in-future-past-leeway",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(nonce=derive_id_token_nonce("another flow")),
+        "nonce does not match",
+        id="wrong-nonce",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(nonce=FLOW_NONCE),
+        "nonce does not match",
+        id="raw-flow-nonce",
+    ),
+    pytest.param(
+        lambda idp, other: idp.id_token(nonce=None), "nonce does not match", id="no-nonce"
+    ),
+    pytest.param(lambda idp, other: idp.id_token(sub=None), 'missing the "sub" claim', id="no-sub"),
+    pytest.param(
+        lambda idp, other: idp.id_token(kid="unknown"),
+        "no signing key 'unknown'",
+        id="unknown-kid",
+    ),
+]
+
+
+@pytest.mark.parametrize(("forge", "reason"), ID_TOKEN_CASES)
+def test_invalid_id_tokens_are_rejected(
+    idp: Idp, other_rsa_key: rsa.RSAPrivateKey, forge: Any, reason: str
+) -> None:
+    idp.token_response(forge(idp, other_rsa_key))
+    with pytest.raises(AuthenticationError) as info:
+        make().authenticate(callback())
+    assert info.value.message.startswith("Authentication failed, invalid ID token: ")
+    assert reason in info.value.message
+    assert idp.calls(USERINFO_URL) == []
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        pytest.param({"exp": NOW - 30, "iat": NOW - 600}, id="expired-within-leeway"),
+        pytest.param({"iat": NOW + 30}, id="iat-ahead-within-leeway"),
+        pytest.param({"aud": [CLIENT_ID, "api"], "azp": CLIENT_ID}, id="multiple-aud-with-azp"),
+        pytest.param({"aud": [CLIENT_ID]}, id="single-aud-list"),
+    ],
+)
+def test_valid_edge_id_tokens_are_accepted(idp: Idp, claims: dict[str, Any]) -> None:
+    idp.token_response(idp.id_token(**claims))
+    assert make().authenticate(callback()).full_profile["sub"] == "user-1"
+
+
+def test_leeway_is_configurable(idp: Idp) -> None:
+    idp.token_response(idp.id_token(exp=int(time.time()) - 30, iat=NOW - 600))
+    with pytest.raises(AuthenticationError, match="Signature has expired"):
+        make(idTokenLeeway="10s").authenticate(callback())
+
+
+def test_token_without_kid_uses_the_only_key(idp: Idp) -> None:
+    idp.token_response(idp.id_token(kid=None))
+    assert make().authenticate(callback()).full_profile["sub"] == "user-1"
+
+
+def test_jwks_key_for_another_algorithm_is_not_used(
+    idp: Idp, mocked: responses.RequestsMock
+) -> None:
+    mocked.replace(responses.GET, JWKS_URL, json={"keys": [public_jwk(idp.key, "k1", alg="RS512")]})
+    idp.token_response()
+    with pytest.raises(AuthenticationError, match="no signing key 'k1'"):
+        make().authenticate(callback())
+
+
+def test_other_configured_algorithm(idp: Idp, mocked: responses.RequestsMock) -> None:
+    jwk = public_jwk(idp.key, "k1")
+    del jwk["alg"]  # a key with no alg may serve the configured one
+    mocked.replace(responses.GET, JWKS_URL, json={"keys": [jwk]})
+    idp.token_response(idp.id_token(algorithm="PS256"))
+    auth = make(tokenSignedResponseAlg="PS256")
+    assert auth.authenticate(callback()).full_profile["sub"] == "user-1"
+    idp.token_response(idp.id_token(algorithm="RS256"))
+    with pytest.raises(AuthenticationError, match="algorithm 'RS256' is not the expected PS256"):
+        auth.authenticate(callback())
+
+
+# --- JWKS refetch on an unknown kid
+
+
+def jwks_calls(idp: Idp) -> int:
+    return len(idp.calls(JWKS_URL))
+
+
+def test_unknown_kid_refetches_once_then_fails(idp: Idp, clock: FakeClock) -> None:
+    auth = make(clock)
+    idp.token_response()
+    auth.authenticate(callback())
+    assert jwks_calls(idp) == 1
+
+    clock.now += 100
+    idp.token_response(idp.id_token(kid="rotated"))
+    with pytest.raises(AuthenticationError, match="no signing key 'rotated'"):
+        auth.authenticate(callback())
+    assert jwks_calls(idp) == 2
+
+
+def test_unknown_kid_refetch_is_rate_limited(idp: Idp, clock: FakeClock) -> None:
+    auth = make(clock)
+    idp.token_response(idp.id_token(kid="sprayed-1"))
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(callback())
+    # The cold fetch was just made: an unknown kid does not fetch again at once.
+    assert jwks_calls(idp) == 1
+
+    clock.now += 31
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(callback())
+    assert jwks_calls(idp) == 2
+
+    clock.now += 10
+    idp.token_response(idp.id_token(kid="sprayed-2"))
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(callback())
+    assert jwks_calls(idp) == 2  # within 30 s of the refetch: no request to the IdP
+
+    clock.now += 21
+    with pytest.raises(AuthenticationError):
+        auth.authenticate(callback())
+    assert jwks_calls(idp) == 3
+
+
+def test_key_rotation_is_picked_up_by_the_refetch(
+    idp: Idp, mocked: responses.RequestsMock, clock: FakeClock, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
+    auth = make(clock)
+    idp.token_response()
+    auth.authenticate(callback())
+    mocked.replace(responses.GET, JWKS_URL, json={"keys": [public_jwk(other_rsa_key, "k2")]})
+    clock.now += 60
+    idp.token_response(idp.id_token(key=other_rsa_key, kid="k2"))
+    assert auth.authenticate(callback()).full_profile["sub"] == "user-1"
+    assert jwks_calls(idp) == 2
+
+
+def test_jwks_is_refreshed_after_an_hour(idp: Idp, clock: FakeClock) -> None:
+    auth = make(clock)
+    idp.token_response()
+    auth.authenticate(callback())
+    clock.now += 3599
+    auth.authenticate(callback())
+    assert jwks_calls(idp) == 1
+    clock.now += 2
+    auth.authenticate(callback())
+    assert jwks_calls(idp) == 2
+
+
+@pytest.mark.parametrize(
+    "jwks",
+    [
+        pytest.param({"keys": "nope"}, id="keys-not-a-list"),
+        pytest.param({}, id="no-keys"),
+    ],
+)
+def test_unusable_jwks_is_503(
+    idp: Idp, mocked: responses.RequestsMock, jwks: dict[str, Any]
+) -> None:
+    mocked.replace(responses.GET, JWKS_URL, json=jwks)
+    idp.token_response()
+    with pytest.raises(ServiceUnavailableError, match="has no list of keys"):
+        make().authenticate(callback())
+
+
+# --- userinfo
+
+
+def test_userinfo_is_merged_over_id_token_claims(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.replace(
+        responses.GET,
+        USERINFO_URL,
+        json={"sub": "user-1", "name": "Ada King", "picture": "https://img.example/ada.png"},
+    )
+    idp.token_response(idp.id_token(email="ada@idtoken.example"))
+    profile = make().authenticate(callback()).full_profile
+    assert profile["name"] == "Ada King"  # userinfo wins
+    assert profile["email"] == "ada@idtoken.example"  # ID-token claims stay
+    assert profile["picture"] == "https://img.example/ada.png"
+    assert profile["iss"] == ISSUER
+    assert idp.calls(USERINFO_URL)[0].request.headers["Authorization"] == "Bearer at-1"
+
+
+def test_userinfo_for_another_subject_is_rejected(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.replace(responses.GET, USERINFO_URL, json={"sub": "someone-else", "email": "x@y"})
+    idp.token_response()
+    with pytest.raises(AuthenticationError, match="userinfo subject differs from the ID token"):
+        make().authenticate(callback())
+
+
+def test_no_userinfo_endpoint_uses_id_token_claims(
+    idp: Idp, mocked: responses.RequestsMock
+) -> None:
+    mocked.replace(responses.GET, METADATA_URL, json=discovery(userinfo_endpoint=None))
+    idp.token_response()
+    profile = make().authenticate(callback()).full_profile
+    assert profile["name"] == "Ada Lovelace"
+    assert idp.calls(USERINFO_URL) == []
+
+
+# --- refresh
+
+
+def refresh_input(refresh_token: str = "rt-old") -> OAuthRefreshInput:  # noqa: S107
+    return OAuthRefreshInput(
+        request=Request.blank("/api/auth/oidc/refresh?env=development"),
+        scope="openid profile email",
+        scope_already_granted=True,
+        refresh_token=refresh_token,
+    )
+
+
+def test_refresh_rotates_the_refresh_token(idp: Idp) -> None:
+    idp.token_response(idp.id_token(nonce=None), refresh_token="rt-new", access_token="at-2")
+    result = make().refresh(refresh_input())
+    assert result.session.refresh_token == "rt-new"
+    assert result.session.access_token == "at-2"
+    assert result.full_profile["name"] == "Ada Lovelace"
+    assert result.full_profile["email"] == "ada@example.com"
+    request = idp.calls(TOKEN_URL)[0].request
+    assert request.headers["Authorization"].startswith("Basic ")
+    assert idp.form(TOKEN_URL) == {"grant_type": "refresh_token", "refresh_token": "rt-old"}
+
+
+def test_refresh_keeps_the_refresh_token_when_not_rotated(idp: Idp) -> None:
+    idp.token_response(refresh_token=None, id_token="", scope=None)
+    result = make().refresh(refresh_input())
+    assert result.session.refresh_token == "rt-old"
+    assert result.session.id_token is None
+    assert result.session.scope == "openid profile email"  # the requested scope
+    assert result.full_profile == {"sub": "user-1", "email": "ada@example.com"}
+
+
+def test_refresh_verifies_a_returned_id_token(idp: Idp, other_rsa_key: rsa.RSAPrivateKey) -> None:
+    idp.token_response(idp.id_token(key=other_rsa_key))
+    with pytest.raises(AuthenticationError, match="Refresh failed, invalid ID token"):
+        make().refresh(refresh_input())
+
+
+def test_refresh_with_client_secret_post(idp: Idp) -> None:
+    idp.token_response()
+    make(tokenEndpointAuthMethod="client_secret_post").refresh(refresh_input())
+    assert "Authorization" not in idp.calls(TOKEN_URL)[0].request.headers
+    assert idp.form(TOKEN_URL)["client_secret"] == "s3cret"
+    assert idp.form(TOKEN_URL)["client_id"] == CLIENT_ID
+
+
+def test_refresh_invalid_grant(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_grant", "error_description": "Token is not active"},
+    )
+    with pytest.raises(AuthenticationError) as info:
+        make().refresh(refresh_input())
+    assert info.value.message == (
+        "The refresh token was rejected, invalid_grant: Token is not active"
+    )
+
+
+# --- logout
+
+
+def logout_input(refresh_token: str | None = "rt-1") -> OAuthLogoutInput:  # noqa: S107
+    return OAuthLogoutInput(
+        request=Request.blank("/api/auth/oidc/logout", method="POST"),
+        refresh_token=refresh_token,
+    )
+
+
+def test_logout_revokes_the_refresh_token(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.post(REVOKE_URL, status=200)
+    assert make().logout(logout_input()) is None
+    request = idp.calls(REVOKE_URL)[0].request
+    assert idp.form(REVOKE_URL) == {"token": "rt-1", "token_type_hint": "refresh_token"}
+    expected = "Basic " + base64.b64encode(f"{CLIENT_ID}:s3cret".encode()).decode()
+    assert request.headers["Authorization"] == expected
+
+
+def test_logout_revocation_with_client_secret_post(
+    idp: Idp, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(REVOKE_URL, status=200)
+    make(tokenEndpointAuthMethod="client_secret_post").logout(logout_input())
+    assert idp.form(REVOKE_URL) == {
+        "token": "rt-1",
+        "token_type_hint": "refresh_token",
+        "client_id": CLIENT_ID,
+        "client_secret": "s3cret",
+    }
+
+
+@pytest.mark.parametrize(
+    "stub",
+    [
+        pytest.param({"status": 503}, id="5xx"),
+        pytest.param({"status": 400, "json": {"error": "unsupported_token_type"}}, id="4xx"),
+        pytest.param({"body": requests.ConnectionError("down")}, id="unreachable"),
+    ],
+)
+def test_failed_revocation_does_not_fail_logout(
+    idp: Idp,
+    mocked: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+    stub: dict[str, Any],
+) -> None:
+    mocked.post(REVOKE_URL, **stub)
+    with caplog.at_level(logging.WARNING, logger="wsgiauth.providers.oidc"):
+        assert make().logout(logout_input("rt-SECRET")) is None
+    assert "Revoking the refresh token at idp.example.com failed" in caplog.text
+    assert "SECRET" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("doc", "refresh_token"),
+    [
+        pytest.param(discovery(revocation_endpoint=None), "rt-1", id="no-revocation-endpoint"),
+        pytest.param(discovery(), None, id="no-refresh-token"),
+    ],
+)
+def test_logout_without_revocation(
+    mocked: responses.RequestsMock, doc: dict[str, Any], refresh_token: str | None
+) -> None:
+    mocked.get(METADATA_URL, json=doc)
+    assert make().logout(logout_input(refresh_token)) is None
+    assert [call.request.method for call in mocked.calls] == ["GET"]
+
+
+def test_federated_logout_returns_the_end_session_url(
+    idp: Idp, mocked: responses.RequestsMock
+) -> None:
+    mocked.post(REVOKE_URL, status=200)
+    result = make(federatedLogout=True).logout(logout_input())
+    assert result is not None
+    assert result.logout_url == f"{END_SESSION_URL}?client_id={CLIENT_ID}"
+
+
+def test_federated_logout_needs_an_end_session_endpoint(mocked: responses.RequestsMock) -> None:
+    mocked.get(METADATA_URL, json=discovery(end_session_endpoint=None))
+    assert make(federatedLogout=True).logout(logout_input(None)) is None
+
+
+def test_logout_survives_an_unreachable_idp(mocked: responses.RequestsMock) -> None:
+    mocked.get(METADATA_URL, body=requests.ConnectionError("down"))
+    assert make(federatedLogout=True).logout(logout_input()) is None
+
+
+# --- discovery
+
+
+def test_discovery_is_cached_for_an_hour(idp: Idp, clock: FakeClock) -> None:
+    auth = make(clock)
+    auth.start(start_input())
+    clock.now += 3599
+    auth.start(start_input())
+    assert len(idp.calls(METADATA_URL)) == 1
+    clock.now += 2
+    auth.start(start_input())
+    assert len(idp.calls(METADATA_URL)) == 2
+
+
+def test_failed_discovery_is_not_cached(mocked: responses.RequestsMock) -> None:
+    mocked.get(METADATA_URL, body=requests.ConnectionError("down"))
+    auth = make()
+    with pytest.raises(ServiceUnavailableError, match="idp.example.com is unreachable"):
+        auth.start(start_input())
+    mocked.replace(responses.GET, METADATA_URL, json=discovery())
+    assert auth.start(start_input()).url.startswith(f"{ISSUER}/authorize?")
+
+
+def test_discovery_is_fetched_once_by_concurrent_threads(idp: Idp) -> None:
+    auth = make(clock=FakeClock())
+    barrier = threading.Barrier(8)
+
+    def login() -> None:
+        barrier.wait()
+        auth.start(start_input())
+
+    threads = [threading.Thread(target=login) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(idp.calls(METADATA_URL)) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"jwks_uri": None}, "has no jwks_uri", id="no-jwks_uri"),
+        pytest.param({"issuer": None}, "has no issuer", id="no-issuer"),
+        pytest.param({"token_endpoint": None}, "has no token_endpoint", id="no-token-endpoint"),
+        pytest.param(
+            {"authorization_endpoint": "/relative"},
+            "has an invalid authorization_endpoint",
+            id="relative-endpoint",
+        ),
+        pytest.param({"userinfo_endpoint": 42}, "has an invalid userinfo_endpoint", id="not-a-str"),
+    ],
+)
+def test_discovery_document_is_validated(
+    mocked: responses.RequestsMock, overrides: dict[str, Any], message: str
+) -> None:
+    mocked.get(METADATA_URL, json=discovery(**overrides))
+    with pytest.raises(ServiceUnavailableError) as info:
+        make().start(start_input())
+    assert info.value.message == f"The OIDC discovery document at idp.example.com {message}"
+
+
+# --- the provider is down
+
+
+@pytest.mark.parametrize(
+    ("stub", "message"),
+    [
+        pytest.param(
+            {"body": requests.ConnectionError("refused")},
+            "Identity provider at idp.example.com is unreachable",
+            id="connection-error",
+        ),
+        pytest.param(
+            {"body": requests.ReadTimeout("slow")},
+            "Identity provider at idp.example.com timed out after 10s",
+            id="timeout",
+        ),
+        pytest.param(
+            {"status": 502, "body": "bad gateway"},
+            "Identity provider at idp.example.com answered 502",
+            id="502",
+        ),
+        pytest.param(
+            {"status": 200, "body": "<html>", "content_type": "text/html"},
+            "Identity provider at idp.example.com returned malformed JSON",
+            id="malformed-json",
+        ),
+        pytest.param(
+            {"status": 302, "headers": {"Location": "https://evil.example/"}},
+            "Token endpoint at idp.example.com answered 302",
+            id="redirect",
+        ),
+    ],
+)
+def test_token_endpoint_faults_are_503(
+    idp: Idp, mocked: responses.RequestsMock, stub: dict[str, Any], message: str
+) -> None:
+    mocked.post(TOKEN_URL, **stub)
+    with pytest.raises(ServiceUnavailableError) as info:
+        make().authenticate(callback())
+    assert info.value.message == message
+
+
+def test_timeout_setting_is_the_read_timeout(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.post(TOKEN_URL, body=requests.ReadTimeout("slow"))
+    auth = make(timeout=2500)
+    assert auth.http.read_timeout == 2.5
+    with pytest.raises(ServiceUnavailableError, match="timed out after 2.5s"):
+        auth.authenticate(callback())
+    assert idp.calls(TOKEN_URL)[0].request.req_kwargs["timeout"] == (3.05, 2.5)
+
+
+def test_oversized_userinfo_is_503(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.replace(responses.GET, USERINFO_URL, json={"sub": "user-1", "blob": "x" * 5000})
+    idp.token_response()
+    auth = OidcAuthenticator.from_config(
+        env_config(), callback_url=CALLBACK, http=create_http_client(max_bytes=4096)
+    )
+    with pytest.raises(ServiceUnavailableError, match="sent more than 4096 bytes"):
+        auth.authenticate(callback())
+
+
+# --- config
+
+
+@pytest.mark.parametrize(
+    ("block", "key", "message"),
+    [
+        pytest.param({"clientId": None}, "clientId", "missing", id="missing-clientId"),
+        pytest.param({"clientSecret": None}, "clientSecret", "missing", id="missing-secret"),
+        pytest.param({"metadataUrl": None}, "metadataUrl", "missing", id="missing-metadataUrl"),
+        pytest.param(
+            {"metadataUrl": "/.well-known/openid-configuration"},
+            "metadataUrl",
+            "expected an absolute http(s) URL",
+            id="relative-metadataUrl",
+        ),
+        pytest.param(
+            {"scope": "openid groups"},
+            "scope",
+            'The oidc provider no longer supports the "scope" configuration option. '
+            'Please use the "additionalScopes" option instead.',
+            id="scope-rejected",
+        ),
+        pytest.param(
+            {"tokenEndpointAuthMethod": "private_key_jwt"},
+            "tokenEndpointAuthMethod",
+            "expected one of client_secret_basic, client_secret_post, none",
+            id="bad-auth-method",
+        ),
+        pytest.param(
+            {"tokenSignedResponseAlg": "HS256"},
+            "tokenSignedResponseAlg",
+            "expected an asymmetric algorithm",
+            id="symmetric-alg",
+        ),
+        pytest.param(
+            {"tokenSignedResponseAlg": "none"},
+            "tokenSignedResponseAlg",
+            "expected an asymmetric algorithm",
+            id="alg-none",
+        ),
+        pytest.param({"timeout": 0}, "timeout", "expected milliseconds above 0", id="zero-timeout"),
+        pytest.param({"timeout": "soon"}, "timeout", "expected a number", id="timeout-not-number"),
+        pytest.param(
+            {"federatedLogout": "yes"}, "federatedLogout", "expected a boolean", id="bad-bool"
+        ),
+        pytest.param(
+            {"idTokenLeeway": "a while"}, "idTokenLeeway", "expected a duration", id="bad-leeway"
+        ),
+    ],
+)
+def test_config_errors_name_the_dotted_key(
+    mocked: responses.RequestsMock, block: dict[str, Any], key: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        make(**block)
+    assert info.value.path == f"{ENV_PATH}.{key}"
+    assert message in info.value.reason
+    assert len(mocked.calls) == 0  # found at startup, not at the first login
+
+
+def test_public_client_needs_no_secret(idp: Idp) -> None:
+    auth = make(clientSecret=None, tokenEndpointAuthMethod="none")
+    assert auth.credentials.client_secret is None
+
+
+# --- profile
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        pytest.param(
+            {"sub": "u", "name": "Ada", "email": "ada@x", "picture": "https://p/x.png"},
+            ProfileInfo(email="ada@x", display_name="Ada", picture="https://p/x.png"),
+            id="full",
+        ),
+        pytest.param(
+            {"sub": "u", "preferred_username": "ada"},
+            ProfileInfo(display_name="ada"),
+            id="preferred_username",
+        ),
+        pytest.param({"sub": "u-123"}, ProfileInfo(display_name="u-123"), id="sub"),
+        pytest.param(
+            {"sub": "u", "name": "", "email": 42},
+            ProfileInfo(display_name="u"),
+            id="ignores-empty-and-non-strings",
+        ),
+    ],
+)
+def test_default_profile_transform(claims: dict[str, Any], expected: ProfileInfo) -> None:
+    result = OAuthAuthenticatorResult(full_profile=claims, session=OAuthSession(access_token="a"))
+    assert make().default_profile_transform(result) == expected
