@@ -12,21 +12,31 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
+from wsgiref.validate import validator
 
 import jwt
 import pytest
 import requests
 import responses
+import webtest  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from oauthlib.oauth2 import WebApplicationClient
 from webob import Request
 
+from tests.conftest import APP_ORIGIN
+from tests.conftest import base_config
+from tests.conftest import inner_app
+from tests.conftest import parse_web_message
+from tests.conftest import state_of
 from wsgiauth._http import create_http_client
+from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.middleware import AuthMiddleware
 from wsgiauth.oauth.types import OAuthAuthenticateInput
 from wsgiauth.oauth.types import OAuthAuthenticator
 from wsgiauth.oauth.types import OAuthAuthenticatorResult
@@ -1036,3 +1046,71 @@ def test_public_client_needs_no_secret(idp: Idp) -> None:
 def test_default_profile_transform(claims: dict[str, Any], expected: ProfileInfo) -> None:
     result = OAuthAuthenticatorResult(full_profile=claims, session=OAuthSession(access_token="a"))
     assert make().default_profile_transform(result) == expected
+
+
+# --- the whole popup flow through the auth app, on the wire
+
+
+def oidc_testapp() -> webtest.TestApp:
+    block = {"clientId": CLIENT_ID, "clientSecret": "s3cret", "metadataUrl": METADATA_URL}
+    config = base_config(providers={"oidc": {"development": block}})
+    auth_app = create_auth_app(Config.from_dict(config))
+    return webtest.TestApp(validator(AuthMiddleware(inner_app, auth_app)))
+
+
+def test_popup_flow_through_the_auth_app(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    idp = Idp(mocked, rsa_key)
+    app = oidc_testapp()
+    started = app.get(f"/api/auth/oidc/start?env=development&origin={APP_ORIGIN}")
+    assert started.status_int == 302
+    query = query_of(started.location)
+    # A real IdP echoes the nonce it was sent into the ID token.
+    idp.token_response(idp.id_token(nonce=query["nonce"]))
+
+    page = app.get(f"/api/auth/oidc/handler/frame?code=the-code&state={state_of(started.location)}")
+    message = parse_web_message(page.text)
+    assert message["type"] == "authorization_response", message
+    response = message["response"]
+    assert response["profile"] == {"email": "ada@example.com", "displayName": "Ada Lovelace"}
+    assert response["providerInfo"]["accessToken"] == "at-1"
+    assert response["providerInfo"]["scope"] == "openid profile email"
+    # The verifier sent to the token endpoint is the one behind the challenge in the URL.
+    verifier = idp.form(TOKEN_URL)["code_verifier"]
+    assert (
+        WebApplicationClient("").create_code_challenge(verifier, "S256") == query["code_challenge"]
+    )
+
+    idp.token_response(idp.id_token(nonce=None), refresh_token="rt-2", access_token="at-2")
+    refreshed = app.get(
+        "/api/auth/oidc/refresh?env=development", headers={"X-Requested-With": "XMLHttpRequest"}
+    )
+    assert refreshed.json["providerInfo"]["accessToken"] == "at-2"
+    assert idp.form(TOKEN_URL)["refresh_token"] == "rt-1"
+
+
+def test_forged_id_token_is_a_postmessage_error(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
+    idp = Idp(mocked, rsa_key)
+    app = oidc_testapp()
+    started = app.get(f"/api/auth/oidc/start?env=development&origin={APP_ORIGIN}")
+    nonce = query_of(started.location)["nonce"]
+    idp.token_response(idp.id_token(key=other_rsa_key, nonce=nonce))
+    page = app.get(f"/api/auth/oidc/handler/frame?code=c&state={state_of(started.location)}")
+    message = parse_web_message(page.text)
+    assert message["type"] == "authorization_response"
+    assert message["error"]["name"] == "AuthenticationError"
+    assert "invalid ID token" in message["error"]["message"]
+    assert "response" not in message
+
+
+def test_idp_down_at_start_is_a_503(mocked: responses.RequestsMock) -> None:
+    mocked.get(METADATA_URL, body=requests.ConnectionError("refused"))
+    response = oidc_testapp().get(
+        f"/api/auth/oidc/start?env=development&origin={APP_ORIGIN}", status=503
+    )
+    error = response.json["error"]
+    assert error["name"] == "ServiceUnavailableError"
+    assert error["message"].startswith("Identity provider at idp.example.com is unreachable")
