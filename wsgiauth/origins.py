@@ -7,6 +7,7 @@ of the ``auth.experimentalExtraAllowedOrigins`` globs (minimatch with
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -14,18 +15,33 @@ from urllib.parse import urlsplit
 
 __all__ = ["create_origin_filter", "origin_of"]
 
+#: WHATWG forbidden domain code points (C0 controls are checked apart).
+_FORBIDDEN_HOST_CHARS = frozenset(" #%/:<>?@[\\]^|\x7f")
+
 
 def origin_of(url: str) -> str:
-    """``new URL(url).origin``: scheme, host, non-default port; ``ValueError`` if not absolute."""
-    parts = urlsplit(url)
+    """``new URL(url).origin``: scheme, host, non-default port; ``ValueError`` if not absolute.
+
+    Like the WHATWG parser, ``\\`` counts as ``/`` (so ``http://evil\\@good`` is
+    evil's origin, not good's), IPv6 hosts are compressed, non-ASCII hosts become
+    punycode, and hosts holding characters a browser refuses are rejected.
+    """
+    parts = urlsplit(url.replace("\\", "/"))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an absolute http(s) URL: {url!r}")
     port = parts.port  # raises ValueError on a bad port
     host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
+    if parts.netloc.rpartition("@")[2].startswith("["):
+        if "%" in host:
+            raise ValueError(f"zone id in host: {url!r}")
+        host = f"[{ipaddress.IPv6Address(host).compressed}]"  # rejects IPvFuture too
+    else:
+        if not host.isascii():
+            host = host.encode("idna").decode("ascii")  # UnicodeError is a ValueError
+        if any(char in _FORBIDDEN_HOST_CHARS or char < " " for char in host):
+            raise ValueError(f"forbidden character in host: {url!r}")
     default = {"http": 80, "https": 443}[parts.scheme]
-    return f"{parts.scheme}://{host}" + (f":{port}" if port and port != default else "")
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
 
 
 def _glob_to_regex(pattern: str) -> re.Pattern[str]:

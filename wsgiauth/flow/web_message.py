@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +19,8 @@ from urllib.parse import quote
 from webob import Response
 
 __all__ = ["web_message_response"]
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _SCRIPT_TEMPLATE = """
       var authResponse = decodeURIComponent('{data}');
@@ -39,6 +42,9 @@ def _safe(value: str) -> str:
 def web_message_response(origin: str, payload: Mapping[str, Any]) -> Response:
     """A 200 HTML page that delivers ``payload`` to its opener, at ``origin`` only."""
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    # A lone surrogate (json.loads lets an IdP send "\\ud800") cannot be UTF-8
+    # encoded; escape it as JSON.stringify does rather than fail the whole page.
+    data = _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", data)
     script = _SCRIPT_TEMPLATE.format(data=_safe(data), origin=_safe(origin))
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
     response = Response(
