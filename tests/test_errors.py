@@ -75,16 +75,15 @@ def test_full_message_with_http_cause() -> None:
     assert caught.message == "Refresh failed"
 
 
-def test_full_message_with_nested_and_foreign_causes() -> None:
-    inner = ValueError("bad json")
+def test_full_message_nests_our_causes_and_hides_foreign_ones() -> None:
+    inner = ValueError("bad json from 10.0.0.5:5432")
     middle = ServiceUnavailableError("Token endpoint failed")
     middle.__cause__ = inner
     outer = AuthenticationError("Refresh failed")
     outer.__cause__ = middle
 
     assert outer.full_message() == (
-        "Refresh failed; caused by ServiceUnavailableError: Token endpoint failed; "
-        "caused by ValueError: bad json"
+        "Refresh failed; caused by ServiceUnavailableError: Token endpoint failed"
     )
 
 

@@ -76,13 +76,15 @@ class HttpError(WsgiAuthError):
         return self.wire_name or type(self).__name__
 
     def full_message(self) -> str:
-        """The message with its cause, as Backstage formats wrapped errors."""
+        """The message with its cause, as Backstage formats wrapped errors.
+
+        Only causes of our own tree are told to the client: a foreign cause
+        (a driver or socket error) may carry internals, so it goes to logs only.
+        """
         cause = self.__cause__
-        if cause is None:
+        if not isinstance(cause, HttpError):
             return self.message
-        cause_name = cause.name if isinstance(cause, HttpError) else type(cause).__name__
-        cause_message = cause.full_message() if isinstance(cause, HttpError) else str(cause)
-        return f"{self.message}; caused by {cause_name}: {cause_message}"
+        return f"{self.message}; caused by {cause.name}: {cause.full_message()}"
 
 
 class InputError(HttpError):

@@ -150,3 +150,9 @@ def test_decode_of_anything_raises_only_not_allowed(encoded: str) -> None:
     else:
         assert state["env"]
         assert state["nonce"]
+
+
+def test_decode_is_as_lenient_as_url_search_params() -> None:
+    """Empty pairs and bare keys parse as URLSearchParams parses them."""
+    state = decode_oauth_state(b"nonce=n&&env=development&flag".hex())
+    assert state == {"nonce": "n", "env": "development", "flag": ""}

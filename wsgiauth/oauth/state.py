@@ -44,7 +44,7 @@ def decode_oauth_state(encoded: str) -> dict[str, str]:
         if len(encoded) > MAX_STATE_LENGTH:
             raise ValueError("state too long")
         text = binascii.unhexlify(encoded).decode("utf-8")
-        state = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))
+        state = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=64))
     except ValueError:
         state = {}
     if not state.get("env"):
