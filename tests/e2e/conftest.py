@@ -362,10 +362,16 @@ def run_gunicorn(
         str(workers),
         "--access-logfile",
         "-",
+        "--access-logformat",
+        # The worker pid shows a login hopping between workers.
+        '%(h)s pid=%(p)s "%(r)s" %(s)s %(b)s',
         "--error-logfile",
         "-",
-        "tests.e2e.apps:make_app()",
     ]
+    if gunicorn_version() >= (27,):
+        # Else each gunicorn claims the same socket in $HOME, and test runs collide.
+        args.append("--no-control-socket")
+    args.append("tests.e2e.apps:make_app()")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     server = WsgiServer(
@@ -376,6 +382,13 @@ def run_gunicorn(
         yield server
     finally:
         _stop(proc)
+
+
+def gunicorn_version() -> tuple[int, ...]:
+    """The installed gunicorn's (major, minor, ...) version."""
+    import gunicorn
+
+    return tuple(gunicorn.version_info)
 
 
 def _wait_for_http(proc: subprocess.Popen[bytes], server: WsgiServer) -> None:
