@@ -1,0 +1,32 @@
+"""App factories that ``bench/server.py`` has gunicorn load (``--pythonpath bench``).
+
+``apps:bare()`` is the trivial app; ``apps:wrapped()`` is the same app behind
+``AuthMiddleware`` with the no-network ``fake`` provider and, when
+``wsgiauth/providers/oidc.py`` exists, the real ``oidc`` provider whose IdP
+answers come from a canned transport. The config is built in code, so the
+benchmark needs no file and no network.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from _common import bare_app
+from _common import make_auth_app
+from _common import oidc_available
+
+from wsgiauth.middleware import AuthMiddleware
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
+
+def bare() -> WSGIApplication:
+    """gunicorn factory: the trivial app alone."""
+    return bare_app
+
+
+def wrapped() -> WSGIApplication:
+    """gunicorn factory: the trivial app behind ``AuthMiddleware`` with stubbed providers."""
+    auth_app, _ = make_auth_app(oidc=oidc_available())
+    return AuthMiddleware(bare_app, auth_app)
