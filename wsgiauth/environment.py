@@ -13,16 +13,13 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError
 from .errors import NotFoundError
-from .errors import UnimplementedError
 from .oauth.state import decode_oauth_state
-from .types import SupportsLogout
-from .types import SupportsRefresh
 
 if TYPE_CHECKING:
     from webob import Request
     from webob import Response
 
-    from .types import AuthProviderRouteHandlers
+    from .oauth.route_handlers import OAuthRouteHandlers
 
 __all__ = ["EnvironmentHandler"]
 
@@ -30,7 +27,7 @@ __all__ = ["EnvironmentHandler"]
 class EnvironmentHandler:
     """Routes each request to the handlers of the environment it names."""
 
-    def __init__(self, provider_id: str, handlers: Mapping[str, AuthProviderRouteHandlers]) -> None:
+    def __init__(self, provider_id: str, handlers: Mapping[str, OAuthRouteHandlers]) -> None:
         self.provider_id = provider_id
         self.handlers = dict(handlers)
 
@@ -44,19 +41,13 @@ class EnvironmentHandler:
 
     def refresh(self, request: Request) -> Response:
         """``GET|POST /refresh`` of the chosen environment."""
-        handlers = self._pick(request)
-        if not isinstance(handlers, SupportsRefresh):
-            raise UnimplementedError("Not implemented")
-        return handlers.refresh(request)
+        return self._pick(request).refresh(request)
 
     def logout(self, request: Request) -> Response:
         """``POST /logout`` of the chosen environment."""
-        handlers = self._pick(request)
-        if not isinstance(handlers, SupportsLogout):
-            raise UnimplementedError("Not implemented")
-        return handlers.logout(request)
+        return self._pick(request).logout(request)
 
-    def _pick(self, request: Request) -> AuthProviderRouteHandlers:
+    def _pick(self, request: Request) -> OAuthRouteHandlers:
         env = request.GET.get("env")
         if not env and "state" in request.GET:
             env = decode_oauth_state(request.GET["state"])["env"]

@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Callable
 from collections.abc import Sequence
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 __all__ = ["create_origin_filter", "origin_of"]
@@ -19,6 +20,7 @@ __all__ = ["create_origin_filter", "origin_of"]
 _FORBIDDEN_HOST_CHARS = frozenset(" #%/:<>?@[\\]^|\x7f")
 
 
+@lru_cache(maxsize=256)  # the same few origins arrive on every request
 def origin_of(url: str) -> str:
     """``new URL(url).origin``: scheme, host, non-default port; ``ValueError`` if not absolute.
 

@@ -46,13 +46,15 @@ class CookieSealer:
         """Seal ``value`` (or return it unchanged when sealing is off)."""
         if self._fernet is None:
             return value
-        return self._fernet.encrypt(value.encode("utf-8")).decode("ascii")
+        # Without its "=" padding a token is all URL-safe characters: no percent-encoding.
+        return self._fernet.encrypt(value.encode("utf-8")).decode("ascii").rstrip("=")
 
     def unseal(self, sealed: str, *, max_age: int | None = None) -> str | None:
         """Open a sealed value; ``None`` if tampered with, expired or sealed by an unknown key."""
         if self._fernet is None:
             return sealed
         try:
-            return self._fernet.decrypt(sealed.encode("ascii"), ttl=max_age).decode("utf-8")
+            token = sealed + "=" * (-len(sealed) % 4)
+            return self._fernet.decrypt(token.encode("ascii"), ttl=max_age).decode("utf-8")
         except (InvalidToken, UnicodeError):
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -506,7 +507,7 @@ def test_unsealed_refresh_token_is_stored_as_is() -> None:
 
 
 def flow(nonce: str, started_at: int = 1000, verifier: str = "verifier-1") -> FlowCookie:
-    return FlowCookie(nonce=nonce, code_verifier=verifier, started_at=started_at)
+    return FlowCookie.for_nonce(nonce, verifier, started_at)
 
 
 def flow_cookie_value(manager: OAuthCookieManager, item: FlowCookie) -> str:
@@ -526,7 +527,8 @@ def test_flow_cookie_on_the_wire_unsealed() -> None:
     [(name, value, attrs)] = written(response)
     assert name == f"google-flow-{flow_id('q1+/w==')}"
     assert len(flow_id("q1+/w==")) == 12
-    assert value == "1234%3Averifier-1%3Aq1%2B%2Fw%3D%3D"
+    # started-at, verifier and the nonce's SHA-256: URL-safe, so nothing is percent-encoded.
+    assert value == "1234.verifier-1." + hashlib.sha256(b"q1+/w==").hexdigest()
     assert attrs["path"] == "/api/auth/google"
     assert attrs["max-age"] == "600"
     assert "httponly" in attrs
@@ -614,7 +616,7 @@ def test_unreadable_flow_cookies_are_evicted_first() -> None:
 def test_other_providers_flows_are_left_alone() -> None:
     manager = make_manager()
     cookies = existing_flows(manager, MAX_FLOWS - 1)
-    cookies["github-flow-abc"] = "1%3Av%3An"
+    cookies["github-flow-abc"] = "1.v.n"
     cookies["google-nonce"] = "n"
     response = Response()
 
@@ -628,9 +630,9 @@ def test_other_providers_flows_are_left_alone() -> None:
     [
         pytest.param("", id="empty"),
         pytest.param("garbage", id="garbage"),
-        pytest.param("abc%3Av%3An1", id="non-numeric-start"),
-        pytest.param("1%3A%3An1", id="no-verifier"),
-        pytest.param("1%3Av%3A", id="no-nonce"),
+        pytest.param("abc.v.n1", id="non-numeric-start"),
+        pytest.param("1..n1", id="no-verifier"),
+        pytest.param("1.v.", id="no-nonce"),
     ],
 )
 def test_malformed_flow_cookie_is_none(value: str) -> None:
@@ -677,8 +679,12 @@ def test_sealed_flow_cookie_expires_after_ten_minutes() -> None:
     fernet = Fernet(_fernet_key("s3cret"))
     name = f"google-flow-{flow_id('n1')}"
     now = int(time.time())
-    old = fernet.encrypt_at_time(b"1:verifier-1:n1", now - 700).decode()
-    recent = fernet.encrypt_at_time(b"1:verifier-1:n1", now - 500).decode()
+    old = fernet.encrypt_at_time(
+        b"1.verifier-1." + hashlib.sha256(b"n1").hexdigest().encode(), now - 700
+    ).decode()
+    recent = fernet.encrypt_at_time(
+        b"1.verifier-1." + hashlib.sha256(b"n1").hexdigest().encode(), now - 500
+    ).decode()
 
     assert manager.get_flow(request_with({name: old}), "n1") is None
     assert manager.get_flow(request_with({name: recent}), "n1") == flow("n1", 1)

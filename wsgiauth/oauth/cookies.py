@@ -7,7 +7,8 @@ characters are split into ``<name>-0``, ``<name>-1`` ... chunks. Parsing the
 
 Beyond Backstage: each login in flight gets its own small *flow cookie*
 (``<id>-flow-<flow id>``, the flow id derived from the state nonce) holding
-the nonce and the PKCE verifier, sealed when ``auth.session.secret`` is set.
+a digest of the nonce and the PKCE verifier, sealed when ``auth.session.secret``
+is set.
 Two tabs can sign in at once without clobbering each other, no server-side
 store is needed, and at most :data:`MAX_FLOWS` flows are kept per browser.
 """
@@ -15,9 +16,11 @@ store is needed, and at most :data:`MAX_FLOWS` flows are kept per browser.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from dataclasses import replace
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 from urllib.parse import unquote
@@ -70,15 +73,29 @@ def default_cookie_configurer(
 class FlowCookie:
     """What one login in flight keeps in the browser between ``start`` and the callback."""
 
-    nonce: str
+    #: SHA-256 hex of the flow nonce: binds the cookie to one ``state``.
+    nonce_digest: str
     code_verifier: str
     #: When the flow started (epoch seconds), to evict the oldest first.
     started_at: int
 
+    @classmethod
+    def for_nonce(cls, nonce: str, code_verifier: str, started_at: int) -> FlowCookie:
+        """The flow cookie of a flow whose ``state`` carries ``nonce``."""
+        return cls(_digest(nonce), code_verifier, started_at)
+
+    def matches(self, nonce: str) -> bool:
+        """Whether this flow is the one ``nonce`` names (constant time)."""
+        return hmac.compare_digest(self.nonce_digest, _digest(nonce))
+
+
+def _digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode("utf-8")).hexdigest()
+
 
 def flow_id(nonce: str) -> str:
     """A short, cookie-name-safe id for the flow that ``nonce`` belongs to."""
-    return hashlib.sha256(nonce.encode("utf-8")).hexdigest()[:12]
+    return _digest(nonce)[:12]
 
 
 class OAuthCookieManager:
@@ -102,6 +119,8 @@ class OAuthCookieManager:
         self._sealer = sealer
         self._session_max_age = session_duration or DEFAULT_SESSION_MAX_AGE
         self._configure = cookie_configurer or default_cookie_configurer
+        # Settings depend only on the app origin: compute them once per origin.
+        self._settings = lru_cache(maxsize=64)(self._compute_settings)
         self.nonce_name = f"{provider_id}-nonce"
         self.refresh_token_name = f"{provider_id}-refresh-token"
         self.granted_scope_name = f"{provider_id}-granted-scope"
@@ -109,12 +128,10 @@ class OAuthCookieManager:
 
     def settings(self, app_origin: str | None) -> CookieSettings:
         """Cookie attributes for a response to a page at ``app_origin``."""
-        return self._configure(
-            self.provider_id,
-            self._base_url,
-            self._callback_url,
-            app_origin or self._default_app_origin,
-        )
+        return self._settings(app_origin or self._default_app_origin)
+
+    def _compute_settings(self, app_origin: str) -> CookieSettings:
+        return self._configure(self.provider_id, self._base_url, self._callback_url, app_origin)
 
     # -- nonce and flow ---------------------------------------------------------------
 
@@ -136,8 +153,8 @@ class OAuthCookieManager:
         live = sorted(self._flows(request), key=lambda item: item[1].started_at)
         for name, _ in live[: max(0, len(live) - MAX_FLOWS + 1)]:
             self._write(response, name, "", settings, 0)
-        value = f"{flow.started_at}:{flow.code_verifier}:{flow.nonce}"
-        name = self._flow_prefix + flow_id(flow.nonce)
+        value = f"{flow.started_at}.{flow.code_verifier}.{flow.nonce_digest}"
+        name = self._flow_prefix + flow.nonce_digest[:12]
         self._write(response, name, self._sealer.seal(value), settings, NONCE_MAX_AGE)
 
     def get_flow(self, request: Request, nonce: str) -> FlowCookie | None:
@@ -152,25 +169,24 @@ class OAuthCookieManager:
         self._write(response, name, "", self.settings(origin), 0)
 
     def _flows(self, request: Request) -> list[tuple[str, FlowCookie]]:
-        flows = []
-        for name, raw in request.cookies.items():
-            if name.startswith(self._flow_prefix):
-                flow = self._parse_flow(unquote(raw))
-                if flow is not None:
-                    flows.append((name, flow))
-                else:
-                    flows.append((name, FlowCookie("", "", 0)))
-        return flows
+        unreadable = FlowCookie("", "", 0)  # sorts first, so it is evicted first
+        return [
+            (name, self._parse_flow(unquote(raw)) or unreadable)
+            for name, raw in request.cookies.items()
+            if name.startswith(self._flow_prefix)
+        ]
 
     def _parse_flow(self, raw: str) -> FlowCookie | None:
         value = self._sealer.unseal(raw, max_age=NONCE_MAX_AGE)
         if value is None:
             return None
-        started_at, _, rest = value.partition(":")
-        code_verifier, _, nonce = rest.partition(":")
-        if not started_at.isdigit() or not code_verifier or not nonce:
+        started_at, _, rest = value.partition(".")
+        code_verifier, _, digest = rest.partition(".")
+        if not started_at.isdigit() or not code_verifier or not digest:
             return None
-        return FlowCookie(nonce=nonce, code_verifier=code_verifier, started_at=int(started_at))
+        return FlowCookie(
+            nonce_digest=digest, code_verifier=code_verifier, started_at=int(started_at)
+        )
 
     # -- refresh token and granted scope ------------------------------------------------
 

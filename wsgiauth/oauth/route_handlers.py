@@ -11,7 +11,6 @@ only the callback turns errors into a postMessage page (or a redirect).
 from __future__ import annotations
 
 import base64
-import hmac
 import logging
 import secrets
 from collections.abc import Callable
@@ -115,7 +114,7 @@ class OAuthRouteHandlers:
         )
         # PKCE S256 on every code flow: an intercepted code is useless without the
         # verifier, which stays in this browser's HttpOnly flow cookie.
-        verifier = _PKCE.create_code_verifier(64)
+        verifier = secrets.token_urlsafe(48)  # 64 chars of RFC 7636's unreserved set
         challenge = _PKCE.create_code_challenge(verifier, "S256")
         started = self.authenticator.start(
             OAuthStartInput(
@@ -127,7 +126,7 @@ class OAuthRouteHandlers:
         response.location = started.url
         response.cache_control = "no-store"
         self.cookies.set_nonce(response, nonce, origin)
-        flow_cookie = FlowCookie(nonce=nonce, code_verifier=verifier, started_at=started_now())
+        flow_cookie = FlowCookie.for_nonce(nonce, verifier, started_now())
         self.cookies.set_flow(response, request, flow_cookie, origin)
         return response
 
@@ -190,7 +189,7 @@ class OAuthRouteHandlers:
             if self.cookies.get_nonce(request) is None:
                 raise NotAllowedError("Auth response is missing cookie nonce")
             raise NotAllowedError("Invalid nonce")
-        if not hmac.compare_digest(flow.nonce.encode(), nonce.encode()):
+        if not flow.matches(nonce):
             raise NotAllowedError("Invalid nonce")
         return flow
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Mapping
+from functools import lru_cache
 from urllib.parse import parse_qsl
 from urllib.parse import quote_plus
 
@@ -29,6 +30,7 @@ def encode_oauth_state(state: Mapping[str, str | None]) -> str:
     return "&".join(f"{_quote(key)}={_quote(value)}" for key, value in pairs).encode().hex()
 
 
+@lru_cache(maxsize=256)  # env, origin, flow and scope repeat from flow to flow
 def _quote(value: str) -> str:
     """``URLSearchParams`` leaves ``*`` alone and encodes ``~``; ``quote_plus`` does the reverse."""
     return quote_plus(value, safe="*").replace("~", "%7E")

@@ -19,9 +19,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import quote_plus
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from oauthlib.oauth2 import OAuth2Error
@@ -161,13 +163,27 @@ def authorization_url(endpoint: str, client_id: str, **params: str | None) -> st
     operator's choice (Backstage allows plain http for local IdPs), so the URL is
     built on ``https`` and its own scheme is put back; oauthlib touches only the query.
     """
+    fixed = tuple((key, value) for key, value in params.items() if value and key not in _PER_FLOW)
+    per_flow = [(key, value) for key, value in params.items() if value and key in _PER_FLOW]
+    if params.get("code_challenge"):
+        per_flow.append(("code_challenge_method", "S256"))
+    # oauthlib builds the fixed part (it knows the parameters); the four that change per
+    # flow are appended with urllib, instead of having oauthlib re-parse the whole URL.
+    fixed_url = _fixed_authorization_url(endpoint, client_id, fixed)
+    return f"{fixed_url}{'&' if '?' in fixed_url else '?'}{urlencode(per_flow)}"
+
+
+#: Parameters that differ in every flow; the rest of the URL is built once per endpoint.
+_PER_FLOW = frozenset({"state", "scope", "code_challenge", "nonce"})
+
+
+@lru_cache(maxsize=32)
+def _fixed_authorization_url(
+    endpoint: str, client_id: str, params: tuple[tuple[str, str], ...]
+) -> str:
     scheme, sep, rest = endpoint.partition(":")
-    code_challenge = params.pop("code_challenge", None)
     url = WebApplicationClient(client_id).prepare_request_uri(
-        "https:" + rest if sep else endpoint,
-        code_challenge=code_challenge,
-        code_challenge_method="S256",
-        **{key: value for key, value in params.items() if value},
+        "https:" + rest if sep else endpoint, **dict(params)
     )
     return scheme + url.removeprefix("https") if sep else url
 
