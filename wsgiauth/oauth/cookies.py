@@ -26,6 +26,8 @@ from urllib.parse import quote
 from urllib.parse import unquote
 from urllib.parse import urlsplit
 
+from webob.cookies import make_cookie
+
 from ..types import CookieSettings
 
 if TYPE_CHECKING:
@@ -121,6 +123,9 @@ class OAuthCookieManager:
         self._configure = cookie_configurer or default_cookie_configurer
         # Settings depend only on the app origin: compute them once per origin.
         self._settings = lru_cache(maxsize=64)(self._compute_settings)
+        make_cookie(
+            f"{provider_id}-nonce", ""
+        )  # a provider id that no cookie name can carry fails here
         self.nonce_name = f"{provider_id}-nonce"
         self.refresh_token_name = f"{provider_id}-refresh-token"
         self.granted_scope_name = f"{provider_id}-granted-scope"
@@ -244,17 +249,8 @@ class OAuthCookieManager:
     def _write(
         self, response: Response, name: str, value: str, settings: CookieSettings, max_age: int
     ) -> None:
-        # HttpOnly always: no script on any page may read a nonce or a token.
-        response.set_cookie(
-            name,
-            quote(value, safe=""),
-            max_age=max_age,
-            path=settings.path,
-            domain=settings.domain,
-            secure=settings.secure,
-            httponly=True,
-            samesite=settings.same_site,
-        )
+        attributes = _cookie_attributes(settings, max_age, int(time.time()))
+        response.headerlist.append(("Set-Cookie", f"{name}={quote(value, safe='')}{attributes}"))
 
     @staticmethod
     def _read(request: Request, name: str) -> str | None:
@@ -306,6 +302,27 @@ class OAuthCookieManager:
             names.append(name)
         for each in names:
             self._write(response, each, "", settings, 0)
+
+
+@lru_cache(maxsize=64)
+def _cookie_attributes(settings: CookieSettings, max_age: int, now: int) -> str:
+    """WebOb's serialisation of everything after ``name=value``, made once a second.
+
+    The attributes of a provider's cookies repeat on every response; only
+    ``expires`` moves, so keying on the current second keeps it exact.
+    """
+    # HttpOnly always: no script on any page may read a nonce or a token.
+    cookie = make_cookie(
+        "_",
+        "",
+        max_age=max_age,
+        path=settings.path,
+        domain=settings.domain,
+        secure=settings.secure,
+        httponly=True,
+        samesite=settings.same_site,
+    )
+    return cookie.removeprefix("_=")
 
 
 def started_now() -> int:
