@@ -427,3 +427,25 @@ def test_mounted_under_another_base_path():
     response = testapp.get("/auth/fake/start?env=development")
     assert "Path=/portal/auth/fake/handler;" in set_cookies(response)["fake-nonce"]
     testapp.get("/api/auth/fake/start?env=development", status=200)  # not ours: passes through
+
+
+def test_behind_a_tls_proxy_the_config_not_the_headers_decides():
+    """The external URL is backend.baseUrl; X-Forwarded-* from a client change nothing."""
+    config = base_config()
+    config["backend"]["baseUrl"] = "https://auth.example/portal"
+    config["app"]["baseUrl"] = "https://auth.example"
+    testapp = make_testapp(config)
+    spoofed = {
+        "X-Forwarded-Proto": "http",
+        "X-Forwarded-Host": "evil.example",
+        "X-Forwarded-Prefix": "/elsewhere",
+        "Forwarded": "host=evil.example;proto=http",
+    }
+    response = testapp.get(
+        "/api/auth/fake/start?env=development&origin=https://auth.example", headers=spoofed
+    )
+    fake = testapp.auth_app.providers["fake"].handlers["development"].authenticator
+    assert fake.callback_url == "https://auth.example/portal/api/auth/fake/handler/frame"
+    cookie = set_cookies(response)["fake-nonce"]
+    assert "Path=/portal/api/auth/fake/handler;" in cookie
+    assert "; secure" in cookie
