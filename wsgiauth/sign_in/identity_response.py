@@ -1,0 +1,65 @@
+"""``backstageIdentity`` from a sign-in result (Backstage ``prepareBackstageIdentityResponse``).
+
+The frontend needs to know who the token names and when it expires without
+verifying it, so the payload is decoded here, unverified, exactly as
+Backstage does (spec §6.1). The token was issued by this process a moment
+ago; verification is for the services that receive it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import jwt
+
+from ..errors import InputError
+from ..types import BackstageIdentityResponse
+from ..types import BackstageSignInResult
+
+__all__ = ["prepare_backstage_identity_response"]
+
+_UNVERIFIED = {
+    "verify_signature": False,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_aud": False,
+    "verify_iss": False,
+}
+
+
+def prepare_backstage_identity_response(
+    result: BackstageSignInResult, *, clock: Callable[[], float] = time.time
+) -> BackstageIdentityResponse:
+    """The ``backstageIdentity`` of a response: token, user ref, ownership refs, expiry.
+
+    ``expires_in_seconds`` is ``round(exp - now)``, or None when the token has no ``exp``.
+
+    :raises InputError: no token, no ``sub`` claim, an expired token, or not a JWT.
+    """
+    if not result.token:
+        raise InputError("Identity response must return a token")
+    try:
+        claims = jwt.decode(result.token, options=_UNVERIFIED)  # type: ignore[arg-type]
+    except jwt.DecodeError as exc:
+        raise InputError("Identity response must return a JWT") from exc
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise InputError("Identity response must return a token with subject claim")
+    ent = claims.get("ent", [])
+    if not isinstance(ent, list) or not all(isinstance(ref, str) for ref in ent):
+        raise InputError("Identity response must return a token with a list of ownership refs")
+    exp = claims.get("exp")
+    expires_in: int | None = None
+    # As Backstage: a missing, zero or non-numeric ``exp`` means no expiry is reported.
+    if isinstance(exp, int | float) and not isinstance(exp, bool) and exp:
+        expires_in = round(exp - clock())
+        if expires_in < 0:
+            raise InputError("Identity response must not return an expired token")
+    return BackstageIdentityResponse(
+        token=result.token,
+        user_entity_ref=sub,
+        ownership_entity_refs=tuple(ent),
+        expires_in_seconds=expires_in,
+    )
