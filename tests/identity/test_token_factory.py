@@ -1,0 +1,484 @@
+"""TokenFactory and StaticTokenIssuer: token bytes, claims, rotation, key listing, faults."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.identity.conftest import ISSUER
+from tests.identity.conftest import RecordingKeyStore
+from tests.identity.conftest import b64encode
+from tests.identity.conftest import claims_of
+from tests.identity.conftest import kid_of
+from tests.identity.conftest import segments
+from tests.identity.conftest import verify
+from wsgiauth.config import Config
+from wsgiauth.errors import ConfigError
+from wsgiauth.errors import InputError
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity import token_factory
+from wsgiauth.identity.key_stores import MemoryKeyStore
+from wsgiauth.identity.key_stores import StaticKeyStore
+from wsgiauth.identity.token_factory import StaticTokenIssuer
+from wsgiauth.identity.token_factory import TokenFactory
+from wsgiauth.identity.token_factory import TokenTooLargeError
+from wsgiauth.identity.token_factory import read_token_expiration
+from wsgiauth.identity.user_info import MemoryUserInfoStore
+from wsgiauth.types import TokenParams
+
+JANE = "user:default/jane"
+DURATION = 600
+
+
+def params(**claims):
+    return TokenParams(claims={"sub": JANE, **claims})
+
+
+@pytest.fixture
+def factory(clock, recording_store):
+    return TokenFactory(ISSUER, recording_store, DURATION, clock=clock)
+
+
+# --- the token, byte for byte ----------------------------------------------------------
+
+
+def test_header_and_payload_bytes_follow_backstage(factory, clock):
+    token = factory.issue_token(params(ent=["user:default/jane", "group:default/team"], x=1))
+    header, payload = segments(token)
+    kid = kid_of(token)
+    assert header == f'{{"typ":"vnd.backstage.user","alg":"ES256","kid":"{kid}"}}'.encode()
+    claims = json.loads(payload)
+    assert list(claims) == ["x", "iss", "sub", "ent", "aud", "iat", "exp", "uip"]
+    iat = int(clock.now)
+    expected = {
+        "x": 1,
+        "iss": ISSUER,
+        "sub": JANE,
+        "ent": ["user:default/jane", "group:default/team"],
+        "aud": "backstage",
+        "iat": iat,
+        "exp": iat + DURATION,
+        "uip": claims["uip"],
+    }
+    assert payload == json.dumps(expected, separators=(",", ":")).encode()
+    assert verify(token, factory.list_public_keys()) == expected
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        pytest.param(JANE, id="ascii"),
+        pytest.param("user:default/jöhn", id="non-ascii-as-utf8"),
+    ],
+)
+def test_uip_rebuilds_a_limited_token_that_verifies(factory, sub):
+    token = factory.issue_token(TokenParams(claims={"sub": sub}))
+    claims = claims_of(token)
+    kid = kid_of(token)
+    # What a Backstage backend does (UserTokenHandler.createLimitedUserToken).
+    header = f'{{"typ":"vnd.backstage.limited-user","alg":"ES256","kid":"{kid}"}}'.encode()
+    payload = f'{{"sub":"{sub}","iat":{claims["iat"]},"exp":{claims["exp"]}}}'.encode()
+    limited = f"{b64encode(header)}.{b64encode(payload)}.{claims['uip']}"
+    jwk = next(k for k in factory.list_public_keys() if k["kid"] == kid)
+    decoded = jwt.api_jws.PyJWS().decode_complete(limited, jwt.PyJWK(jwk), algorithms=["ES256"])
+    assert decoded["payload"] == payload
+
+
+def test_public_jwk_is_the_exported_key_with_kid_and_alg_and_no_use(factory):
+    token = factory.issue_token(params())
+    [jwk] = factory.list_public_keys()
+    assert set(jwk) == {"kty", "crv", "x", "y", "kid", "alg"}
+    assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["kid"]) == (
+        "EC",
+        "P-256",
+        "ES256",
+        kid_of(token),
+    )
+
+
+# --- claims ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "omit", "expected"),
+    [
+        pytest.param({}, False, [JANE], id="default-is-sub"),
+        pytest.param({"ent": ["group:default/a"]}, False, ["group:default/a"], id="given"),
+        pytest.param({"ent": []}, False, [], id="empty-kept"),
+        pytest.param({}, True, None, id="omitted"),
+    ],
+)
+def test_ownership_claim(clock, given, omit, expected):
+    users = MemoryUserInfoStore()
+    factory = TokenFactory(
+        ISSUER, MemoryKeyStore(), DURATION, clock=clock, omit_ownership_claim=omit,
+        user_info_store=users,
+    )  # fmt: skip
+    claims = claims_of(factory.issue_token(params(**given)))
+    assert claims.get("ent") == expected
+    assert ("ent" in claims) is not omit
+    # The user info keeps ent even when the token leaves it out (spec §8).
+    assert users.get_user_info(JANE)["ent"] == given.get("ent", [JANE])
+
+
+def test_user_info_keeps_sub_ent_exp_and_extra_claims_only(factory, clock):
+    users = MemoryUserInfoStore()
+    factory = TokenFactory(ISSUER, MemoryKeyStore(), DURATION, clock=clock, user_info_store=users)
+    token = factory.issue_token(params(ent=["group:default/a"], name="Jane"))
+    exp = claims_of(token)["exp"]
+    assert users.get_user_info(JANE) == {
+        "name": "Jane",
+        "sub": JANE,
+        "ent": ["group:default/a"],
+        "exp": exp,
+    }
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud", "iat", "exp", "uip"])
+def test_extra_claims_cannot_override_the_reserved_ones(factory, claim):
+    # A resolver's extra claims must not forge the issuer, audience or lifetime.
+    claims = claims_of(factory.issue_token(params(**{claim: "forged"})))
+    assert claims[claim] != "forged"
+    assert claims["aud"] == "backstage"
+    assert claims["iss"] == ISSUER
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        pytest.param("jane", id="no-kind"),
+        pytest.param("default/jane", id="namespace-no-kind"),
+        pytest.param("user:", id="empty-name"),
+        pytest.param(":jane", id="empty-kind"),
+        pytest.param("user:/jane", id="empty-namespace"),
+        pytest.param("a/b:c", id="slash-before-colon"),
+        pytest.param("", id="empty"),
+        pytest.param(None, id="missing"),
+        pytest.param(42, id="not-a-string"),
+    ],
+)
+def test_sub_must_be_an_entity_ref(factory, recording_store, sub):
+    claims = {} if sub is None else {"sub": sub}
+    with pytest.raises(InputError) as info:
+        factory.issue_token(TokenParams(claims=claims))
+    assert (
+        info.value.message == '"sub" claim provided by the auth resolver is not a valid EntityRef.'
+    )
+
+
+@pytest.mark.parametrize(
+    "sub",
+    [
+        pytest.param("user:jane", id="default-namespace"),
+        pytest.param("user:default/jane", id="full"),
+        pytest.param("group:ns/a/b", id="slash-in-name"),
+    ],
+)
+def test_valid_entity_refs_are_accepted(factory, sub):
+    assert claims_of(factory.issue_token(TokenParams(claims={"sub": sub})))["sub"] == sub
+
+
+@pytest.mark.parametrize(
+    "ent",
+    [pytest.param("user:default/jane", id="string"), pytest.param([1], id="not-strings")],
+)
+def test_ent_must_be_a_list_of_strings(factory, ent):
+    with pytest.raises(InputError):
+        factory.issue_token(params(ent=ent))
+
+
+def test_oversized_token_is_refused(factory):
+    ent = [f"group:default/team-{i:05d}-with-a-long-name" for i in range(1000)]
+    with pytest.raises(TokenTooLargeError) as info:
+        factory.issue_token(params(ent=ent))
+    assert info.value.status_code == 500
+    assert "excessively large" in info.value.message
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "ES384", "ES512", "RS256", "PS256", "EdDSA"])
+def test_other_algorithms_sign_verifiable_tokens(clock, algorithm):
+    factory = TokenFactory(ISSUER, MemoryKeyStore(), DURATION, algorithm=algorithm, clock=clock)
+    token = factory.issue_token(params())
+    assert verify(token, factory.list_public_keys())["sub"] == JANE
+    assert segments(token)[0].startswith(
+        f'{{"typ":"vnd.backstage.user","alg":"{algorithm}"'.encode()
+    )
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "XX1"])
+def test_symmetric_or_unknown_algorithms_are_refused(algorithm):
+    with pytest.raises(ConfigError):
+        TokenFactory(ISSUER, MemoryKeyStore(), DURATION, algorithm=algorithm)
+
+
+# --- keys: lazy, published first, rotated, listed, pruned ---------------------------------
+
+
+def test_key_is_made_lazily_and_published_before_first_use(clock):
+    published = []
+
+    class Store(MemoryKeyStore):
+        def add_key(self, key):
+            published.append(key["kid"])
+            super().add_key(key)
+
+    factory = TokenFactory(ISSUER, Store(clock=clock), DURATION, clock=clock)
+    assert published == []
+    token = factory.issue_token(params())
+    assert published == [kid_of(token)]
+
+
+def test_key_rotates_after_one_duration_and_stays_listed_for_three(factory, clock, recording_store):
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(DURATION)
+    assert kid_of(factory.issue_token(params())) == first  # now == created + duration: still valid
+    clock.advance(1)
+    second = kid_of(factory.issue_token(params()))
+    assert second != first
+    clock.advance(DURATION + 1)
+    third = kid_of(factory.issue_token(params()))
+    assert len({first, second, third}) == 3
+    assert {k["kid"] for k in factory.list_public_keys()} == {first, second, third}
+    # first was made at t0; it is listed until t0 + 3 * duration, then pruned.
+    clock.advance(3 * DURATION - (2 * DURATION + 2) - 1)
+    assert first in {k["kid"] for k in factory.list_public_keys()}
+    clock.advance(2)
+    assert first not in {k["kid"] for k in factory.list_public_keys()}
+    assert recording_store.removed == [first]
+
+
+def test_next_key_is_published_ahead_of_use(clock, recording_store):
+    factory = TokenFactory(ISSUER, recording_store, DURATION, clock=clock, publish_ahead_seconds=60)
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(DURATION - 60 + 1)
+    assert kid_of(factory.issue_token(params())) == first
+    listed = [k["kid"] for k in factory.list_public_keys()]
+    assert len(listed) == 2 and first in listed
+    upcoming = next(kid for kid in listed if kid != first)
+    clock.advance(60)
+    assert kid_of(factory.issue_token(params())) == upcoming
+    assert recording_store.calls["add_key"] == 2
+
+
+def test_list_is_served_from_memory_between_refreshes(factory, clock, recording_store):
+    factory.issue_token(params())
+    for _ in range(1000):
+        factory.list_public_keys()
+    assert recording_store.calls["list_keys"] == 1
+
+
+def test_key_of_another_process_appears_after_the_cache_period(factory, clock, recording_store):
+    factory.issue_token(params())
+    factory.list_public_keys()
+    recording_store.add_key({"kid": "other-process", "kty": "EC"})
+    assert "other-process" not in {k["kid"] for k in factory.list_public_keys()}
+    clock.advance(factory.list_cache_seconds)
+    assert "other-process" in {k["kid"] for k in factory.list_public_keys()}
+
+
+def test_key_of_this_process_appears_at_once(factory, clock):
+    factory.issue_token(params())
+    listed = {k["kid"] for k in factory.list_public_keys()}
+    clock.advance(DURATION + 1)
+    kid = kid_of(factory.issue_token(params()))
+    assert kid not in listed
+    assert kid in {k["kid"] for k in factory.list_public_keys()}
+
+
+def test_expired_keys_are_pruned_at_most_once_a_minute(factory, clock, recording_store):
+    def add_expired(kid):
+        saved = clock.now
+        clock.now -= 3 * DURATION + 1
+        recording_store.add_key({"kid": kid})
+        clock.now = saved
+
+    factory.issue_token(params())
+    add_expired("old-1")
+    assert "old-1" not in {k["kid"] for k in factory.list_public_keys()}
+    assert recording_store.removed == ["old-1"]
+    add_expired("old-2")
+    clock.advance(30)
+    assert "old-2" not in {k["kid"] for k in factory.list_public_keys()}
+    assert recording_store.removed == ["old-1"]
+    clock.advance(30)
+    factory.list_public_keys()
+    assert recording_store.removed == ["old-1", "old-2"]
+
+
+def test_cached_list_drops_a_key_the_moment_it_expires(factory, clock):
+    kid = kid_of(factory.issue_token(params()))
+    clock.advance(DURATION + 1)
+    factory.issue_token(params())
+    clock.advance(2 * DURATION - 1.5)
+    assert kid in {k["kid"] for k in factory.list_public_keys()}
+    clock.advance(0.6)  # within the cache period, but past the key's listing time
+    assert kid not in {k["kid"] for k in factory.list_public_keys()}
+
+
+def test_eight_threads_issuing_at_once_make_one_key(clock):
+    store = RecordingKeyStore(clock=clock, delay=0.05)
+    factory = TokenFactory(ISSUER, store, DURATION, clock=clock)
+    barrier = threading.Barrier(8)
+    tokens = []
+
+    def issue():
+        barrier.wait()
+        tokens.append(factory.issue_token(params()))
+
+    threads = [threading.Thread(target=issue) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.calls["add_key"] == 1
+    assert len(tokens) == 8
+    assert len({kid_of(token) for token in tokens}) == 1
+
+
+def test_eight_threads_at_a_rotation_make_one_new_key(clock):
+    store = RecordingKeyStore(clock=clock)
+    factory = TokenFactory(ISSUER, store, DURATION, clock=clock, publish_ahead_seconds=0)
+    first = kid_of(factory.issue_token(params()))
+    store.delay = 0.05
+    clock.advance(DURATION + 1)
+    barrier = threading.Barrier(8)
+    kids = []
+
+    def issue():
+        barrier.wait()
+        kids.append(kid_of(factory.issue_token(params())))
+
+    threads = [threading.Thread(target=issue) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.calls["add_key"] == 2
+    assert len(set(kids)) == 1 and kids[0] != first
+
+
+# --- the key store is down ---------------------------------------------------------------
+
+
+def test_issuing_without_a_published_key_fails_with_503(factory, recording_store, monkeypatch):
+    monkeypatch.setattr(token_factory, "RETRY_INTERVAL", 0.0)
+    recording_store.down = True
+    with pytest.raises(ServiceUnavailableError) as info:
+        factory.issue_token(params())
+    assert info.value.message == "Unable to issue an identity token: the key store is unavailable"
+    assert isinstance(info.value.__cause__, ServiceUnavailableError)
+    recording_store.down = False
+    assert verify(factory.issue_token(params()), factory.list_public_keys())["sub"] == JANE
+
+
+def test_failed_publication_is_not_retried_by_every_caller(factory, recording_store):
+    recording_store.down = True
+    for _ in range(5):
+        with pytest.raises(ServiceUnavailableError):
+            factory.issue_token(params())
+    assert recording_store.calls["add_key"] == 1
+
+
+def test_listing_falls_back_to_the_last_good_list(factory, clock, recording_store):
+    kid = kid_of(factory.issue_token(params()))
+    factory.list_public_keys()
+    recording_store.down = True
+    clock.advance(5)
+    assert [k["kid"] for k in factory.list_public_keys()] == [kid]
+    # Keys that expire during the outage leave the list all the same.
+    clock.advance(3 * DURATION)
+    assert factory.list_public_keys() == []
+
+
+def test_listing_with_no_good_list_fails_with_503(factory, recording_store):
+    recording_store.down = True
+    with pytest.raises(ServiceUnavailableError):
+        factory.list_public_keys()
+
+
+def test_store_down_near_rotation_keeps_issuing_with_the_current_key(clock, recording_store):
+    factory = TokenFactory(ISSUER, recording_store, DURATION, clock=clock, publish_ahead_seconds=60)
+    first = kid_of(factory.issue_token(params()))
+    recording_store.down = True
+    clock.advance(DURATION - 30)
+    assert kid_of(factory.issue_token(params())) == first
+
+
+# --- static keys ---------------------------------------------------------------------------
+
+
+def _write_pair(directory: Path, name: str, private_key) -> dict[str, str]:
+    private = directory / f"{name}.key"
+    public = directory / f"{name}.pub"
+    private.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public.write_bytes(
+        private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return {"privateKeyFile": private.name, "publicKeyFile": public.name}
+
+
+def test_static_issuer_signs_with_the_first_key_and_never_rotates(tmp_path, clock):
+    keys = [
+        {**_write_pair(tmp_path, "a", ec.generate_private_key(ec.SECP256R1())), "keyId": "a"},
+        {
+            **_write_pair(tmp_path, "b", rsa.generate_private_key(65537, 2048)),
+            "keyId": "b",
+            "algorithm": "RS256",
+        },
+    ]
+    config = Config.from_dict(
+        {"auth": {"keyStore": {"provider": "static", "static": {"keys": keys}}}}
+    )
+    store = StaticKeyStore.from_config(config, base_dir=tmp_path)
+    issuer = StaticTokenIssuer(ISSUER, store, DURATION, clock=clock)
+    token = issuer.issue_token(params())
+    assert segments(token)[0] == b'{"typ":"vnd.backstage.user","alg":"ES256","kid":"a"}'
+    jwks = issuer.list_public_keys()
+    assert [(k["kid"], k["alg"], k["use"]) for k in jwks] == [
+        ("a", "ES256", "sig"),
+        ("b", "RS256", "sig"),
+    ]
+    assert verify(token, jwks)["ent"] == [JANE]
+    clock.advance(100 * DURATION)
+    assert kid_of(issuer.issue_token(params())) == "a"
+    assert "uip" in claims_of(token)
+
+
+# --- auth.backstageTokenExpiration --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param(None, 3600, id="default"),
+        pytest.param("2h", 7200, id="hours"),
+        pytest.param({"minutes": 5}, 600, id="clamped-up"),
+        pytest.param("2 days", 86400, id="clamped-down"),
+        pytest.param({"seconds": 900.5}, 901, id="rounded"),
+        pytest.param("PT20M", 1200, id="iso"),
+    ],
+)
+def test_read_token_expiration(value, expected):
+    auth = {} if value is None else {"backstageTokenExpiration": value}
+    assert read_token_expiration(Config.from_dict({"auth": auth})) == expected
+
+
+def test_read_token_expiration_rejects_garbage():
+    with pytest.raises(ConfigError) as info:
+        read_token_expiration(Config.from_dict({"auth": {"backstageTokenExpiration": "soon"}}))
+    assert info.value.path == "auth.backstageTokenExpiration"

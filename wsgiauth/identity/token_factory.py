@@ -1,0 +1,493 @@
+"""Backstage identity tokens: issuing, signing keys and their rotation (spec §9.1, §9.2).
+
+:class:`TokenFactory` is Backstage's ``TokenFactory``: each process lazily makes
+its own signing key, publishes the public half in a
+:class:`~wsgiauth.identity.types.KeyStore` *before* signing anything with it, and
+rotates it after one token lifetime; keys stay listed for three lifetimes, so every
+unexpired token keeps a key to verify it. :class:`StaticTokenIssuer` signs with the
+first key of a :class:`~wsgiauth.identity.key_stores.StaticKeyStore` instead.
+
+Two things go beyond Backstage, neither visible on the wire:
+
+- the next key is published ``publish_ahead_seconds`` before it starts signing, so a
+  verifier (or another process's key-list cache) that refreshed in that window
+  already knows it when the first token signed by it arrives;
+- :meth:`TokenFactory.list_public_keys` serves a list cached for
+  ``list_cache_seconds`` (the JWKS endpoint is hot), prunes expired keys at most once
+  a minute, and falls back to the last good list while the key store is down.
+
+Tokens are built byte for byte as Backstage builds them: header
+``{"typ":"vnd.backstage.user","alg":...,"kid":...}``, payload
+``{...extra, iss, sub, ent, aud, iat, exp, uip}``, where ``uip`` is only the
+signature of a second JWS, header ``{"typ":"vnd.backstage.limited-user",...}``
+over exactly ``{"sub":...,"iat":...,"exp":...}``. Backstage services rebuild that
+"limited user token" from the parts, so its JSON must match ``JSON.stringify``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.api_jws import PyJWS
+
+from ..config import Config
+from ..errors import ConfigError
+from ..errors import HttpError
+from ..errors import InputError
+from ..errors import ServiceUnavailableError
+from ..types import TokenParams
+from .key_stores import StaticKeyStore
+from .types import KeyStore
+from .types import StoredKey
+from .types import UserInfoStore
+
+__all__ = [
+    "AUDIENCE",
+    "MAX_TOKEN_LENGTH",
+    "TYP_LIMITED_USER",
+    "TYP_USER",
+    "StaticTokenIssuer",
+    "TokenFactory",
+    "TokenTooLargeError",
+    "read_token_expiration",
+]
+
+log = logging.getLogger(__name__)
+
+#: JOSE ``typ`` of a full user token and of the limited token that ``uip`` proves.
+TYP_USER = "vnd.backstage.user"
+TYP_LIMITED_USER = "vnd.backstage.limited-user"
+#: The ``aud`` of every user token.
+AUDIENCE = "backstage"
+#: Backstage refuses to issue longer tokens (about 500 ownership refs of 64 bytes).
+MAX_TOKEN_LENGTH = 32768
+#: ``auth.backstageTokenExpiration``: default and clamp bounds, in seconds (spec §8).
+TOKEN_EXPIRATION_DEFAULT = 3600
+TOKEN_EXPIRATION_MIN = 600
+TOKEN_EXPIRATION_MAX = 86400
+#: Keys stay listed for this many key durations after they were made.
+KEY_LISTING_FACTOR = 3
+#: Expired keys are deleted from the store at most this often (seconds).
+PRUNE_INTERVAL = 60.0
+#: After the key store failed to take a new key, callers fail fast for this long.
+RETRY_INTERVAL = 1.0
+
+_EC_CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
+    "ES256": ec.SECP256R1,
+    "ES384": ec.SECP384R1,
+    "ES512": ec.SECP521R1,
+}
+_RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+_SUPPORTED = (*_EC_CURVES, *_RSA, "EdDSA")
+_JWS = PyJWS()
+_BAD_SUB = '"sub" claim provided by the auth resolver is not a valid EntityRef.'
+
+
+class TokenTooLargeError(HttpError):
+    """The token would exceed :data:`MAX_TOKEN_LENGTH`: a resolver or catalog bug (500)."""
+
+    status_code = 500
+    wire_name = "Error"
+
+
+@dataclass(frozen=True, slots=True)
+class _SigningKey:
+    kid: str
+    algorithm: str
+    #: A ``cryptography`` private key object.
+    private_key: Any
+    public_jwk: dict[str, Any]
+    #: Epoch seconds by the factory's clock.
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyList:
+    """The cached answer of ``list_public_keys``; replaced whole, never mutated."""
+
+    fresh_until: float
+    stored: tuple[StoredKey, ...]
+    jwks: tuple[dict[str, Any], ...]
+    #: The last refresh failed: this is the last good list, served while the store is down.
+    degraded: bool = False
+
+
+def _compact_json(value: Any) -> bytes:
+    """``JSON.stringify`` bytes: no spaces, insertion order, non-ASCII kept as UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def is_entity_ref(ref: str) -> bool:
+    """Whether ``ref`` parses as Backstage's ``parseEntityRef`` does without defaults.
+
+    The form is ``kind:[namespace/]name``: a kind is required, namespace and name may
+    not be empty, and a ``/`` before the first ``:`` means there is no kind.
+    """
+    colon, slash = ref.find(":"), ref.find("/")
+    if slash != -1 and slash < colon:
+        colon = -1
+    if colon <= 0:
+        return False
+    if slash != -1 and slash == colon + 1:
+        return False
+    return bool(ref[max(colon + 1, slash + 1) :])
+
+
+def _sign(key: _SigningKey, header_typ: str, payload: bytes) -> str:
+    headers = {"typ": header_typ, "alg": key.algorithm, "kid": key.kid}
+    # sort_headers=False keeps typ, alg, kid in this order (Backstage's order).
+    return _JWS.encode(payload, key.private_key, key.algorithm, headers=headers, sort_headers=False)
+
+
+def _issue(
+    key: _SigningKey,
+    params: TokenParams,
+    *,
+    issuer: str,
+    duration: int,
+    now: float,
+    omit_ownership_claim: bool,
+) -> tuple[str, dict[str, Any]]:
+    """Sign a user token; return it and the claims to keep as user info."""
+    extra = dict(params.claims)
+    sub = extra.pop("sub", None)
+    if not isinstance(sub, str) or not is_entity_ref(sub):
+        raise InputError(_BAD_SUB)
+    ent = extra.pop("ent", None)
+    if ent is None:
+        ent = [sub]
+    elif not isinstance(ent, list | tuple) or not all(isinstance(ref, str) for ref in ent):
+        raise InputError('"ent" claim provided by the auth resolver must be a list of entity refs')
+    ent = list(ent)
+    iat = math.floor(now)
+    exp = iat + duration
+    proof = _compact_json({"sub": sub, "iat": iat, "exp": exp})
+    uip = _sign(key, TYP_LIMITED_USER, proof).rsplit(".", 1)[1]
+    claims = {**extra, "iss": issuer, "sub": sub, "ent": ent, "aud": AUDIENCE}
+    claims.update(iat=iat, exp=exp, uip=uip)
+    token_claims = (
+        {k: v for k, v in claims.items() if k != "ent"} if omit_ownership_claim else claims
+    )
+    try:
+        token = _sign(key, TYP_USER, _compact_json(token_claims))
+    except (TypeError, ValueError) as exc:
+        raise InputError("The claims provided by the auth resolver are not valid JSON") from exc
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenTooLargeError(
+            "Failed to issue a new user token. The resulting token is excessively large, with "
+            "either too many ownership claims or too large custom claims. You likely have a bug "
+            f"either in the sign-in resolver or catalog data (sub '{sub}', {len(ent)} ownership "
+            f"refs, {len(token)} characters)."
+        )
+    log.debug("Issued a token for %s with %d ownership refs (kid %s)", sub, len(ent), key.kid)
+    user_info = {k: v for k, v in claims.items() if k not in ("aud", "iat", "iss", "uip")}
+    return token, user_info
+
+
+def _new_key(algorithm: str, created_at: float) -> _SigningKey:
+    private_key: Any
+    if algorithm in _EC_CURVES:
+        private_key = ec.generate_private_key(_EC_CURVES[algorithm]())
+    elif algorithm in _RSA:
+        private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        private_key = ed25519.Ed25519PrivateKey.generate()
+    kid = str(uuid.uuid4())
+    public = jwt.get_algorithm_by_name(algorithm).to_jwk(private_key.public_key(), as_dict=True)
+    jwk = {**public, "kid": kid, "alg": algorithm}
+    return _SigningKey(kid, algorithm, private_key, jwk, created_at)
+
+
+class TokenFactory:
+    """Issues identity tokens with a rotating per-process signing key (Backstage ``TokenFactory``).
+
+    :param issuer: the ``iss`` claim, the auth base URL (``http://host/api/auth``).
+    :param key_duration_seconds: token lifetime and signing-key lifetime
+        (:func:`read_token_expiration`).
+    :param user_info_store: where each token's claims are saved for ``/v1/userinfo``.
+    :param omit_ownership_claim: leave ``ent`` out of tokens
+        (``auth.omitIdentityTokenOwnershipClaim``); it is still saved as user info.
+    :param publish_ahead_seconds: how long before it starts signing the next key is
+        published; default a tenth of the key duration, at most 300 s.
+    :param list_cache_seconds: how long :meth:`list_public_keys` serves a list from
+        memory; a key published by another process appears within this time.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        key_store: KeyStore,
+        key_duration_seconds: int,
+        *,
+        algorithm: str = "ES256",
+        user_info_store: UserInfoStore | None = None,
+        omit_ownership_claim: bool = False,
+        clock: Callable[[], float] = time.time,
+        publish_ahead_seconds: float | None = None,
+        list_cache_seconds: float = 1.0,
+    ) -> None:
+        if algorithm not in _SUPPORTED:
+            raise ConfigError(
+                f"unsupported algorithm '{algorithm}' (expected one of {', '.join(_SUPPORTED)})",
+                path="auth.identityTokenAlgorithm",
+            )
+        if key_duration_seconds <= 0:
+            raise ValueError("key_duration_seconds must be positive")
+        self.issuer = issuer
+        self.algorithm = algorithm
+        self.key_duration_seconds = key_duration_seconds
+        self.publish_ahead_seconds = (
+            min(300.0, key_duration_seconds / 10)
+            if publish_ahead_seconds is None
+            else publish_ahead_seconds
+        )
+        self.list_cache_seconds = list_cache_seconds
+        self._key_store = key_store
+        self._user_info_store = user_info_store
+        self._omit_ownership_claim = omit_ownership_claim
+        self._clock = clock
+        # Guards making keys: two threads must never both make (and publish) one.
+        self._key_lock = threading.Lock()
+        self._current: _SigningKey | None = None
+        self._next: _SigningKey | None = None
+        self._retry_at = 0.0  # time.monotonic() before which no new key is attempted
+        self._list_lock = threading.Lock()
+        self._cache: _KeyList | None = None
+        self._last_prune = -math.inf
+
+    # --- issuing ----------------------------------------------------------------------
+
+    def issue_token(self, params: TokenParams) -> str:
+        """Sign a user token for ``params.claims`` (``sub``, optional ``ent``, extra claims).
+
+        Raises :class:`InputError` for a ``sub`` that is not an entity ref and
+        :class:`ServiceUnavailableError` when a new key cannot be published or the
+        user info cannot be saved.
+        """
+        now = self._clock()
+        key = self._signing_key(now)
+        token, user_info = _issue(
+            key,
+            params,
+            issuer=self.issuer,
+            duration=self.key_duration_seconds,
+            now=now,
+            omit_ownership_claim=self._omit_ownership_claim,
+        )
+        if self._user_info_store is not None:
+            self._user_info_store.save_user_info(user_info["sub"], user_info)
+        return token
+
+    def _signing_key(self, now: float) -> _SigningKey:
+        current, upcoming = self._current, self._next
+        if current is not None and now <= current.created_at + self.key_duration_seconds:
+            if upcoming is not None or now <= self._prepublish_at(current):
+                return current  # the fast path: no lock
+        with self._key_lock:
+            return self._rotate(self._clock())
+
+    def _prepublish_at(self, key: _SigningKey) -> float:
+        return key.created_at + self.key_duration_seconds - self.publish_ahead_seconds
+
+    def _rotate(self, now: float) -> _SigningKey:
+        """Under the key lock: switch to or make the key to sign with, and maybe the next one."""
+        current = self._current
+        if current is None or now > current.created_at + self.key_duration_seconds:
+            upcoming = self._next
+            if upcoming is not None and now <= upcoming.created_at + self.key_duration_seconds:
+                current = upcoming
+            else:
+                current = self._make_key(now)  # raises when the store is down
+            self._current, self._next = current, None
+            log.info("Signing identity tokens with key %s", current.kid)
+        if self._next is None and now > self._prepublish_at(current):
+            if time.monotonic() >= self._retry_at:
+                try:
+                    self._next = self._make_key(now)
+                except ServiceUnavailableError:
+                    log.warning("Could not publish the next signing key; keeping %s", current.kid)
+        return current
+
+    def _make_key(self, now: float) -> _SigningKey:
+        """Make a key and publish its public half; it may be used only after that."""
+        if time.monotonic() < self._retry_at:
+            raise ServiceUnavailableError(
+                "Unable to issue an identity token: the key store is unavailable"
+            )
+        key = _new_key(self.algorithm, now)
+        try:
+            self._key_store.add_key(key.public_jwk)
+        except Exception as exc:
+            self._retry_at = time.monotonic() + RETRY_INTERVAL
+            log.warning("Failed to publish a new signing key: %s", exc)
+            raise ServiceUnavailableError(
+                "Unable to issue an identity token: the key store is unavailable"
+            ) from exc
+        log.info("Published new signing key %s", key.kid)
+        self._remember_own_key(key)
+        return key
+
+    # --- listing ----------------------------------------------------------------------
+
+    def list_public_keys(self) -> list[dict[str, Any]]:
+        """The public JWKs a verifier may need now: every key made less than three key
+        durations ago, by this process or any other sharing the key store.
+
+        Served from memory for ``list_cache_seconds``; a key made by this process is
+        listed at once. While the store is down the last good list is served (minus
+        keys that expired meanwhile); with none, :class:`ServiceUnavailableError`.
+        """
+        now = self._clock()
+        cache = self._cache
+        if cache is not None and now < cache.fresh_until:
+            return list(cache.jwks)
+        # While another thread refreshes, the others serve the last list, unless it is
+        # older than two cache periods (it could then miss a key published ahead of use).
+        # While the store is down they never wait: one thread at a time retries.
+        blocking = cache is None or (
+            not cache.degraded and now >= cache.fresh_until + self.list_cache_seconds
+        )
+        if not self._list_lock.acquire(blocking=blocking):
+            assert cache is not None  # noqa: S101 - only a non-blocking acquire can fail
+            return [s.key for s in cache.stored if self._listed_until(s) > now]
+        try:
+            cache = self._cache
+            if cache is not None and now < cache.fresh_until:
+                return list(cache.jwks)  # refreshed while this thread waited
+            return list(self._refresh(now).jwks)
+        finally:
+            self._list_lock.release()
+
+    def _listed_until(self, stored: StoredKey) -> float:
+        return stored.created_at + KEY_LISTING_FACTOR * self.key_duration_seconds
+
+    def _refresh(self, now: float) -> _KeyList:
+        """Under the list lock: read the store, prune, and cache the valid keys."""
+        try:
+            stored = self._key_store.list_keys()
+        except Exception as exc:
+            previous = self._cache
+            if previous is None:
+                if isinstance(exc, ServiceUnavailableError):
+                    raise ServiceUnavailableError(
+                        "Unable to list the public keys: the key store is unavailable"
+                    ) from exc
+                raise
+            log.warning("Key store unavailable, serving the last key list: %s", exc)
+            kept = tuple(s for s in previous.stored if self._listed_until(s) > now)
+            return self._store_cache(kept, now, degraded=True)
+        valid = tuple(s for s in stored if self._listed_until(s) > now)
+        expired = [s.key["kid"] for s in stored if self._listed_until(s) <= now]
+        if expired and now - self._last_prune >= PRUNE_INTERVAL:
+            self._last_prune = now
+            log.info("Removing expired signing keys %s", ", ".join(expired))
+            try:
+                self._key_store.remove_keys(expired)
+            except Exception as exc:  # pruning is housekeeping; listing goes on
+                log.warning("Failed to remove expired signing keys: %s", exc)
+        return self._store_cache(valid, now)
+
+    def _store_cache(
+        self, stored: tuple[StoredKey, ...], now: float, *, degraded: bool = False
+    ) -> _KeyList:
+        expiry = min((self._listed_until(s) for s in stored), default=math.inf)
+        fresh_until = min(now + self.list_cache_seconds, expiry)
+        cache = _KeyList(fresh_until, stored, tuple(s.key for s in stored), degraded)
+        self._cache = cache
+        return cache
+
+    def _remember_own_key(self, key: _SigningKey) -> None:
+        """List a key this process just published at once, without waiting for the cache.
+
+        Taken under the list lock, so a refresh that read the store before the key was
+        published cannot overwrite the list afterwards.
+        """
+        with self._list_lock:
+            cache = self._cache
+            entry = StoredKey(key=key.public_jwk, created_at=key.created_at)
+            if cache is None:
+                # Only our key is known: list it, but read the store on the next call.
+                self._cache = _KeyList(-math.inf, (entry,), (entry.key,))
+            else:
+                stored = (*cache.stored, entry)
+                jwks = tuple(s.key for s in stored)
+                self._cache = _KeyList(cache.fresh_until, stored, jwks, cache.degraded)
+
+
+class StaticTokenIssuer:
+    """Issues tokens with the first key of a :class:`StaticKeyStore`; never rotates.
+
+    For deployments that share no database: every process signs with the same
+    configured key, and the JWKS lists every configured key.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        key_store: StaticKeyStore,
+        key_duration_seconds: int,
+        *,
+        user_info_store: UserInfoStore | None = None,
+        omit_ownership_claim: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        pair = key_store.key_pairs[0]
+        jwk = pair.public_jwk
+        self.issuer = issuer
+        self.key_duration_seconds = key_duration_seconds
+        self._key_store = key_store
+        self._key = _SigningKey(jwk["kid"], jwk["alg"], pair.private_key, jwk, 0.0)
+        self._user_info_store = user_info_store
+        self._omit_ownership_claim = omit_ownership_claim
+        self._clock = clock
+
+    def issue_token(self, params: TokenParams) -> str:
+        """Sign a user token exactly as :meth:`TokenFactory.issue_token` does."""
+        token, user_info = _issue(
+            self._key,
+            params,
+            issuer=self.issuer,
+            duration=self.key_duration_seconds,
+            now=self._clock(),
+            omit_ownership_claim=self._omit_ownership_claim,
+        )
+        if self._user_info_store is not None:
+            self._user_info_store.save_user_info(user_info["sub"], user_info)
+        return token
+
+    def list_public_keys(self) -> list[dict[str, Any]]:
+        """Every configured public key (with ``use: sig``)."""
+        return [stored.key for stored in self._key_store.list_keys()]
+
+
+def read_token_expiration(config: Config) -> int:
+    """``auth.backstageTokenExpiration`` in whole seconds: default 3600, clamped to [600, 86400].
+
+    :param config: the root config.
+    """
+    seconds = config.get_optional_duration_seconds("auth.backstageTokenExpiration")
+    if seconds is None:
+        return TOKEN_EXPIRATION_DEFAULT
+    rounded = math.floor(seconds + 0.5)  # Math.round
+    clamped = min(max(rounded, TOKEN_EXPIRATION_MIN), TOKEN_EXPIRATION_MAX)
+    if clamped != rounded:
+        log.warning(
+            "auth.backstageTokenExpiration of %d s is outside [%d, %d]; using %d s",
+            rounded,
+            TOKEN_EXPIRATION_MIN,
+            TOKEN_EXPIRATION_MAX,
+            clamped,
+        )
+    return clamped
