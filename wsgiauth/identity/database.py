@@ -23,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from pathlib import Path
@@ -236,21 +237,41 @@ class Database:
                 check_same_thread=False,  # only so close() may run in another thread
             )
             if not self._memory:
-                # WAL lets readers (JWKS) go on while another process writes a key.
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(conn)
         except sqlite3.Error as exc:
             log.warning("Cannot open SQLite database %s: %s", self.description, exc)
             raise ServiceUnavailableError(_UNAVAILABLE) from exc
         return conn
 
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL, so readers (JWKS) go on while another process writes.
+
+        The mode is stored in the file, so only its first user switches. The switch
+        needs an exclusive lock and SQLite does not apply the busy timeout to it: when
+        processes open a new file at once, the losers retry until the timeout.
+        """
+        deadline = time.monotonic() + self._params["timeout"]
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
     def _open_postgres(self) -> Any:
         import psycopg
-        from psycopg import errors
 
         try:
             try:
                 return psycopg.connect(self._params["conninfo"], autocommit=True)
-            except errors.InvalidCatalogName:
+            except psycopg.OperationalError as exc:
+                # libpq gives no SQLSTATE for a failed connection: match the message, and
+                # let _create_pg_database check the catalog before creating anything.
+                if "does not exist" not in str(exc):
+                    raise
                 self._create_pg_database()
                 return psycopg.connect(self._params["conninfo"], autocommit=True)
         except psycopg.Error as exc:
@@ -267,12 +288,14 @@ class Database:
         params = conninfo_to_dict(self._params["conninfo"])
         dbname = str(params["dbname"])
         admin = make_conninfo("", **{**params, "dbname": "postgres"})
-        log.info("Creating PostgreSQL database %s", dbname)
         with (
             psycopg.connect(admin, autocommit=True) as conn,
             contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation),
         ):
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
+            if found.fetchone() is None:
+                log.info("Creating PostgreSQL database %s", dbname)
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
     def _unavailable_errors(self) -> tuple[type[BaseException], ...]:
         if self.dialect == "sqlite":
@@ -286,7 +309,9 @@ class Database:
             return False
         from psycopg import errors
 
-        return isinstance(exc, errors.UniqueViolation | errors.DuplicateTable)
+        return isinstance(
+            exc, errors.UniqueViolation | errors.DuplicateTable | errors.DuplicateObject
+        )
 
 
 def _conninfo_helpers() -> tuple[Any, Any]:

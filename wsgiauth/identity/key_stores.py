@@ -181,10 +181,10 @@ class StaticKeyStore:
             try:
                 public_key = serialization.load_pem_public_key(public_pem)
                 private_key = serialization.load_pem_private_key(private_pem, password=None)
-                public_jwk = jwt_algorithm.to_jwk(public_key, as_dict=True)
-                derived = jwt_algorithm.to_jwk(private_key.public_key(), as_dict=True)
-                jwt_algorithm.prepare_key(private_key)
-            except (ValueError, TypeError, jwt.InvalidKeyError) as exc:
+                jwt_algorithm.prepare_key(private_key)  # the key type must fit the algorithm
+                public_jwk = public_jwk_of(jwt_algorithm, public_key)
+                derived = public_jwk_of(jwt_algorithm, private_key.public_key())
+            except (ValueError, TypeError, AttributeError, jwt.InvalidKeyError) as exc:
                 raise entry.error("privateKeyFile", f"not a valid {algorithm} key pair") from exc
             if public_jwk != derived:
                 raise entry.error("publicKeyFile", "does not match privateKeyFile")
@@ -205,6 +205,13 @@ class StaticKeyStore:
 
     def remove_keys(self, kids: Sequence[str]) -> None:
         """Static keys never expire: does nothing."""
+
+
+def public_jwk_of(algorithm: Any, public_key: Any) -> dict[str, Any]:
+    """A public key as jose's ``exportJWK`` gives it (PyJWT adds ``key_ops`` for RSA; drop it)."""
+    jwk: dict[str, Any] = algorithm.to_jwk(public_key, as_dict=True)
+    jwk.pop("key_ops", None)
+    return jwk
 
 
 def _read(entry: Config, key: str, base_dir: Path | None) -> bytes:

@@ -49,6 +49,7 @@ from ..errors import InputError
 from ..errors import ServiceUnavailableError
 from ..types import TokenParams
 from .key_stores import StaticKeyStore
+from .key_stores import public_jwk_of
 from .types import KeyStore
 from .types import StoredKey
 from .types import UserInfoStore
@@ -205,7 +206,7 @@ def _new_key(algorithm: str, created_at: float) -> _SigningKey:
     else:
         private_key = ed25519.Ed25519PrivateKey.generate()
     kid = str(uuid.uuid4())
-    public = jwt.get_algorithm_by_name(algorithm).to_jwk(private_key.public_key(), as_dict=True)
+    public = public_jwk_of(jwt.get_algorithm_by_name(algorithm), private_key.public_key())
     jwk = {**public, "kid": kid, "alg": algorithm}
     return _SigningKey(kid, algorithm, private_key, jwk, created_at)
 

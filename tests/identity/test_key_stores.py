@@ -1,0 +1,600 @@
+"""Key stores and their databases: memory, SQLite, static PEM keys, config, real PostgreSQL."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.identity.conftest import ISSUER
+from tests.identity.conftest import FakeClock
+from tests.identity.conftest import kid_of
+from tests.identity.conftest import verify
+from wsgiauth.config import Config
+from wsgiauth.errors import ConfigError
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.database import Database
+from wsgiauth.identity.database import database_from_config
+from wsgiauth.identity.key_stores import MemoryKeyStore
+from wsgiauth.identity.key_stores import SqlKeyStore
+from wsgiauth.identity.key_stores import StaticKeyStore
+from wsgiauth.identity.key_stores import key_store_from_config
+from wsgiauth.identity.token_factory import TokenFactory
+from wsgiauth.types import TokenParams
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+JANE = TokenParams(claims={"sub": "user:default/jane"})
+
+
+@pytest.fixture
+def databases():
+    """Open databases through this list; all are closed after the test."""
+    opened: list[Database] = []
+
+    def track(database: Database) -> Database:
+        opened.append(database)
+        return database
+
+    yield track
+    for database in opened:
+        database.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory"),
+        pytest.param("sqlite-file"),
+        pytest.param("sqlite-memory"),
+        pytest.param("postgres", marks=pytest.mark.e2e),
+    ]
+)
+def make_store(request, databases, tmp_path):
+    """Build stores of the parametrised kind; two calls share one backing database."""
+
+    def make(clock):
+        if request.param == "memory":
+            if not hasattr(make, "shared"):
+                make.shared = MemoryKeyStore(clock=clock)
+            return make.shared
+        if request.param == "sqlite-file":
+            return SqlKeyStore(databases(Database.sqlite(tmp_path / "keys.sqlite3")), clock=clock)
+        if request.param == "sqlite-memory":
+            if not hasattr(make, "shared"):
+                make.shared = databases(Database.sqlite(":memory:"))
+            return SqlKeyStore(make.shared, clock=clock)
+        dsn = request.getfixturevalue("postgres_dsn")
+        return SqlKeyStore(databases(Database.postgres(dsn)), clock=clock)
+
+    return make
+
+
+# --- the KeyStore contract, on every store -------------------------------------------------
+
+
+def test_store_adds_lists_oldest_first_and_removes(make_store):
+    clock = FakeClock(1_700_000_000.0)
+    store = make_store(clock)
+    assert store.list_keys() == []
+    store.add_key({"kid": "b", "kty": "EC"})
+    clock.advance(10.5)
+    store.add_key({"kid": "a", "kty": "EC"})
+    listed = store.list_keys()
+    assert [(s.key, s.created_at) for s in listed] == [
+        ({"kid": "b", "kty": "EC"}, pytest.approx(1_700_000_000.0, abs=1)),
+        ({"kid": "a", "kty": "EC"}, pytest.approx(1_700_000_010.5, abs=1)),
+    ]
+    store.remove_keys(["b", "unknown"])
+    assert [s.key["kid"] for s in store.list_keys()] == ["a"]
+    store.remove_keys([])
+    assert len(store.list_keys()) == 1
+
+
+def test_two_stores_on_one_database_see_each_others_keys(make_store):
+    clock = FakeClock()
+    first, second = make_store(clock), make_store(clock)
+    first.add_key({"kid": "one"})
+    second.add_key({"kid": "two"})
+    assert {s.key["kid"] for s in first.list_keys()} == {"one", "two"}
+    assert {s.key["kid"] for s in second.list_keys()} == {"one", "two"}
+
+
+def test_adding_a_key_twice_keeps_one_row(make_store):
+    store = make_store(FakeClock())
+    store.add_key({"kid": "one"})
+    store.add_key({"kid": "one"})
+    assert len(store.list_keys()) == 1
+
+
+def test_tokens_from_one_factory_verify_with_the_keys_of_another(make_store):
+    clock = FakeClock()
+    one = TokenFactory(ISSUER, make_store(clock), 600, clock=clock)
+    two = TokenFactory(ISSUER, make_store(clock), 600, clock=clock)
+    token_one, token_two = one.issue_token(JANE), two.issue_token(JANE)
+    assert kid_of(token_one) != kid_of(token_two)
+    assert verify(token_one, two.list_public_keys())["sub"] == "user:default/jane"
+    assert verify(token_two, one.list_public_keys())["sub"] == "user:default/jane"
+
+
+# --- SQLite --------------------------------------------------------------------------------
+
+
+def test_sqlite_token_verifies_after_a_restart(tmp_path):
+    path = tmp_path / "keys.sqlite3"
+    before = Database.sqlite(path)
+    token = TokenFactory(ISSUER, SqlKeyStore(before), 600).issue_token(JANE)
+    before.close()
+    after = Database.sqlite(path)
+    try:
+        restarted = TokenFactory(ISSUER, SqlKeyStore(after), 600)
+        assert verify(token, restarted.list_public_keys())["sub"] == "user:default/jane"
+        # The new process makes its own key; both stay listed.
+        assert kid_of(restarted.issue_token(JANE)) != kid_of(token)
+        assert len(restarted.list_public_keys()) == 2
+    finally:
+        after.close()
+
+
+def test_sqlite_file_uses_wal(tmp_path, databases):
+    database = databases(Database.sqlite(tmp_path / "keys.sqlite3"))
+    assert database.execute("PRAGMA journal_mode") == [("wal",)]
+
+
+def test_sqlite_concurrent_creation_and_inserts(tmp_path, databases):
+    path = tmp_path / "keys.sqlite3"
+    barrier = threading.Barrier(8)
+    errors = []
+
+    def publish(index):
+        store = SqlKeyStore(databases(Database.sqlite(path)))
+        barrier.wait()
+        try:
+            store.add_key({"kid": f"k{index}"})
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    listed = SqlKeyStore(databases(Database.sqlite(path))).list_keys()
+    assert {s.key["kid"] for s in listed} == {f"k{i}" for i in range(8)}
+
+
+def test_sqlite_memory_database_is_shared_by_threads(databases):
+    store = SqlKeyStore(databases(Database.sqlite(":memory:")))
+    thread = threading.Thread(target=store.add_key, args=({"kid": "from-thread"},))
+    thread.start()
+    thread.join()
+    assert [s.key["kid"] for s in store.list_keys()] == ["from-thread"]
+
+
+def test_sqlite_locked_past_the_busy_timeout_is_503(tmp_path, databases):
+    path = tmp_path / "keys.sqlite3"
+    store = SqlKeyStore(databases(Database.sqlite(path, busy_timeout=0.05)))
+    store.list_keys()
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(ServiceUnavailableError) as info:
+            store.add_key({"kid": "blocked"})
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert info.value.full_message() == "The database is unavailable"
+    finally:
+        holder.close()
+    store.add_key({"kid": "after"})
+
+
+def test_sqlite_file_that_cannot_be_opened_is_503(tmp_path, databases):
+    store = SqlKeyStore(databases(Database.sqlite(tmp_path / "missing-dir" / "keys.sqlite3")))
+    with pytest.raises(ServiceUnavailableError) as info:
+        store.list_keys()
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+
+
+def test_malformed_rows_are_skipped(tmp_path, databases):
+    database = databases(Database.sqlite(tmp_path / "keys.sqlite3"))
+    store = SqlKeyStore(database)
+    store.add_key({"kid": "good"})
+    database.execute("INSERT INTO signing_keys VALUES ('bad', 'not json', 0)")
+    database.execute("INSERT INTO signing_keys VALUES ('nokid', '{}', 0)")
+    assert [s.key["kid"] for s in store.list_keys()] == ["good"]
+
+
+def test_closed_port_postgres_is_503():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    database = Database.postgres(f"postgresql://nobody@127.0.0.1:{port}/x")
+    try:
+        with pytest.raises(ServiceUnavailableError) as info:
+            SqlKeyStore(database).list_keys()
+        assert isinstance(info.value.__cause__, psycopg.OperationalError)
+    finally:
+        database.close()
+
+
+# --- static keys ---------------------------------------------------------------------------
+
+
+def _pem_pair(directory: Path, name: str, key=None) -> dict[str, str]:
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    (directory / f"{name}.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (directory / f"{name}.pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return {"privateKeyFile": f"{name}.key", "publicKeyFile": f"{name}.pub", "keyId": name}
+
+
+def _static(keys) -> Config:
+    return Config.from_dict(
+        {"auth": {"keyStore": {"provider": "static", "static": {"keys": keys}}}}
+    )
+
+
+def test_static_store_lists_configured_keys_and_takes_no_new_ones(tmp_path):
+    store = StaticKeyStore.from_config(_static([_pem_pair(tmp_path, "k1")]), base_dir=tmp_path)
+    [stored] = store.list_keys()
+    assert {k: stored.key[k] for k in ("kid", "alg", "use", "kty", "crv")} == {
+        "kid": "k1",
+        "alg": "ES256",
+        "use": "sig",
+        "kty": "EC",
+        "crv": "P-256",
+    }
+    with pytest.raises(ConfigError):
+        store.add_key({"kid": "new"})
+    store.remove_keys(["k1"])
+    assert len(store.list_keys()) == 1
+
+
+def test_static_store_from_key_store_from_config(tmp_path):
+    store = key_store_from_config(_static([_pem_pair(tmp_path, "k1")]), base_dir=tmp_path)
+    assert isinstance(store, StaticKeyStore)
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        pytest.param({"publicKeyFile": "other.pub"}, "publicKeyFile", id="mismatched-pair"),
+        pytest.param({"privateKeyFile": "nope.key"}, "privateKeyFile", id="missing-file"),
+        pytest.param({"algorithm": "HS256"}, "algorithm", id="symmetric"),
+        pytest.param({"algorithm": "RS256"}, "privateKeyFile", id="wrong-key-type"),
+        pytest.param({"keyId": None}, "keyId", id="no-key-id"),
+    ],
+)
+def test_static_store_config_errors_name_the_key(tmp_path, change, path):
+    _pem_pair(tmp_path, "other")
+    entry = {**_pem_pair(tmp_path, "k1"), **change}
+    with pytest.raises(ConfigError) as info:
+        StaticKeyStore.from_config(_static([entry]), base_dir=tmp_path)
+    assert info.value.path == f"auth.keyStore.static.keys[0].{path}"
+
+
+# --- choosing a store and a database from config -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key_store", "kind"),
+    [
+        pytest.param({"provider": "memory"}, MemoryKeyStore, id="memory"),
+        pytest.param({"provider": "database"}, SqlKeyStore, id="database"),
+        pytest.param({}, SqlKeyStore, id="default"),
+    ],
+)
+def test_key_store_from_config(monkeypatch, tmp_path, key_store, kind):
+    monkeypatch.setenv("WSGIAUTH_DATA_DIR", str(tmp_path / "data"))
+    store = key_store_from_config(Config.from_dict({"auth": {"keyStore": key_store}}))
+    assert isinstance(store, kind)
+    if isinstance(store, SqlKeyStore):
+        assert store.database.description == str(tmp_path / "data" / "wsgiauth.sqlite3")
+        store.database.close()
+
+
+@pytest.mark.parametrize(
+    ("provider", "message"),
+    [
+        pytest.param("firestore", "the firestore key store is not supported", id="firestore"),
+        pytest.param("redis", "unknown key store 'redis'", id="unknown"),
+    ],
+)
+def test_unsupported_key_stores(provider, message):
+    with pytest.raises(ConfigError) as info:
+        key_store_from_config(Config.from_dict({"auth": {"keyStore": {"provider": provider}}}))
+    assert info.value.path == "auth.keyStore.provider"
+    assert message in info.value.reason
+
+
+def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
+    monkeypatch.delenv("WSGIAUTH_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    database = database_from_config(Config.from_dict({}))
+    assert database.description == str(tmp_path / "wsgiauth" / "wsgiauth.sqlite3")
+    assert (tmp_path / "wsgiauth").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("block", "dialect", "description"),
+    [
+        pytest.param(
+            {"client": "better-sqlite3", "connection": ":memory:"},
+            "sqlite",
+            ":memory:",
+            id="memory",
+        ),
+        pytest.param(
+            {"client": "sqlite3", "connection": {"filename": "db/auth.db"}},
+            "sqlite",
+            "{base}/db/auth.db",
+            id="relative-filename",
+        ),
+        pytest.param(
+            {"client": "better-sqlite3", "connection": {"directory": "dbs"}},
+            "sqlite",
+            "{base}/dbs/auth.sqlite",
+            id="directory",
+        ),
+        pytest.param(
+            {"client": "pg", "connection": "postgresql://u:secret@db.example:5433"},
+            "postgres",
+            "db.example:5433/backstage_plugin_auth",
+            id="pg-url-default-name",
+        ),
+        pytest.param(
+            {"client": "pg", "connection": "postgresql://u@db.example/mine"},
+            "postgres",
+            "db.example:5432/mine",
+            id="pg-url-with-name",
+        ),
+        pytest.param(
+            {
+                "client": "pg",
+                "connection": {"host": "h", "port": 6000, "user": "u", "password": "p"},
+            },
+            "postgres",
+            "h:6000/backstage_plugin_auth",
+            id="pg-object",
+        ),
+        pytest.param(
+            {"client": "pg", "prefix": "bs_", "connection": {"host": "h"}},
+            "postgres",
+            "h:5432/bs_auth",
+            id="pg-prefix",
+        ),
+        pytest.param(
+            {
+                "client": "pg",
+                "connection": {"host": "h", "database": "shared"},
+                "plugin": {"auth": {"connection": {"database": "authdb"}}},
+            },
+            "postgres",
+            "h:5432/authdb",
+            id="plugin-override",
+        ),
+    ],
+)
+def test_database_from_config(tmp_path, block, dialect, description):
+    database = database_from_config(
+        Config.from_dict({"backend": {"database": block}}), base_dir=tmp_path
+    )
+    assert database.dialect == dialect
+    assert database.description == description.format(base=tmp_path)
+    assert "secret" not in repr(database)
+
+
+@pytest.mark.parametrize(
+    ("block", "path"),
+    [
+        pytest.param({"connection": ":memory:"}, "backend.database.client", id="no-client"),
+        pytest.param({"client": "mysql2"}, "backend.database.client", id="unsupported"),
+        pytest.param(
+            {"client": "sqlite3", "connection": {"host": "x"}},
+            "backend.database.connection",
+            id="bad-sqlite-connection",
+        ),
+        pytest.param(
+            {"client": "pg", "connection": 5}, "backend.database.connection", id="bad-pg-connection"
+        ),
+    ],
+)
+def test_database_config_errors(block, path):
+    with pytest.raises(ConfigError) as info:
+        database_from_config(Config.from_dict({"backend": {"database": block}}))
+    assert info.value.path == path
+
+
+# --- a real PostgreSQL ---------------------------------------------------------------------
+
+_PROCESS = """
+import sys
+import jwt
+from wsgiauth.identity.database import Database
+from wsgiauth.identity.key_stores import SqlKeyStore
+from wsgiauth.identity.token_factory import TokenFactory
+from wsgiauth.types import TokenParams
+
+dsn, name = sys.argv[1], sys.argv[2]
+database = Database.postgres(dsn)
+factory = TokenFactory("http://localhost:7007/api/auth", SqlKeyStore(database), 600)
+print(factory.issue_token(TokenParams(claims={"sub": "user:default/" + name})), flush=True)
+other = sys.stdin.readline().strip()
+kid = jwt.get_unverified_header(other)["kid"]
+jwk = next(k for k in factory.list_public_keys() if k["kid"] == kid)
+claims = jwt.decode(other, jwt.PyJWK(jwk), algorithms=["ES256"], audience="backstage")
+print(claims["sub"], flush=True)
+database.close()
+"""
+
+
+@pytest.mark.e2e
+def test_two_processes_verify_each_others_tokens(postgres_dsn):
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PROCESS, postgres_dsn, name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        for name in ("alice", "bob")
+    ]
+    try:
+        tokens = [process.stdout.readline().strip() for process in processes]
+        assert all(token.count(".") == 2 for token in tokens), [p.stderr.read() for p in processes]
+        assert kid_of(tokens[0]) != kid_of(tokens[1])
+        results = [
+            process.communicate(other + "\n", timeout=60)
+            for process, other in zip(processes, reversed(tokens), strict=True)
+        ]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert [out.strip() for out, _ in results] == ["user:default/bob", "user:default/alice"]
+    assert [process.returncode for process in processes] == [0, 0]
+
+
+@pytest.mark.e2e
+def test_postgres_concurrent_creation_and_inserts(postgres_dsn, databases):
+    # Sixteen "processes" (own connections) race to create the table and insert.
+    barrier = threading.Barrier(16)
+    errors = []
+
+    def publish(index):
+        store = SqlKeyStore(databases(Database.postgres(postgres_dsn)))
+        barrier.wait()
+        try:
+            store.add_key({"kid": f"k{index}"})
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=publish, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    listed = SqlKeyStore(databases(Database.postgres(postgres_dsn))).list_keys()
+    assert {s.key["kid"] for s in listed} == {f"k{i}" for i in range(16)}
+
+
+@pytest.mark.e2e
+def test_postgres_tables_have_backstage_column_types(postgres_dsn, databases):
+    database = databases(Database.postgres(postgres_dsn))
+    SqlKeyStore(database).list_keys()
+    rows = database.execute(
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_name = 'signing_keys' ORDER BY column_name"
+    )
+    assert rows == [
+        ("created_at", "timestamp with time zone"),
+        ("key", "text"),
+        ("kid", "character varying"),
+    ]
+    # A row written the way Backstage writes it (created_at defaulted by the server).
+    database.execute(
+        "INSERT INTO signing_keys (kid, key, created_at) VALUES ('bs', '{\"kid\":\"bs\"}', now())"
+    )
+    assert [s.key["kid"] for s in SqlKeyStore(database).list_keys()] == ["bs"]
+
+
+@pytest.mark.e2e
+def test_postgres_database_is_created_when_missing(postgres_server, databases):
+    url = f"postgresql://postgres@127.0.0.1:{postgres_server.port}"
+    config = {
+        "backend": {"database": {"client": "pg", "prefix": "wsgiauth_e2e_", "connection": url}}
+    }
+    database = databases(database_from_config(Config.from_dict(config)))
+    assert database.description.endswith("/wsgiauth_e2e_auth")
+    SqlKeyStore(database).add_key({"kid": "k"})
+    assert [s.key["kid"] for s in SqlKeyStore(database).list_keys()] == ["k"]
+
+
+@pytest.mark.e2e
+def test_rotation_while_four_threads_verify(postgres_dsn, databases):
+    clock = FakeClock()
+    issuing = TokenFactory(
+        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
+        clock=clock,
+    )  # fmt: skip
+    serving = TokenFactory(
+        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
+        clock=clock,
+    )  # fmt: skip
+    latest = [issuing.issue_token(JANE)]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    verified = [0] * 4
+
+    def verifier(index):
+        while not stop.is_set():
+            token = latest[0]
+            try:
+                verify(token, serving.list_public_keys(), check_time=False)
+                verified[index] += 1
+            except Exception as exc:  # collected and asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=verifier, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    kids = set()
+    try:
+        for _ in range(250):  # 2500 s: four rotations, with pruning
+            clock.advance(10)
+            latest[0] = issuing.issue_token(JANE)
+            kids.add(kid_of(latest[0]))
+            stop.wait(0.002)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert failures == []
+    assert len(kids) >= 4
+    assert all(count > 0 for count in verified)
+
+
+@pytest.mark.e2e
+def test_postgres_down_and_back(postgres_server, postgres_dsn, databases):
+    clock = FakeClock()
+    database = databases(Database.postgres(postgres_dsn))
+    running = TokenFactory(ISSUER, SqlKeyStore(database, clock=clock), 600, clock=clock)
+    token = running.issue_token(JANE)
+    running.list_public_keys()
+    fresh = TokenFactory(
+        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
+        clock=clock,
+    )  # fmt: skip
+    postgres_server.stop()
+    try:
+        with pytest.raises(ServiceUnavailableError) as info:
+            fresh.issue_token(JANE)
+        assert info.value.status_code == 503
+        clock.advance(5)
+        # Verification goes on with the last good key list.
+        assert verify(token, running.list_public_keys())["sub"] == "user:default/jane"
+    finally:
+        postgres_server.start()
+    # The dropped connection is re-opened on next use.
+    clock.advance(5)
+    assert {k["kid"] for k in running.list_public_keys()} == {kid_of(token)}
+    assert database.execute("SELECT 1") == [(1,)]
