@@ -28,6 +28,12 @@ APP_ORIGIN = "http://localhost:3000"
 BACKEND = "http://localhost:7007"
 
 
+@pytest.fixture(autouse=True)
+def _data_dir(tmp_path_factory, monkeypatch):
+    """Keep default SQLite key stores out of the user's home directory."""
+    monkeypatch.setenv("WSGIAUTH_DATA_DIR", str(tmp_path_factory.mktemp("wsgiauth-data")))
+
+
 def base_config(**auth: Any) -> dict[str, Any]:
     """An app-config dict with a `fake` provider in `development`."""
     providers = auth.pop("providers", {"fake": {"development": {"clientId": "id"}}})

@@ -618,7 +618,9 @@ def test_substitution_never_raises_anything_but_config_error(tmp_path_factory, v
     except ConfigError as exc:
         assert (exc.source, exc.path) == (str(path), "key")
         assert re.fullmatch(
-            r"environment variable .* is not set|\$\{\} names no variable.*", exc.reason
+            r"environment variable .* is not set|\$\{\} names no variable.*",
+            exc.reason,
+            re.DOTALL,
         )
     else:
         assert isinstance(loaded.get("key"), str)

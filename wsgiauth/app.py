@@ -22,6 +22,8 @@ from webob import Response
 
 from ._http import HttpClient
 from ._http import create_http_client
+from .catalog.context import CatalogAuthResolverContext
+from .catalog.yaml_catalog import YamlCatalog
 from .config import Config
 from .errors import ConfigError
 from .errors import HeaderTooLargeError
@@ -29,6 +31,7 @@ from .errors import HttpError
 from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
+from .identity.service import create_identity_service
 from .origins import create_origin_filter
 from .origins import origin_of
 from .registry import ProviderModule
@@ -44,6 +47,9 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIEnvironment
 
+    from .catalog.types import Catalog
+    from .identity.types import KeyStore
+    from .identity.verifier import IdentityVerifier
     from .types import CookieConfigurer
 
 __all__ = ["DEFAULT_BASE_PATH", "AuthApp", "create_auth_app"]
@@ -72,6 +78,7 @@ class AuthApp:
     :param providers: provider id → its route handlers.
     :param base_path: where it is mounted; :class:`~wsgiauth.middleware.AuthMiddleware`
         reads it.
+    :param routes: fixed paths (``/.well-known/jwks.json`` ...) → handler.
     """
 
     def __init__(
@@ -80,6 +87,7 @@ class AuthApp:
         *,
         base_path: str = DEFAULT_BASE_PATH,
         routes: Mapping[str, Handler] | None = None,
+        verifier: IdentityVerifier | None = None,
     ) -> None:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.providers = dict(providers)
@@ -87,6 +95,8 @@ class AuthApp:
         for provider_id, handlers in self.providers.items():
             self._add_provider(provider_id, handlers)
         self._extra_routes = dict(routes or {})
+        #: Verifies this app's identity tokens in-process, for ``IdentityMiddleware``.
+        self.verifier = verifier
 
     def _add_provider(self, provider_id: str, handlers: AuthProviderRouteHandlers) -> None:
         # Optional routes are bound once, here, as Backstage binds only what a provider has.
@@ -158,11 +168,16 @@ def create_auth_app(
     base_path: str | None = None,
     http: HttpClient | None = None,
     cookie_configurer: CookieConfigurer | None = None,
+    catalog: Catalog | None = None,
+    key_store: KeyStore | None = None,
 ) -> AuthApp:
     """Build the auth app from an app-config; every config problem raises here, at startup.
 
     :param providers: explicit provider modules by id, beating entry points and built-ins.
     :param base_path: the mount path, default ``auth.basePath`` or ``/api/auth``.
+    :param catalog: the users sign-in resolvers look up; default the YAML files of
+        ``catalog.locations``.
+    :param key_store: where public signing keys go; default ``auth.keyStore``.
     """
     app_url = config.get_string("app.baseUrl")
     backend_url = config.get_string("backend.baseUrl")
@@ -179,6 +194,12 @@ def create_auth_app(
     )
     sealer = CookieSealer(_session_secrets(config))
     http = http or create_http_client()
+    identity = create_identity_service(config, issuer=base_url, key_store=key_store)
+    resolver_context = CatalogAuthResolverContext(
+        catalog or YamlCatalog.from_config(config),
+        identity.token_issuer,
+        user_info_store=identity.user_info_store,
+    )
     providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
     built: dict[str, AuthProviderRouteHandlers] = {}
     for provider_id, module in resolve_providers(providers_config.keys(), providers).items():
@@ -191,6 +212,7 @@ def create_auth_app(
             http=http,
             sealer=sealer,
             root_config=config,
+            resolver_context=resolver_context,
             cookie_configurer=cookie_configurer,
         )
         try:
@@ -201,7 +223,9 @@ def create_auth_app(
             raise config.error(
                 f"auth.providers.{provider_id}", f"failed to build: {error}"
             ) from error
-    return AuthApp(built, base_path=base_path)
+    return AuthApp(
+        built, base_path=base_path, routes=identity.routes.routes(), verifier=identity.verifier
+    )
 
 
 def _session_secrets(config: Config) -> list[str]:

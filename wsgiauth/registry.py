@@ -34,6 +34,7 @@ ENTRY_POINT_GROUP = "wsgiauth.providers"
 
 #: Provider id → ``module:attribute`` of its :class:`ProviderModule`.
 BUILTIN_PROVIDERS: Mapping[str, str] = {
+    "guest": "wsgiauth.providers.guest:module",
     "oidc": "wsgiauth.providers.oidc:module",
     "oauth2": "wsgiauth.providers.oauth2:module",
 }

@@ -8,17 +8,28 @@ checked here, at startup, so a bad config never waits for the first request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..environment import EnvironmentHandler
+from ..sign_in.common import load_resolver_factories
+from ..sign_in.declarative import read_declarative_sign_in_resolver
+from ..sign_in.identity_response import prepare_backstage_identity_response
+from ..types import SignInInfo
 from .cookies import OAuthCookieManager
 from .route_handlers import OAuthRouteHandlers
 
 if TYPE_CHECKING:
+    from ..sign_in.factory import SignInResolverFactory
     from ..types import AuthProviderFactory
     from ..types import AuthProviderFactoryOptions
+    from ..types import AuthResolverContext
+    from ..types import BackstageIdentityResponse
+    from ..types import ProfileInfo
+    from ..types import SignInResolver
     from .route_handlers import SignIn
     from .types import OAuthAuthenticator
+    from .types import OAuthAuthenticatorResult
     from .types import ProfileTransform
 
 __all__ = ["create_oauth_provider_factory"]
@@ -28,12 +39,19 @@ def create_oauth_provider_factory(
     authenticator: type[OAuthAuthenticator],
     *,
     profile_transform: ProfileTransform | None = None,
-    sign_in: SignIn | None = None,
+    sign_in_resolver: SignInResolver | None = None,
+    sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
 ) -> AuthProviderFactory:
-    """A provider factory that builds ``authenticator`` once per configured environment."""
+    """A provider factory that builds ``authenticator`` once per configured environment.
+
+    :param sign_in_resolver: used when an environment configures no ``signIn.resolvers``.
+    :param sign_in_resolver_factories: the names ``signIn.resolvers`` may use; by
+        default the common ones, the provider's own and entry points.
+    """
 
     def factory(options: AuthProviderFactoryOptions) -> EnvironmentHandler:
         provider_id = options.provider_id
+        factories = sign_in_resolver_factories or load_resolver_factories(provider_id)
         handlers = {}
         for env in options.config.keys():
             config = options.config.get_config(env)
@@ -51,6 +69,7 @@ def create_oauth_provider_factory(
                 session_duration=int(duration) if duration else None,
                 cookie_configurer=options.cookie_configurer,
             )
+            resolver = read_declarative_sign_in_resolver(config, factories) or sign_in_resolver
             handlers[env] = OAuthRouteHandlers(
                 authenticator.from_config(config, callback_url=callback_url, http=options.http),
                 provider_id=provider_id,
@@ -62,8 +81,22 @@ def create_oauth_provider_factory(
                     config.get_optional_string_or_list("additionalScopes") or ()
                 ),
                 profile_transform=profile_transform,
-                sign_in=sign_in,
+                sign_in=_sign_in(resolver, options.resolver_context),
             )
         return EnvironmentHandler(provider_id, handlers)
 
     return factory
+
+
+def _sign_in(resolver: SignInResolver | None, context: AuthResolverContext | None) -> SignIn | None:
+    """The route handlers' sign-in step; ``None`` (no ``backstageIdentity``) without a resolver."""
+    if resolver is None or context is None:
+        return None
+
+    def sign_in(
+        result: OAuthAuthenticatorResult, profile: ProfileInfo
+    ) -> BackstageIdentityResponse:
+        signed_in = resolver(SignInInfo(profile=profile, result=result), context)
+        return prepare_backstage_identity_response(signed_in)
+
+    return sign_in

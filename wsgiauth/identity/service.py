@@ -1,0 +1,83 @@
+"""The identity half assembled from config: issuer, key store, user info, verifier, routes.
+
+:func:`create_identity_service` is what :func:`~wsgiauth.create_auth_app` calls;
+apps that embed wsgiauth differently can call it themselves. The verifier it
+builds reads keys straight from the token issuer, so the wrapped app checks
+tokens in-process, with no HTTP round trip to its own JWKS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .key_stores import StaticKeyStore
+from .key_stores import key_store_from_config
+from .routes import IdentityRoutes
+from .token_factory import StaticTokenIssuer
+from .token_factory import TokenFactory
+from .token_factory import read_token_expiration
+from .user_info import user_info_store_from_config
+from .verifier import IdentityVerifier
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from .types import KeyStore
+    from .types import TokenIssuer
+    from .types import UserInfoStore
+
+__all__ = ["IdentityService", "create_identity_service"]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityService:
+    """Everything that issues, publishes and checks identity tokens."""
+
+    token_issuer: TokenIssuer
+    key_store: KeyStore
+    user_info_store: UserInfoStore
+    verifier: IdentityVerifier
+    routes: IdentityRoutes
+
+
+def create_identity_service(
+    config: Config, *, issuer: str, key_store: KeyStore | None = None
+) -> IdentityService:
+    """Build the identity half from ``auth.keyStore``, ``backend.database`` and friends.
+
+    :param issuer: the auth base URL, the ``iss`` of every token.
+    :param key_store: overrides ``auth.keyStore`` (tests, custom stores).
+    """
+    key_store = key_store or key_store_from_config(config)
+    user_info_store = user_info_store_from_config(config, key_store=key_store)
+    expiration = read_token_expiration(config)
+    omit_ent = bool(config.get_optional_bool("auth.omitIdentityTokenOwnershipClaim"))
+    token_issuer: TokenIssuer
+    if isinstance(key_store, StaticKeyStore):
+        token_issuer = StaticTokenIssuer(
+            issuer,
+            key_store,
+            expiration,
+            user_info_store=user_info_store,
+            omit_ownership_claim=omit_ent,
+        )
+    else:
+        token_issuer = TokenFactory(
+            issuer,
+            key_store,
+            expiration,
+            algorithm=config.get_optional_string("auth.identityTokenAlgorithm") or "ES256",
+            user_info_store=user_info_store,
+            omit_ownership_claim=omit_ent,
+        )
+    algorithm = config.get_optional_string("auth.identityTokenAlgorithm") or "ES256"
+    verifier = IdentityVerifier(
+        issuer=issuer, algorithms=(algorithm,), key_source=token_issuer.list_public_keys
+    )
+    routes = IdentityRoutes(
+        issuer=issuer,
+        token_issuer=token_issuer,
+        verifier=verifier,
+        user_info_store=user_info_store,
+    )
+    return IdentityService(token_issuer, key_store, user_info_store, verifier, routes)

@@ -1,0 +1,441 @@
+"""``IdentityVerifier``: check Backstage identity tokens for the wrapped app and other services.
+
+Backstage's ``DefaultIdentityClient`` plays this part in a Backstage backend. A
+verifier gets its public keys either over HTTP from the auth service's
+``/.well-known/jwks.json`` (a separate service) or straight from a callable such
+as the token factory's ``list_public_keys`` (the same process as the issuing
+app, so no HTTP round trip to itself).
+
+What it accepts, and why:
+
+- only the configured algorithms (``ES256``), whatever the token header says,
+  and only with a key made for that algorithm: this stops ``alg: none`` and the
+  HS256-signed-with-the-public-key forgery;
+- ``typ`` ``vnd.backstage.user`` in the header, or no header ``typ`` at all
+  (older tokens, spec §9.1); a ``vnd.backstage.limited-user`` token only proves
+  a user signed in somewhere, it is not a full identity and is refused;
+- ``aud`` containing ``backstage``, ``iss`` equal to the configured issuer,
+  ``exp``, ``iat`` and ``sub`` present, ``exp`` checked with a small leeway.
+
+Keys are parsed once and kept by ``kid``. An unknown ``kid`` triggers a refetch,
+rate-limited (see :class:`IdentityVerifier`), so a flood of tokens with made-up
+key ids cannot hammer the JWKS endpoint. Verified tokens are cached until they
+expire, so a token seen again costs one dictionary lookup.
+
+Time checks (``exp``, ``iat``, ``nbf``) use the verifier's own clock rather than
+PyJWT's, so that the cache and the checks can never disagree about when a token
+has expired.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeGuard
+
+import jwt
+
+from .._http import HttpClient
+from .._http import create_http_client
+from ..errors import AuthenticationError
+from ..errors import HttpError
+from ..errors import ServiceUnavailableError
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
+
+log = logging.getLogger(__name__)
+
+#: The header ``typ`` of a full user identity token.
+USER_TOKEN_TYPE = "vnd.backstage.user"  # noqa: S105 - a media type, not a secret
+#: Backstage refuses to issue tokens longer than this; we refuse to read them.
+MAX_TOKEN_LENGTH = 32_768
+#: Clock skew allowed between the issuing host and us when judging whether a
+#: token could carry a key published after our last fetch.
+_ISSUE_MARGIN_SECONDS = 10.0
+#: Claims PyJWT must find; their values are checked below.
+_REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
+
+# Backstage's own pattern (spec §9.3): one scheme, spaces, one token, nothing else.
+_BEARER = re.compile(r"^Bearer[ ]+(\S+)$", re.IGNORECASE)
+
+
+def parse_bearer_token(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, None if not that shape."""
+    match = _BEARER.match(header)
+    return match.group(1) if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class BackstageIdentity:
+    """The verified identity of a caller, as the wrapped app receives it."""
+
+    #: The ``sub`` claim, e.g. ``user:default/jane``.
+    user_entity_ref: str
+    #: The ``ent`` claim (the user and their groups), or ``(sub,)`` when absent.
+    ownership_entity_refs: tuple[str, ...]
+    #: The token itself, to call other Backstage-style services on the user's behalf.
+    token: str
+    #: Every claim of the token, read-only.
+    claims: Mapping[str, Any]
+    #: The ``exp`` claim, in epoch seconds.
+    expires_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _KeySet:
+    """The usable keys of one fetch, replaced whole (never mutated) on refetch."""
+
+    by_kid: Mapping[str, jwt.PyJWK]
+    #: When the fetch was tried (``clock()``), successful or not.
+    fetched_at: float
+    #: Whether that fetch failed (``by_kid`` then holds the keys from before).
+    failed: bool = False
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class IdentityVerifier:
+    """Verify Backstage identity tokens; thread-safe, share one per process.
+
+    :param jwks_url: where to fetch ``{"keys": [...]}`` (a separate service).
+    :param key_source: instead of ``jwks_url``, a callable returning public JWKs,
+        e.g. the token factory's ``list_public_keys`` (same process as the issuer).
+    :param issuer: the expected ``iss``: the auth base URL, e.g.
+        ``http://localhost:7007/api/auth``.
+    :param audience: the ``aud`` the token must contain.
+    :param algorithms: the only signature algorithms accepted.
+    :param leeway: seconds of clock skew allowed on ``exp``, ``iat`` and ``nbf``.
+    :param refetch_interval: the least time between two key fetches caused by an
+        unknown ``kid`` on a token that claims to be older than our last fetch.
+        A token issued *after* our last fetch may carry a key that another process
+        published since (several processes share one key store and rotate on their
+        own schedules), so for such tokens the floor is ``min_refetch_interval``.
+        ``iat`` is not yet verified at that point, so a forger can claim any; the
+        floor bounds the fetches to one per ``min_refetch_interval`` whatever the
+        tokens say.
+    :param cache_size: how many verified tokens are remembered.
+    :param clock: epoch seconds; used for the claims and both caches.
+    """
+
+    def __init__(
+        self,
+        jwks_url: str | None = None,
+        *,
+        issuer: str,
+        audience: str = "backstage",
+        algorithms: Sequence[str] = ("ES256",),
+        leeway: float = 30,
+        key_source: Callable[[], list[dict[str, Any]]] | None = None,
+        http: HttpClient | None = None,
+        refetch_interval: float = 30.0,
+        min_refetch_interval: float = 1.0,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if (jwks_url is None) == (key_source is None):
+            raise ValueError("give exactly one of jwks_url and key_source")
+        if isinstance(algorithms, str):
+            raise TypeError("algorithms must be a sequence of names, not a string")
+        if not algorithms:
+            raise ValueError("algorithms must not be empty")
+        for algorithm in algorithms:
+            if algorithm == "none" or algorithm.startswith("HS"):
+                # A symmetric algorithm would let anyone holding the published key sign.
+                raise ValueError(f"algorithm {algorithm!r} cannot verify identity tokens")
+        if cache_size < 0:
+            raise ValueError("cache_size must not be negative")
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = tuple(algorithms)
+        self.leeway = leeway
+        self.refetch_interval = refetch_interval
+        self.min_refetch_interval = min(min_refetch_interval, refetch_interval)
+        self.cache_size = cache_size
+        self._key_source = key_source
+        self._http = http
+        self._clock = clock
+        self._keys: _KeySet | None = None
+        self._keys_lock = threading.Lock()
+        # Insertion-ordered, so the first entry is the oldest; guarded by _cache_lock.
+        self._cache: dict[str, BackstageIdentity] = {}
+        self._cache_lock = threading.Lock()
+
+    # -- public API ----------------------------------------------------------------------
+
+    def identity_from_environ(self, environ: WSGIEnvironment) -> BackstageIdentity | None:
+        """The caller's identity from the ``Authorization`` header.
+
+        Returns None when there is no such header; raises ``AuthenticationError``
+        when there is one but it is not a valid bearer identity token.
+        """
+        header = environ.get("HTTP_AUTHORIZATION")
+        if header is None:
+            return None
+        token = parse_bearer_token(header)
+        if token is None:
+            raise AuthenticationError("Invalid Authorization header, expected 'Bearer <token>'")
+        return self.verify(token)
+
+    def verify(self, token: str) -> BackstageIdentity:
+        """Verify a token and return who it names.
+
+        :raises AuthenticationError: the token is not a valid identity token (401).
+        :raises ServiceUnavailableError: no keys could be loaded at all (503).
+        """
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+            raise _invalid("not a token of acceptable size")
+        now = self._clock()
+        cached = self._cached(token, now)
+        if cached is not None:
+            return cached
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _invalid("malformed token") from exc
+        algorithm = header.get("alg")
+        if algorithm not in self.algorithms:
+            # Only the configured asymmetric algorithms: this stops "alg": "none" and
+            # HS256 tokens "signed" with our public key as the HMAC secret.
+            raise _invalid(f"algorithm {_short(algorithm)} is not allowed")
+        token_type = header.get("typ")
+        if token_type is not None and token_type != USER_TOKEN_TYPE:
+            # A limited-user token (or anything else) must not pass as a full identity.
+            raise _invalid(f"token type {_short(token_type)} is not a user identity")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise _invalid("the token has no key id (kid)")
+        key = self._key(kid, token, now)
+        if key is None:
+            raise _invalid("unknown signing key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                # iss stops tokens from another Backstage or IdP, aud tokens minted for
+                # something else. Time claims are checked below, on our clock.
+                issuer=self.issuer,
+                audience=self.audience,
+                options={
+                    "require": _REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
+            )
+        except jwt.InvalidSignatureError as exc:
+            raise _invalid("signature verification failed") from exc
+        except jwt.PyJWTError as exc:
+            raise _invalid(_reason(exc)) from exc
+        identity = self._identity(token, claims, now)
+        self._remember(identity, now)
+        return identity
+
+    # -- claims --------------------------------------------------------------------------
+
+    def _identity(self, token: str, claims: dict[str, Any], now: float) -> BackstageIdentity:
+        expires_at = claims["exp"]
+        issued_at = claims["iat"]
+        if not _is_number(expires_at):
+            raise _invalid("the exp claim is not a number")
+        if not _is_number(issued_at):
+            raise _invalid("the iat claim is not a number")
+        # Replays of old tokens: the same rule as PyJWT, but on our clock.
+        if expires_at <= now - self.leeway:
+            raise _invalid("token expired")
+        if issued_at > now + self.leeway:
+            raise _invalid("token issued in the future")
+        not_before = claims.get("nbf")
+        if not_before is not None and (
+            not _is_number(not_before) or not_before > now + self.leeway
+        ):
+            raise _invalid("token not valid yet (nbf)")
+        payload_type = claims.get("typ")
+        if payload_type is not None and payload_type != USER_TOKEN_TYPE:
+            # Tokens of about 2024 carry typ as a claim: refuse limited ones there too.
+            raise _invalid(f"token type {_short(payload_type)} is not a user identity")
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
+            raise _invalid("the sub claim is not an entity ref")
+        ownership = claims.get("ent")
+        if ownership is None:
+            refs: tuple[str, ...] = (subject,)
+        elif isinstance(ownership, list) and all(isinstance(ref, str) for ref in ownership):
+            refs = tuple(ownership)
+        else:
+            raise _invalid("the ent claim is not a list of entity refs")
+        return BackstageIdentity(
+            user_entity_ref=subject,
+            ownership_entity_refs=refs,
+            token=token,
+            claims=MappingProxyType(claims),
+            expires_at=float(expires_at),
+        )
+
+    # -- verified-token cache ------------------------------------------------------------
+
+    def _cached(self, token: str, now: float) -> BackstageIdentity | None:
+        with self._cache_lock:
+            identity = self._cache.get(token)
+            if identity is None:
+                return None
+            if identity.expires_at > now:
+                return identity
+            # Past exp: verify again, which applies the leeway or refuses.
+            del self._cache[token]
+            return None
+
+    def _remember(self, identity: BackstageIdentity, now: float) -> None:
+        if self.cache_size == 0 or identity.expires_at <= now:
+            return  # an entry must never outlive the token's exp
+        with self._cache_lock:
+            cache = self._cache
+            # Tokens live about as long as each other, so the oldest entry is about the
+            # next to expire; expired ones met on lookup are dropped there.
+            while identity.token not in cache and len(cache) >= self.cache_size:
+                del cache[next(iter(cache))]
+            cache[identity.token] = identity
+
+    # -- keys ----------------------------------------------------------------------------
+
+    def _key(self, kid: str, token: str, now: float) -> jwt.PyJWK | None:
+        keys = self._keys
+        if keys is not None:
+            key = keys.by_kid.get(kid)
+            if key is not None:
+                return key  # the common case: no lock
+        with self._keys_lock:  # one fetch at a time; the others reuse its result
+            keys = self._keys
+            if keys is None:
+                return self._load(now).by_kid.get(kid)
+            key = keys.by_kid.get(kid)
+            if key is not None:
+                return key
+            if keys.failed and not keys.by_kid:
+                # No key at all to check with: the service is down for everyone (503),
+                # asked again at most once per min_refetch_interval.
+                if now - keys.fetched_at < self.min_refetch_interval:
+                    raise ServiceUnavailableError("The identity signing keys are unavailable")
+                return self._load(now).by_kid.get(kid)
+            if not self._may_refetch(keys, token, now):
+                return None
+            try:
+                keys = self._load(now)
+            except HttpError as exc:
+                # Keys are cached, so the service is not down for tokens we know; a kid
+                # we cannot check is the token's problem: 401, not 503.
+                log.warning("Could not refetch identity keys for an unknown kid: %s", exc)
+                return None
+            return keys.by_kid.get(kid)
+
+    def _may_refetch(self, keys: _KeySet, token: str, now: float) -> bool:
+        """Whether an unknown kid may cause a fetch now (see ``refetch_interval``)."""
+        elapsed = now - keys.fetched_at
+        if elapsed >= self.refetch_interval:
+            return True
+        if elapsed < self.min_refetch_interval:
+            return False
+        try:
+            claims = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return False
+        issued_at = claims.get("iat")
+        # Keys are published before first use, so only a token issued after our last
+        # fetch can carry a key we have not seen yet.
+        return _is_number(issued_at) and issued_at > keys.fetched_at - _ISSUE_MARGIN_SECONDS
+
+    def _load(self, now: float) -> _KeySet:
+        """Fetch and parse the keys; a failed fetch still counts for the rate limits."""
+        previous = self._keys
+        try:
+            jwks = self._fetch()
+        except HttpError as exc:
+            # Remember the attempt so that a down key source is not asked on every
+            # request; keep whatever keys we had.
+            self._keys = _KeySet(
+                by_kid=previous.by_kid if previous else {}, fetched_at=now, failed=True
+            )
+            if isinstance(exc, ServiceUnavailableError):
+                raise ServiceUnavailableError("Could not load the identity signing keys") from exc
+            raise
+        by_kid: dict[str, jwt.PyJWK] = {}
+        for jwk in jwks:
+            parsed = self._parse_key(jwk)
+            if parsed is not None:
+                by_kid[parsed[0]] = parsed[1]
+        self._keys = _KeySet(by_kid=MappingProxyType(by_kid), fetched_at=now)
+        log.debug("Loaded %d identity keys", len(by_kid))
+        return self._keys
+
+    def _fetch(self) -> list[Any]:
+        if self._key_source is not None:
+            try:
+                keys: object = self._key_source()
+            except HttpError:
+                raise
+            except Exception as exc:
+                log.exception("The identity key source failed")
+                raise ServiceUnavailableError("Could not load the identity signing keys") from exc
+        else:
+            assert self.jwks_url is not None  # noqa: S101 - checked in __init__
+            if self._http is None:
+                self._http = create_http_client()
+            keys = self._http.get_json(self.jwks_url).get("keys")
+        if not isinstance(keys, list):
+            raise ServiceUnavailableError("The identity JWKS has no list of keys")
+        return keys
+
+    def _parse_key(self, jwk: object) -> tuple[str, jwt.PyJWK] | None:
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
+            return None
+        if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, *self.algorithms):
+            return None  # a key published for something else must not verify tokens
+        if "d" in jwk:
+            log.warning("Ignoring identity key %r: it is a private key", jwk["kid"])
+            return None
+        try:
+            key = jwt.PyJWK(jwk)
+        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+            log.warning("Ignoring identity key %r: PyJWT cannot read it", jwk["kid"])
+            return None
+        if key.algorithm_name not in self.algorithms:
+            return None  # e.g. an RSA key without "alg" when only ES256 is allowed
+        return jwk["kid"], key
+
+
+def _invalid(reason: str) -> AuthenticationError:
+    return AuthenticationError(f"Invalid identity token: {reason}")
+
+
+def _short(value: object) -> str:
+    """A token-supplied value, quoted and cut short, for an error message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _reason(exc: jwt.PyJWTError) -> str:
+    """A short reason for a PyJWT failure; its own words where they are clear."""
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return "wrong audience (aud)"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return "wrong issuer (iss)"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing claim {exc.claim}"
+    if isinstance(exc, jwt.DecodeError):
+        return "malformed token"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,93 @@
+"""The guest provider: sign in with no credentials, for development (spec §1.8).
+
+``GET /api/auth/guest/refresh`` signs everyone in as ``user:development/guest``
+(or ``auth.providers.guest.userEntityRef``). Outside development it refuses,
+unless ``dangerouslyAllowOutsideDevelopment: true`` says otherwise: a guest
+door left open in production would let anyone in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..catalog.refs import parse_entity_ref
+from ..catalog.refs import stringify_entity_ref
+from ..errors import InputError
+from ..errors import UnimplementedError
+from ..proxy.provider_factory import create_proxy_auth_provider_factory
+from ..proxy.route_handlers import ProxyAuthenticatorResult
+from ..registry import ProviderModule
+from ..types import ProfileInfo
+from ..types import TokenParams
+
+if TYPE_CHECKING:
+    from webob import Request
+
+    from ..config import Config
+    from ..types import AuthProviderFactoryOptions
+    from ..types import AuthResolverContext
+    from ..types import BackstageSignInResult
+    from ..types import SignInInfo
+    from ..types import SignInResolver
+
+__all__ = ["GuestAuthenticator", "module"]
+
+DEFAULT_USER_ENTITY_REF = "user:development/guest"
+OUTSIDE_DEVELOPMENT = (
+    "The guest provider is NOT recommended for use outside of a development environment. "
+    "If you want to enable this, set `auth.providers.guest.dangerouslyAllowOutsideDevelopment: "
+    "true` in your app config."
+)
+
+
+class GuestAuthenticator:
+    """Reads nothing: every caller is the guest."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def authenticate(self, request: Request) -> ProxyAuthenticatorResult:
+        """The guest needs no proof."""
+        return ProxyAuthenticatorResult(result={})
+
+    def default_profile_transform(self, result: ProxyAuthenticatorResult) -> ProfileInfo:
+        """The guest has no profile."""
+        return ProfileInfo()
+
+
+def _guest_resolver(options: AuthProviderFactoryOptions) -> SignInResolver:
+    """Backstage's guest resolver, with every option read and checked at startup."""
+    config = options.config
+    try:
+        user_ref = stringify_entity_ref(
+            parse_entity_ref(config.get_optional_string("userEntityRef") or DEFAULT_USER_ENTITY_REF)
+        )
+        ownership = [
+            stringify_entity_ref(parse_entity_ref(ref))
+            for ref in config.get_optional_string_list("ownershipEntityRefs") or [user_ref]
+        ]
+    except InputError as error:
+        raise config.error("userEntityRef", str(error)) from error
+    root = options.root_config
+    environment = (root.get_optional_string("auth.environment") if root else None) or "development"
+    allowed = environment == "development" or bool(
+        config.get_optional_bool("dangerouslyAllowOutsideDevelopment")
+    )
+
+    def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
+        if not allowed:
+            raise UnimplementedError(OUTSIDE_DEVELOPMENT)
+        try:
+            return context.sign_in_with_catalog_user({"entityRef": user_ref})
+        except Exception:  # noqa: BLE001 - Backstage falls back on any catalog error
+            return context.issue_token(TokenParams(claims={"sub": user_ref, "ent": ownership}))
+
+    return resolve
+
+
+module = ProviderModule(
+    provider_id="guest",
+    factory=create_proxy_auth_provider_factory(
+        GuestAuthenticator, sign_in_resolver=_guest_resolver
+    ),
+)

@@ -1,0 +1,1 @@
+"""Proxy providers: identity comes from the request itself (headers, or nothing for guest)."""
