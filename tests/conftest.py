@@ -95,8 +95,9 @@ class FakeAuthenticator:
         if input.refresh_token == "revoked":
             raise AuthenticationError("invalid_grant")
         self.refresh_counter += 1
+        email = input.request.GET.get("email", "jane@example.com")  # the fake IdP's "user"
         return OAuthAuthenticatorResult(
-            full_profile={"email": "jane@example.com", "name": "Fake User"},
+            full_profile={"email": email, "name": "Fake User"},
             session=OAuthSession(
                 access_token=f"access-r{self.refresh_counter}",
                 scope=input.scope,
