@@ -1,0 +1,103 @@
+"""The identity endpoints on the wire: JWKS, OpenID discovery, userinfo (spec §9.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.key_stores import MemoryKeyStore
+
+BASE = "http://localhost:7007/api/auth"
+
+
+@pytest.fixture
+def testapp():
+    config = base_config(providers={"guest": {}}, keyStore={"provider": "memory"})
+    return make_testapp(config)
+
+
+def guest_token(testapp) -> str:
+    return testapp.get("/api/auth/guest/refresh").json["backstageIdentity"]["token"]
+
+
+def test_jwks_lists_the_signing_key_once_a_token_exists(testapp):
+    assert testapp.get("/api/auth/.well-known/jwks.json").json == {"keys": []}
+    guest_token(testapp)
+    response = testapp.get("/api/auth/.well-known/jwks.json")
+    [key] = response.json["keys"]
+    assert set(key) == {"kty", "crv", "x", "y", "kid", "alg"}
+    assert (key["kty"], key["crv"], key["alg"]) == ("EC", "P-256", "ES256")
+    assert response.headers["Cache-Control"] == "public, max-age=30"
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+
+
+def test_jwks_revalidates_with_its_etag(testapp):
+    guest_token(testapp)
+    first = testapp.get("/api/auth/.well-known/jwks.json")
+    again = testapp.get(
+        "/api/auth/.well-known/jwks.json", headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_int == 304
+    assert again.body == b""
+    other = testapp.get("/api/auth/.well-known/jwks.json", headers={"If-None-Match": '"x"'})
+    assert other.status_int == 200
+
+
+def test_openid_configuration_names_our_endpoints(testapp):
+    body = testapp.get("/api/auth/.well-known/openid-configuration").json
+    assert body["issuer"] == BASE
+    assert body["jwks_uri"] == f"{BASE}/.well-known/jwks.json"
+    assert body["userinfo_endpoint"] == f"{BASE}/v1/userinfo"
+    assert body["id_token_signing_alg_values_supported"] == ["ES256"]
+
+
+def test_userinfo_returns_the_claims_of_the_token(testapp):
+    token = guest_token(testapp)
+    body = testapp.get("/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"}).json
+    assert body == {"claims": {"sub": "user:development/guest", "ent": ["user:development/guest"]}}
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        pytest.param({}, "No token provided", id="none"),
+        pytest.param({"Authorization": "Basic abc"}, "No token provided", id="basic"),
+    ],
+)
+def test_userinfo_without_a_bearer_token_is_401(testapp, headers, message):
+    response = testapp.get("/api/auth/v1/userinfo", headers=headers, status=401)
+    assert response.json["error"] == {"name": "AuthenticationError", "message": message}
+
+
+def test_userinfo_with_a_forged_token_is_401(testapp):
+    token = guest_token(testapp)
+    header, payload, signature = token.split(".")
+    forged = f"{header}.{payload}.{signature[::-1]}"
+    response = testapp.get(
+        "/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {forged}"}, status=401
+    )
+    assert response.json["error"]["name"] == "AuthenticationError"
+
+
+def test_token_endpoint_is_not_implemented(testapp):
+    testapp.get("/api/auth/v1/token", status=501)
+
+
+class DownKeyStore(MemoryKeyStore):
+    def add_key(self, key):
+        raise ServiceUnavailableError("key store is down")
+
+    def list_keys(self):
+        raise ServiceUnavailableError("key store is down")
+
+
+def test_key_store_down_gives_a_clear_503():
+    config = base_config(providers={"guest": {}})
+    testapp = make_testapp(config, key_store=DownKeyStore())
+    response = testapp.get("/api/auth/guest/refresh", status=503)
+    assert response.json["error"]["name"] == "ServiceUnavailableError"
+    assert "key store" in response.json["error"]["message"]
+    response = testapp.get("/api/auth/.well-known/jwks.json", status=503)
+    assert response.json["error"]["name"] == "ServiceUnavailableError"
