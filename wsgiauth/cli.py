@@ -40,9 +40,13 @@ CONFIG_ENV = "WSGIAUTH_CONFIG"
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    """One thread per request, as real WSGI servers do, so the app's thread safety is exercised."""
+    """One thread per request, as real WSGI servers do, so the app's thread safety is exercised.
 
-    daemon_threads = True
+    On Ctrl-C, requests in flight finish (and are logged) before the process exits.
+    """
+
+    daemon_threads = False
+    block_on_close = True
 
 
 class _QuietHandler(WSGIRequestHandler):
