@@ -55,6 +55,19 @@ def test_oversized_query_is_431(testapp):
     assert response.json["error"]["name"] == "HeaderTooLargeError"
 
 
+def test_oversized_headers_are_431(testapp):
+    cookie = "; ".join(f"c{i}={'x' * 4000}" for i in range(9))
+    response = testapp.get(
+        "/api/auth/fake/refresh?env=development",
+        headers={"Cookie": cookie, "X-Requested-With": "XMLHttpRequest"},
+        status=431,
+    )
+    assert response.json["error"] == {
+        "name": "HeaderTooLargeError",
+        "message": "Request headers are too large",
+    }
+
+
 def test_oversized_body_is_413(testapp):
     response = testapp.post("/api/auth/fake/handler/frame", {"code": "a" * 70000}, status=413)
     assert response.json["error"]["name"] == "PayloadTooLargeError"

@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_PATH = "/api/auth"
 #: Query strings past this are refused (431); Backstage's own state is < 1 KB.
 MAX_QUERY_LENGTH = 8192
+#: Request headers past this in all are refused (431); twice Node's 16 KB default,
+#: room for a chunked refresh-token cookie.
+MAX_HEADERS_LENGTH = 32 * 1024
 #: Request bodies past this are refused (413); form_post callbacks are small.
 MAX_BODY_LENGTH = 64 * 1024
 
@@ -123,8 +126,12 @@ class AuthApp:
 
     def handle(self, request: Request) -> Response:
         """Route one request; raises :class:`~wsgiauth.errors.HttpError` on failure."""
-        if len(request.environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
+        environ = request.environ
+        if len(environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
             raise HeaderTooLargeError("Request query string is too large")
+        headers = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_"))
+        if headers > MAX_HEADERS_LENGTH:
+            raise HeaderTooLargeError("Request headers are too large")
         if (request.content_length or 0) > MAX_BODY_LENGTH:
             raise PayloadTooLargeError("Request body is too large")
         path = request.path_info
