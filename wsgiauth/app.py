@@ -25,6 +25,8 @@ from ._http import create_http_client
 from .catalog.context import CatalogAuthResolverContext
 from .catalog.yaml_catalog import YamlCatalog
 from .config import Config
+from .cors import CorsPolicy
+from .cors import cors_policy_from_config
 from .errors import ConfigError
 from .errors import HeaderTooLargeError
 from .errors import HttpError
@@ -91,6 +93,7 @@ class AuthApp:
         base_path: str = DEFAULT_BASE_PATH,
         routes: Mapping[str, Handler] | None = None,
         verifier: IdentityVerifier | None = None,
+        cors: CorsPolicy | None = None,
     ) -> None:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.providers = dict(providers)
@@ -100,6 +103,7 @@ class AuthApp:
         self._extra_routes = dict(routes or {})
         #: Verifies this app's identity tokens in-process, for ``IdentityMiddleware``.
         self.verifier = verifier
+        self.cors = cors
 
     def _add_provider(self, provider_id: str, handlers: AuthProviderRouteHandlers) -> None:
         # Optional routes are bound once, here, as Backstage binds only what a provider has.
@@ -113,7 +117,10 @@ class AuthApp:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
-            response = self.handle(request)
+            if self.cors is not None and request.method == "OPTIONS":
+                response = self.cors.preflight(request)
+            else:
+                response = self.handle(request)
         except HttpError as error:
             response = error_response(request, error)
         except Exception:
@@ -122,6 +129,8 @@ class AuthApp:
             response = error_response(
                 request, HttpError(f"An internal error occurred logId={log_id}"), name="Error"
             )
+        if self.cors is not None and "HTTP_ORIGIN" in environ:
+            self.cors.apply(request, response)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -231,7 +240,11 @@ def create_auth_app(
                 f"auth.providers.{provider_id}", f"failed to build: {error}"
             ) from error
     return AuthApp(
-        built, base_path=base_path, routes=identity.routes.routes(), verifier=identity.verifier
+        built,
+        base_path=base_path,
+        routes=identity.routes.routes(),
+        verifier=identity.verifier,
+        cors=cors_policy_from_config(config),
     )
 
 

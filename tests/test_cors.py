@@ -1,0 +1,61 @@
+"""CORS: an allowed frontend origin may refresh and log out with credentials; no other may."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+
+XRW = {"X-Requested-With": "XMLHttpRequest"}
+
+
+@pytest.fixture
+def testapp():
+    config = base_config()
+    config["backend"]["cors"] = {"origin": ["https://*.portal.example"], "credentials": True}
+    return make_testapp(config)
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://localhost:3000", "https://eu.portal.example", "HTTPS://EU.PORTAL.EXAMPLE"]
+)
+def test_preflight_of_an_allowed_origin(testapp, origin):
+    response = testapp.options(
+        "/api/auth/fake/refresh?env=development",
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-requested-with",
+        },
+    )
+    assert response.status_int == 204
+    assert response.headers["Access-Control-Allow-Origin"] == origin
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "X-Requested-With" in response.headers["Access-Control-Allow-Headers"]
+    assert response.headers["Access-Control-Allow-Methods"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "https://portal.example.evil.example", "null"]
+)
+def test_other_origins_get_no_cors_headers(testapp, origin):
+    preflight = testapp.options("/api/auth/fake/refresh", headers={"Origin": origin})
+    assert not any(h.startswith("Access-Control-") for h in preflight.headers)
+    actual = testapp.get(
+        "/api/auth/fake/refresh?env=development", headers={**XRW, "Origin": origin}, status=401
+    )
+    assert "Access-Control-Allow-Origin" not in actual.headers
+
+
+def test_actual_responses_and_errors_carry_the_headers(testapp):
+    headers = {**XRW, "Origin": "https://eu.portal.example"}
+    response = testapp.get("/api/auth/fake/refresh?env=development", headers=headers, status=401)
+    assert response.headers["Access-Control-Allow-Origin"] == "https://eu.portal.example"
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in response.headers["Vary"]
+
+
+def test_no_origin_no_cors_headers(testapp):
+    response = testapp.get("/api/auth/fake/refresh?env=development", headers=XRW, status=401)
+    assert "Access-Control-Allow-Origin" not in response.headers
