@@ -24,6 +24,8 @@ from ._http import HttpClient
 from ._http import create_http_client
 from .catalog.context import CatalogAuthResolverContext
 from .catalog.yaml_catalog import YamlCatalog
+from .client import CLIENT_PATH
+from .client import client_script
 from .config import Config
 from .cors import CorsPolicy
 from .cors import cors_policy_from_config
@@ -242,7 +244,7 @@ def create_auth_app(
     return AuthApp(
         built,
         base_path=base_path,
-        routes=identity.routes.routes(),
+        routes={**identity.routes.routes(), CLIENT_PATH: client_script},
         verifier=identity.verifier,
         cors=cors_policy_from_config(config),
     )
