@@ -1,11 +1,13 @@
 """wsgiauth: Backstage-compatible sign-in for any WSGI app.
 
 Wrap an app with :class:`AuthMiddleware` around the app built by
-:func:`create_auth_app` from a Backstage ``app-config.yaml``::
+:func:`create_auth_app` from a Backstage ``app-config.yaml``, and hand it the
+caller's identity with :class:`IdentityMiddleware`::
 
-    from wsgiauth import AuthMiddleware, create_auth_app, load_config
+    from wsgiauth import AuthMiddleware, IdentityMiddleware, create_auth_app, load_config
 
     auth_app = create_auth_app(load_config("app-config.yaml"))
+    application = IdentityMiddleware(application, auth_app.verifier)
     application = AuthMiddleware(application, auth_app)
 """
 
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 from .app import AuthApp as AuthApp
 from .app import create_auth_app as create_auth_app
+from .catalog.context import CatalogAuthResolverContext as CatalogAuthResolverContext
+from .catalog.types import Catalog as Catalog
+from .catalog.yaml_catalog import YamlCatalog as YamlCatalog
 from .config import Config as Config
 from .config import load_config as load_config
 from .errors import AuthenticationError as AuthenticationError
@@ -23,22 +28,45 @@ from .errors import NotAllowedError as NotAllowedError
 from .errors import NotFoundError as NotFoundError
 from .errors import ServiceUnavailableError as ServiceUnavailableError
 from .errors import WsgiAuthError as WsgiAuthError
+from .identity.middleware import IdentityMiddleware as IdentityMiddleware
+from .identity.verifier import BackstageIdentity as BackstageIdentity
+from .identity.verifier import IdentityVerifier as IdentityVerifier
 from .middleware import AuthMiddleware as AuthMiddleware
 from .registry import ProviderModule as ProviderModule
+from .sign_in.factory import create_sign_in_resolver_factory as create_sign_in_resolver_factory
+from .types import AuthResolverContext as AuthResolverContext
+from .types import BackstageSignInResult as BackstageSignInResult
+from .types import ProfileInfo as ProfileInfo
+from .types import SignInInfo as SignInInfo
+from .types import SignInResolver as SignInResolver
+from .types import TokenParams as TokenParams
 
 __all__ = [
     "AuthApp",
     "AuthMiddleware",
+    "AuthResolverContext",
     "AuthenticationError",
+    "BackstageIdentity",
+    "BackstageSignInResult",
+    "Catalog",
+    "CatalogAuthResolverContext",
     "Config",
     "ConfigError",
     "HttpError",
+    "IdentityMiddleware",
+    "IdentityVerifier",
     "InputError",
     "NotAllowedError",
     "NotFoundError",
+    "ProfileInfo",
     "ProviderModule",
     "ServiceUnavailableError",
+    "SignInInfo",
+    "SignInResolver",
+    "TokenParams",
     "WsgiAuthError",
+    "YamlCatalog",
     "create_auth_app",
+    "create_sign_in_resolver_factory",
     "load_config",
 ]
