@@ -1,0 +1,673 @@
+"""IdentityVerifier: Backstage-shaped ES256 tokens, forgeries, key refetch, the token cache."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+import requests
+import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from wsgiauth._http import HttpClient
+from wsgiauth.errors import AuthenticationError
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.verifier import BackstageIdentity
+from wsgiauth.identity.verifier import IdentityVerifier
+from wsgiauth.identity.verifier import parse_bearer_token
+
+ISSUER = "http://localhost:7007/api/auth"
+JWKS_URL = ISSUER + "/.well-known/jwks.json"
+START = 1_700_000_000.0
+USER = "user:default/jane"
+ENT = [USER, "group:default/team-a"]
+HMAC_SECRET = b"s" * 32
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SigningKey:
+    """An ES256 key as the token factory makes one: uuid kid, public JWK with alg."""
+
+    def __init__(self, kid: str | None = None) -> None:
+        self.kid = kid or str(uuid.uuid4())
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        self.public_jwk: dict[str, Any] = {**jwk, "kid": self.kid, "alg": "ES256"}
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(
+        self,
+        *,
+        iat: float = START,
+        lifetime: float = 3600,
+        headers: dict[str, Any] | None = None,
+        drop: tuple[str, ...] = (),
+        **claims: Any,
+    ) -> str:
+        """A token in the exact Backstage shape (spec §9.1), claims overridable."""
+        payload: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": USER,
+            "ent": ENT,
+            "aud": "backstage",
+            "iat": int(iat),
+            "exp": int(iat + lifetime),
+            "uip": "proof",
+            **claims,
+        }
+        for name in drop:
+            payload.pop(name)
+        header = {"typ": "vnd.backstage.user", "kid": self.kid, **(headers or {})}
+        return jwt.encode(payload, self.private, algorithm="ES256", headers=header)
+
+
+class KeySource:
+    """A key source as the token factory's list_public_keys, counting its calls."""
+
+    def __init__(self, *keys: SigningKey) -> None:
+        self.keys = list(keys)
+        self.calls = 0
+        self.error: Exception | None = None
+
+    def __call__(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return [key.public_jwk for key in self.keys]
+
+
+def b64(data: bytes | str) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def b64json(value: Any) -> str:
+    return b64(json.dumps(value))
+
+
+def parts(token: str) -> list[str]:
+    return token.split(".")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture
+def source(key: SigningKey) -> KeySource:
+    return KeySource(key)
+
+
+@pytest.fixture
+def verifier(source: KeySource, clock: Clock) -> IdentityVerifier:
+    return IdentityVerifier(key_source=source, issuer=ISSUER, clock=clock)
+
+
+# -- accepted tokens --------------------------------------------------------------------
+
+
+def test_verifies_a_backstage_token_in_process(verifier, key, source):
+    token = key.sign()
+
+    identity = verifier.verify(token)
+
+    assert identity == BackstageIdentity(
+        user_entity_ref=USER,
+        ownership_entity_refs=tuple(ENT),
+        token=token,
+        claims=identity.claims,
+        expires_at=START + 3600,
+    )
+    assert dict(identity.claims)["uip"] == "proof"
+    assert source.calls == 1
+    with pytest.raises(TypeError):
+        identity.claims["sub"] = "user:default/mallory"  # type: ignore[index]
+
+
+def test_ownership_defaults_to_the_user(verifier, key):
+    identity = verifier.verify(key.sign(drop=("ent",)))
+    assert identity.ownership_entity_refs == (USER,)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda k: _no_typ_header(k, drop=("uip",)), id="pre-2024-no-typ"),
+        pytest.param(lambda k: _no_typ_header(k, typ="vnd.backstage.user"), id="2024-typ-claim"),
+        pytest.param(lambda k: k.sign(aud=["backstage", "other"]), id="aud-list"),
+    ],
+)
+def test_older_token_formats_are_accepted(verifier, key, make):
+    assert verifier.verify(make(key)).user_entity_ref == USER
+
+
+def _es256(key: SigningKey, signing_input: str) -> str:
+    """Sign by hand, for headers PyJWT would not write (no typ at all)."""
+    algorithm = jwt.algorithms.ECAlgorithm(jwt.algorithms.ECAlgorithm.SHA256)
+    signature = algorithm.sign(signing_input.encode(), key.private)
+    return signing_input + "." + b64(signature)
+
+
+def _signed_with_header(key: SigningKey, header: dict[str, Any], **claims: Any) -> str:
+    """A validly signed token with exactly this header."""
+    payload = jwt.decode(key.sign(**claims), options={"verify_signature": False})
+    return _es256(key, f"{b64json(header)}.{b64json(payload)}")
+
+
+def _no_typ_header(key: SigningKey, **claims: Any) -> str:
+    return _signed_with_header(key, {"alg": "ES256", "kid": key.kid}, **claims)
+
+
+def test_leeway_accepts_a_token_just_expired(verifier, key, clock):
+    token = key.sign()
+    clock.now = START + 3600 + 29
+    assert verifier.verify(token).user_entity_ref == USER
+
+
+@responses.activate
+def test_verifies_over_http_and_fetches_the_jwks_once(key, clock):
+    responses.get(JWKS_URL, json={"keys": [key.public_jwk]})
+    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
+
+    assert verifier.verify(key.sign()).user_entity_ref == USER
+    assert verifier.verify(key.sign(sub="user:default/john")).user_entity_ref == (
+        "user:default/john"
+    )
+    assert len(responses.calls) == 1
+
+
+def test_rotation_new_kid_verifies_after_one_refetch(verifier, key, source, clock):
+    verifier.verify(key.sign())
+    clock.now += 5
+    rotated = SigningKey()
+    source.keys.append(rotated)
+
+    identity = verifier.verify(rotated.sign(iat=clock.now))
+
+    assert identity.user_entity_ref == USER
+    assert source.calls == 2
+    # The old key is still known: no further fetch.
+    verifier.verify(key.sign(sub="user:default/john"))
+    assert source.calls == 2
+
+
+def test_rotation_in_another_process_right_after_our_fetch(verifier, key, source, clock):
+    """Two processes sharing a key store rotate a moment apart: no 401 in between."""
+    ours = SigningKey()
+    source.keys.append(ours)
+    verifier.verify(ours.sign(iat=clock.now))  # first fetch
+    clock.now += 1.5
+    theirs = SigningKey()
+    source.keys.append(theirs)
+
+    assert verifier.verify(theirs.sign(iat=clock.now)).user_entity_ref == USER
+    assert source.calls == 2
+
+
+# -- refused tokens ---------------------------------------------------------------------
+
+
+def _alg_none(key: SigningKey) -> str:
+    header = {"alg": "none", "typ": "vnd.backstage.user", "kid": key.kid}
+    payload = jwt.decode(key.sign(), options={"verify_signature": False})
+    return f"{b64json(header)}.{b64json(payload)}."
+
+
+def _hs256_with_public_pem(key: SigningKey) -> str:
+    # The classic confusion attack: HMAC "signed" with the published public key.
+    header = {"alg": "HS256", "typ": "vnd.backstage.user", "kid": key.kid}
+    payload = jwt.decode(key.sign(), options={"verify_signature": False})
+    signing_input = f"{b64json(header)}.{b64json(payload)}"
+    signature = hmac.new(key.public_pem(), signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def _tampered(key: SigningKey) -> str:
+    header, payload, signature = parts(key.sign())
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["sub"] = "user:default/admin"
+    return f"{header}.{b64json(claims)}.{signature}"
+
+
+def _same_kid_other_key(key: SigningKey) -> str:
+    return SigningKey(kid=key.kid).sign()
+
+
+def _rs256(key: SigningKey) -> str:
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return jwt.encode(
+        {"iss": ISSUER, "sub": USER, "aud": "backstage", "iat": int(START), "exp": int(START) + 60},
+        private,
+        algorithm="RS256",
+        headers={"typ": "vnd.backstage.user", "kid": key.kid},
+    )
+
+
+def _limited_user(key: SigningKey) -> str:
+    return key.sign(headers={"typ": "vnd.backstage.limited-user"})
+
+
+FORGERIES = [
+    pytest.param(_alg_none, "algorithm 'none' is not allowed", id="alg-none"),
+    pytest.param(_hs256_with_public_pem, "algorithm 'HS256' is not allowed", id="hs256-public-pem"),
+    pytest.param(_tampered, "signature verification failed", id="tampered-payload"),
+    pytest.param(lambda k: SigningKey().sign(), "unknown signing key", id="unknown-kid"),
+    pytest.param(lambda k: k.sign(aud="catalog"), "wrong audience", id="wrong-aud"),
+    pytest.param(lambda k: k.sign(aud=["a", "b"]), "wrong audience", id="aud-list-without-us"),
+    pytest.param(lambda k: k.sign(iss="http://evil/api/auth"), "wrong issuer", id="wrong-iss"),
+    pytest.param(lambda k: k.sign(iat=START - 3631), "token expired", id="expired-past-leeway"),
+    pytest.param(lambda k: k.sign(drop=("exp",)), "missing claim exp", id="missing-exp"),
+    pytest.param(lambda k: k.sign(drop=("iat",)), "missing claim iat", id="missing-iat"),
+    pytest.param(lambda k: k.sign(drop=("sub",)), "missing claim sub", id="missing-sub"),
+    pytest.param(lambda k: k.sign(drop=("aud",)), "missing claim aud", id="missing-aud"),
+    pytest.param(lambda k: k.sign(drop=("iss",)), "missing claim iss", id="missing-iss"),
+    pytest.param(lambda k: k.sign(exp="soon"), "exp", id="exp-not-a-number"),
+    pytest.param(lambda k: k.sign(iat=START + 3600), "issued in the future", id="iat-future"),
+    pytest.param(lambda k: k.sign(nbf=START + 600), "not valid yet", id="nbf-future"),
+    pytest.param(lambda k: k.sign(sub=""), "sub", id="empty-sub"),
+    pytest.param(lambda k: k.sign(ent="group:default/a"), "ent", id="ent-not-a-list"),
+    pytest.param(lambda k: k.sign(ent=[1]), "ent", id="ent-not-strings"),
+    pytest.param(lambda k: "!!!.@@@.###", "malformed", id="garbage-base64"),
+    pytest.param(
+        lambda k: f"{b64('not json')}.{b64('nor this')}.{b64('sig')}",
+        "malformed",
+        id="three-parts-not-json",
+    ),
+    pytest.param(lambda k: "a.b", "malformed", id="two-parts"),
+    pytest.param(lambda k: "", "malformed", id="empty"),
+    pytest.param(lambda k: "x" * 40_000, "size", id="oversized"),
+    pytest.param(_limited_user, "limited-user", id="limited-user-typ"),
+    pytest.param(
+        lambda k: _no_typ_header(k, typ="vnd.backstage.limited-user"),
+        "limited-user",
+        id="limited-user-typ-claim",
+    ),
+    pytest.param(lambda k: k.sign(headers={"typ": "JWT"}), "'JWT'", id="jwt-typ"),
+    pytest.param(lambda k: _signed_with_header(k, {"alg": "ES256"}), "kid", id="no-kid"),
+    pytest.param(
+        lambda k: _signed_with_header(k, {"alg": "ES256", "kid": 7}), "", id="kid-not-a-string"
+    ),
+    pytest.param(_same_kid_other_key, "signature verification failed", id="same-kid-other-key"),
+    pytest.param(_rs256, "algorithm 'RS256' is not allowed", id="rs256"),
+]
+
+
+@pytest.mark.parametrize(("forge", "reason"), FORGERIES)
+def test_forged_and_broken_tokens_are_401(verifier, key, forge, reason):
+    token = forge(key)
+
+    with pytest.raises(AuthenticationError) as raised:
+        verifier.verify(token)
+
+    assert raised.value.status_code == 401
+    assert raised.value.message.startswith("Invalid identity token: ")
+    assert reason in raised.value.message
+
+
+def test_pyjwt_errors_are_chained(verifier, key):
+    with pytest.raises(AuthenticationError) as raised:
+        verifier.verify(_tampered(key))
+    assert isinstance(raised.value.__cause__, jwt.InvalidSignatureError)
+
+
+def test_an_rsa_key_in_the_jwks_does_not_help_an_rs256_token(key, clock):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rsa_jwk = {**jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key(), as_dict=True)}
+    rsa_jwk["kid"] = "rsa"
+    source = KeySource(key)
+    verifier = IdentityVerifier(
+        key_source=lambda: [*source(), rsa_jwk, {**rsa_jwk, "kid": "rsa2", "alg": "RS256"}],
+        issuer=ISSUER,
+        clock=clock,
+    )
+    for kid in ("rsa", "rsa2"):
+        token = jwt.encode(
+            {"iss": ISSUER, "sub": USER, "aud": "backstage", "iat": START, "exp": START + 60},
+            private,
+            algorithm="RS256",
+            headers={"kid": kid, "typ": "vnd.backstage.user"},
+        )
+        with pytest.raises(AuthenticationError, match="'RS256' is not allowed"):
+            verifier.verify(token)
+
+
+def test_es256_header_on_a_key_for_another_algorithm_is_refused(key, clock):
+    # An ES384 key (P-384) published under a kid: an ES256 token naming it must fail
+    # even if ES384 is also accepted.
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(p384.public_key(), as_dict=True), "kid": "p384"}
+    verifier = IdentityVerifier(
+        key_source=lambda: [jwk], issuer=ISSUER, algorithms=("ES256", "ES384"), clock=clock
+    )
+    token = jwt.encode(
+        {"iss": ISSUER, "sub": USER, "aud": "backstage", "iat": START, "exp": START + 60},
+        key.private,
+        algorithm="ES256",
+        headers={"kid": "p384"},
+    )
+    with pytest.raises(AuthenticationError):
+        verifier.verify(token)
+
+
+def test_unusable_jwks_entries_are_skipped(key, clock):
+    other = SigningKey()
+    private_jwk = {
+        **jwt.algorithms.ECAlgorithm.to_jwk(other.private, as_dict=True),
+        "kid": other.kid,
+    }
+    entries: list[Any] = [
+        "not a key",
+        {"kty": "EC", "crv": "P-256", "x": "AA", "kid": "broken"},
+        {"kty": "oct", "k": b64(HMAC_SECRET), "kid": "hmac", "alg": "HS256"},
+        {**key.public_jwk, "kid": "enc", "use": "enc"},
+        private_jwk,
+        key.public_jwk,
+    ]
+    verifier = IdentityVerifier(key_source=lambda: entries, issuer=ISSUER, clock=clock)
+
+    assert verifier.verify(key.sign()).user_entity_ref == USER
+    # A private key in the JWKS is a publishing mistake, never a verification key.
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(other.sign())
+    hmac_token = jwt.encode(
+        {"iss": ISSUER, "sub": USER, "aud": "backstage", "iat": START, "exp": START + 60},
+        HMAC_SECRET,
+        algorithm="HS256",
+        headers={"kid": "hmac"},
+    )
+    with pytest.raises(AuthenticationError, match="'HS256' is not allowed"):
+        verifier.verify(hmac_token)
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(key.sign(headers={"kid": "enc"}))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_is_only_ever_a_401(text):
+    verifier = IdentityVerifier(key_source=list, issuer=ISSUER, clock=Clock())
+    with pytest.raises(AuthenticationError):
+        verifier.verify(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    header=st.dictionaries(
+        st.sampled_from(["alg", "typ", "kid"]),
+        st.none() | st.booleans() | st.integers() | st.text() | st.lists(st.text(), max_size=3),
+    ),
+)
+def test_odd_header_values_are_only_ever_a_401(header):
+    verifier = IdentityVerifier(key_source=list, issuer=ISSUER, clock=Clock())
+    token = f"{b64json(header)}.{b64json({'sub': USER})}.{b64('sig')}"
+    with pytest.raises((AuthenticationError, ServiceUnavailableError)) as raised:
+        verifier.verify(token)
+    # An empty key set is not a fault: only a 401.
+    assert raised.value.status_code == 401
+
+
+# -- unknown kid: refetch, rate limits ---------------------------------------------------
+
+
+def test_unknown_kid_refetches_once_then_401(verifier, key, source, clock):
+    verifier.verify(key.sign())
+    clock.now += 31  # past refetch_interval
+
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(SigningKey().sign())
+
+    assert source.calls == 2
+
+
+def test_a_flood_of_random_kids_does_not_hammer_the_key_source(verifier, key, source, clock):
+    verifier.verify(key.sign())
+    for _ in range(200):
+        with pytest.raises(AuthenticationError):
+            verifier.verify(SigningKey(kid=str(uuid.uuid4())).sign(iat=clock.now))
+    # The clock did not move: no refetch, whatever iat the tokens claim.
+    assert source.calls == 1
+
+
+def test_flood_with_a_moving_clock_is_bounded(verifier, key, source, clock):
+    verifier.verify(key.sign())
+    intruder = SigningKey()
+    for step in range(40):  # 10 s of tokens, four per second
+        clock.now = START + 0.25 * (step + 1)
+        with pytest.raises(AuthenticationError):
+            # Fresh iat: one fetch per min_refetch_interval at most.
+            verifier.verify(intruder.sign(iat=clock.now, headers={"kid": str(step)}))
+    assert 2 <= source.calls <= 1 + 10
+
+    calls = source.calls
+    for step in range(40):  # 10 s more, tokens claiming to be older than our last fetch
+        clock.now = START + 10 + 0.25 * (step + 1)
+        with pytest.raises(AuthenticationError):
+            verifier.verify(intruder.sign(iat=START - 60, headers={"kid": f"old{step}"}))
+    assert source.calls == calls
+
+
+def test_concurrent_first_use_fetches_once(verifier, key, source):
+    tokens = [key.sign(sub=f"user:default/u{i}") for i in range(16)]
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def work(token: str) -> None:
+        try:
+            results.append(verifier.verify(token).user_entity_ref)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(token,)) for token in tokens * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(set(results)) == sorted(f"user:default/u{i}" for i in range(16))
+    assert source.calls == 1
+
+
+# -- key source faults -------------------------------------------------------------------
+
+
+@responses.activate
+def test_jwks_down_with_keys_cached_still_verifies(key, clock):
+    responses.get(JWKS_URL, json={"keys": [key.public_jwk]})
+    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
+    verifier.verify(key.sign())
+    responses.replace(responses.GET, JWKS_URL, body=requests.ConnectionError("down"))
+    clock.now += 60
+
+    # An unknown kid while the JWKS is down: a refetch is tried, and the token is a 401.
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(SigningKey().sign(iat=clock.now))
+    # Known keys go on working.
+    assert verifier.verify(key.sign(sub="user:default/john")).user_entity_ref == (
+        "user:default/john"
+    )
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_jwks_down_without_keys_is_503_and_retried_sparingly(key, clock):
+    responses.get(JWKS_URL, status=502)
+    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
+    token = key.sign()
+
+    with pytest.raises(ServiceUnavailableError) as raised:
+        verifier.verify(token)
+    assert isinstance(raised.value.__cause__, ServiceUnavailableError)
+    assert "Could not load the identity signing keys" in raised.value.full_message()
+    with pytest.raises(ServiceUnavailableError):
+        verifier.verify(token)
+    assert len(responses.calls) == 1  # not asked again within min_refetch_interval
+
+    responses.replace(responses.GET, JWKS_URL, json={"keys": [key.public_jwk]})
+    clock.now += 1
+    assert verifier.verify(token).user_entity_ref == USER
+    assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_jwks_without_a_key_list_is_503(key, clock):
+    responses.get(JWKS_URL, json={"keys": "none"})
+    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
+    with pytest.raises(ServiceUnavailableError):
+        verifier.verify(key.sign())
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(ServiceUnavailableError("key store down"), id="service-unavailable"),
+        pytest.param(RuntimeError("driver exploded"), id="unexpected"),
+    ],
+)
+def test_key_source_failure_without_keys_is_503(key, clock, error):
+    source = KeySource(key)
+    source.error = error
+    verifier = IdentityVerifier(key_source=source, issuer=ISSUER, clock=clock)
+    with pytest.raises(ServiceUnavailableError) as raised:
+        verifier.verify(key.sign())
+    assert "driver exploded" not in raised.value.full_message()
+
+
+# -- verified-token cache ----------------------------------------------------------------
+
+
+@pytest.fixture
+def decode_calls(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token, *args, **kwargs):
+        if kwargs.get("options", {}).get("verify_signature", True):
+            calls.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    return calls
+
+
+def test_a_repeated_token_is_not_verified_again(verifier, key, decode_calls):
+    token = key.sign()
+    first = verifier.verify(token)
+    second = verifier.verify(token)
+    assert second is first
+    assert len(decode_calls) == 1
+
+
+def test_a_cached_token_expires_with_its_exp(verifier, key, clock, decode_calls):
+    token = key.sign(lifetime=600)
+    verifier.verify(token)
+    clock.now = START + 599
+    verifier.verify(token)
+    assert len(decode_calls) == 1
+
+    clock.now = START + 600  # exp reached: the cache no longer answers
+    verifier.verify(token)  # still within the leeway
+    assert len(decode_calls) == 2
+    clock.now = START + 631
+    with pytest.raises(AuthenticationError, match="expired"):
+        verifier.verify(token)
+
+
+def test_cache_is_bounded_and_evicts_the_oldest(key, source, clock, decode_calls):
+    verifier = IdentityVerifier(key_source=source, issuer=ISSUER, clock=clock, cache_size=2)
+    tokens = [key.sign(sub=f"user:default/u{i}") for i in range(3)]
+    for token in tokens:
+        verifier.verify(token)
+    assert len(decode_calls) == 3
+
+    verifier.verify(tokens[2])
+    verifier.verify(tokens[1])
+    assert len(decode_calls) == 3
+    verifier.verify(tokens[0])  # evicted
+    assert len(decode_calls) == 4
+
+
+def test_cache_size_zero_disables_the_cache(key, source, clock, decode_calls):
+    verifier = IdentityVerifier(key_source=source, issuer=ISSUER, clock=clock, cache_size=0)
+    token = key.sign()
+    verifier.verify(token)
+    verifier.verify(token)
+    assert len(decode_calls) == 2
+
+
+# -- bearer header and construction ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        pytest.param("Bearer abc.def.ghi", "abc.def.ghi", id="plain"),
+        pytest.param("bearer abc", "abc", id="lowercase-scheme"),
+        pytest.param("BEARER   abc", "abc", id="several-spaces"),
+        pytest.param("Bearer", None, id="no-token"),
+        pytest.param("Bearer ", None, id="empty-token"),
+        pytest.param("Bearer a b", None, id="two-tokens"),
+        pytest.param("Bearer\tabc", None, id="tab"),
+        pytest.param("Basic dXNlcjpwYXNz", None, id="basic"),
+        pytest.param(" Bearer abc", None, id="leading-space"),
+    ],
+)
+def test_parse_bearer_token(header, expected):
+    assert parse_bearer_token(header) == expected
+
+
+def test_identity_from_environ(verifier, key):
+    assert verifier.identity_from_environ({}) is None
+    token = key.sign()
+    identity = verifier.identity_from_environ({"HTTP_AUTHORIZATION": f"Bearer {token}"})
+    assert identity is not None
+    assert identity.user_entity_ref == USER
+    with pytest.raises(AuthenticationError, match="Bearer <token>"):
+        verifier.identity_from_environ({"HTTP_AUTHORIZATION": f"Basic {token}"})
+    with pytest.raises(AuthenticationError, match="Invalid identity token"):
+        verifier.identity_from_environ({"HTTP_AUTHORIZATION": "Bearer nope"})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({}, id="no-key-source"),
+        pytest.param({"jwks_url": JWKS_URL, "key_source": list}, id="both"),
+        pytest.param({"key_source": list, "algorithms": ("HS256",)}, id="hmac"),
+        pytest.param({"key_source": list, "algorithms": ("none",)}, id="none"),
+        pytest.param({"key_source": list, "algorithms": ()}, id="empty"),
+    ],
+)
+def test_bad_construction_is_refused(kwargs):
+    with pytest.raises(ValueError):
+        IdentityVerifier(issuer=ISSUER, **kwargs)
