@@ -24,9 +24,12 @@ from hypothesis import strategies as st
 from wsgiauth._http import HttpClient
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.key_stores import MemoryKeyStore
+from wsgiauth.identity.token_factory import TokenFactory
 from wsgiauth.identity.verifier import BackstageIdentity
 from wsgiauth.identity.verifier import IdentityVerifier
 from wsgiauth.identity.verifier import parse_bearer_token
+from wsgiauth.types import TokenParams
 
 ISSUER = "http://localhost:7007/api/auth"
 JWKS_URL = ISSUER + "/.well-known/jwks.json"
@@ -671,3 +674,33 @@ def test_identity_from_environ(verifier, key):
 def test_bad_construction_is_refused(kwargs):
     with pytest.raises(ValueError):
         IdentityVerifier(issuer=ISSUER, **kwargs)
+
+
+# -- with the real token factory ---------------------------------------------------------
+
+
+def test_in_process_with_the_token_factory_through_rotations(clock):
+    """Two processes share one key store, rotate on their own schedules, verify each other."""
+    store = MemoryKeyStore(clock=clock)
+    first = TokenFactory(ISSUER, store, 600, clock=clock)
+    second = TokenFactory(ISSUER, store, 600, clock=clock)
+    verifiers = [
+        IdentityVerifier(key_source=factory.list_public_keys, issuer=ISSUER, clock=clock)
+        for factory in (first, second)
+    ]
+    kids: set[str] = set()
+    failures = []
+    for step in range(1200):  # four key lifetimes, a token every 2 s from each side
+        clock.now = START + 2 * step
+        # The second process starts 74 s later, so the two rotate at different times.
+        issuers = [first, second] if step >= 37 else [first]
+        for issuer in issuers:
+            token = issuer.issue_token(TokenParams(claims={"sub": USER, "ent": ENT}))
+            kids.add(jwt.get_unverified_header(token)["kid"])
+            for verifier in verifiers:
+                try:
+                    assert verifier.verify(token).ownership_entity_refs == tuple(ENT)
+                except AuthenticationError as exc:
+                    failures.append((step, exc.message))
+    assert failures == []
+    assert len(kids) >= 8  # both processes rotated several times
