@@ -1,0 +1,289 @@
+"""IdentityMiddleware on the wire: environ identity, REMOTE_USER, 401s on protected paths."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import jwt
+import pytest
+import webtest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity import middleware as middleware_module
+from wsgiauth.identity.middleware import IdentityMiddleware
+from wsgiauth.identity.verifier import IdentityVerifier
+
+ISSUER = "http://localhost:7007/api/auth"
+START = 1_700_000_000
+USER = "user:default/jane"
+ENT = [USER, "group:default/team-a"]
+
+
+class SigningKey:
+    """An ES256 key and Backstage-shaped tokens signed with it."""
+
+    def __init__(self) -> None:
+        self.kid = str(uuid.uuid4())
+        self.private = ec.generate_private_key(ec.SECP256R1())
+        jwk = jwt.algorithms.ECAlgorithm.to_jwk(self.private.public_key(), as_dict=True)
+        self.public_jwk = {**jwk, "kid": self.kid, "alg": "ES256"}
+
+    def sign(self, **claims: Any) -> str:
+        payload = {
+            "iss": ISSUER,
+            "sub": USER,
+            "ent": ENT,
+            "aud": "backstage",
+            "iat": START,
+            "exp": START + 3600,
+            **claims,
+        }
+        return jwt.encode(
+            payload,
+            self.private,
+            algorithm="ES256",
+            headers={"typ": "vnd.backstage.user", "kid": self.kid},
+        )
+
+
+class KeySource:
+    def __init__(self, key: SigningKey) -> None:
+        self.key = key
+        self.calls = 0
+        self.down = False
+
+    def __call__(self) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.down:
+            raise ServiceUnavailableError("key store down")
+        return [self.key.public_jwk]
+
+
+def inner_app(environ, start_response):
+    """Echoes what the middleware gave it."""
+    identity = environ["wsgiauth.identity"]
+    body = json.dumps(
+        {
+            "user": identity.user_entity_ref if identity else None,
+            "ent": list(identity.ownership_entity_refs) if identity else None,
+            "remote_user": environ.get("REMOTE_USER"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture
+def source(key) -> KeySource:
+    return KeySource(key)
+
+
+@pytest.fixture
+def verifier(source) -> IdentityVerifier:
+    return IdentityVerifier(key_source=source, issuer=ISSUER, clock=lambda: START + 60)
+
+
+@pytest.fixture
+def make_app(verifier):
+    def make(**options: Any) -> webtest.TestApp:
+        middleware = IdentityMiddleware(inner_app, verifier, **options)
+        return webtest.TestApp(validator(middleware))
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_identity_reaches_the_app(make_app, key):
+    response = make_app().get("/anything", headers=bearer(key.sign()))
+    assert response.json == {"user": USER, "ent": ENT, "remote_user": None}
+
+
+def test_no_header_means_no_identity(make_app):
+    assert make_app().get("/anything").json == {"user": None, "ent": None, "remote_user": None}
+
+
+def test_remote_user_is_set_when_asked(make_app, key):
+    app = make_app(set_remote_user=True)
+    assert app.get("/", headers=bearer(key.sign())).json["remote_user"] == USER
+    # No identity: REMOTE_USER stays as the server set it.
+    response = app.get("/", extra_environ={"REMOTE_USER": "server-user"})
+    assert response.json["remote_user"] == "server-user"
+
+
+def test_custom_environ_key(verifier, key):
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    test_app = webtest.TestApp(validator(IdentityMiddleware(app, verifier, environ_key="me")))
+    test_app.get("/", headers=bearer(key.sign()), status=204)
+    assert seen["me"].user_entity_ref == USER
+    assert "wsgiauth.identity" not in seen
+
+
+@pytest.mark.parametrize(
+    ("headers", "message", "challenge"),
+    [
+        pytest.param({}, "Missing credentials", "Bearer", id="missing"),
+        pytest.param(
+            {"Authorization": "Bearer not-a-token"},
+            "Invalid identity token: malformed token",
+            'Bearer error="invalid_token"',
+            id="malformed",
+        ),
+        pytest.param(
+            {"Authorization": "Basic dXNlcjpwYXNz"},
+            "Invalid Authorization header, expected 'Bearer <token>'",
+            'Bearer error="invalid_token"',
+            id="basic",
+        ),
+    ],
+)
+def test_protected_path_without_a_valid_token_is_401(make_app, headers, message, challenge):
+    response = make_app(protected=["/api/private"]).get(
+        "/api/private/items?page=2", headers=headers, status=401
+    )
+
+    assert response.content_type == "application/json"
+    assert response.json == {
+        "error": {"name": "AuthenticationError", "message": message},
+        "request": {"method": "GET", "url": "/api/private/items?page=2"},
+        "response": {"statusCode": 401},
+    }
+    assert response.headers["WWW-Authenticate"] == challenge
+
+
+def test_protected_path_forged_token_is_401(make_app, key):
+    forged = SigningKey()
+    forged.kid = key.kid
+    token = jwt.encode(
+        {"iss": ISSUER, "sub": "user:default/admin", "aud": "backstage", "iat": START,
+         "exp": START + 3600},
+        forged.private,
+        algorithm="ES256",
+        headers={"typ": "vnd.backstage.user", "kid": key.kid},
+    )  # fmt: skip
+    response = make_app(protected=["/"]).get("/x", headers=bearer(token), status=401)
+    assert response.json["error"]["message"] == (
+        "Invalid identity token: signature verification failed"
+    )
+
+
+def test_protected_path_with_a_valid_token_passes(make_app, key):
+    response = make_app(protected=["/api/private"]).get("/api/private", headers=bearer(key.sign()))
+    assert response.json["user"] == USER
+
+
+@pytest.mark.parametrize(
+    ("path", "protected"),
+    [
+        pytest.param("/api/private", True, id="exact"),
+        pytest.param("/api/private/", True, id="exact-slash"),
+        pytest.param("/api/private/a/b", True, id="under"),
+        pytest.param("/api//private/a", True, id="double-slash"),
+        pytest.param("//api/private", True, id="leading-double-slash"),
+        pytest.param("/api/./private", True, id="dot-segment"),
+        pytest.param("/api/public/../private/a", True, id="dot-dot-segment"),
+        pytest.param("/api/privateer", False, id="longer-name"),
+        pytest.param("/api/public", False, id="other"),
+        pytest.param("/", False, id="root"),
+    ],
+)
+def test_protected_prefixes(make_app, path, protected):
+    app = make_app(protected=["/api/private/"])
+    response = app.get(path, expect_errors=True)
+    assert response.status_int == (401 if protected else 200)
+
+
+def test_protected_predicate(make_app):
+    app = make_app(protected=lambda environ: environ["REQUEST_METHOD"] != "GET")
+    assert app.get("/x").status_int == 200
+    assert app.post("/x", status=401).json["response"] == {"statusCode": 401}
+
+
+def test_cors_preflight_passes_on_protected_paths(make_app):
+    app = make_app(protected=["/"])
+    preflight = {"Access-Control-Request-Method": "POST", "Origin": "http://localhost:3000"}
+    assert app.options("/x", headers=preflight).json["user"] is None
+    app.options("/x", status=401)  # a plain OPTIONS is not a preflight
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Authorization": "Bearer garbage"}, id="garbage"),
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
+        pytest.param({"Authorization": "Bearer a.b.c"}, id="three-parts"),
+    ],
+)
+def test_unprotected_path_with_a_bad_token_has_no_identity(make_app, headers):
+    response = make_app(protected=["/api/private"], set_remote_user=True).get(
+        "/public", headers=headers
+    )
+    assert response.json == {"user": None, "ent": None, "remote_user": None}
+
+
+def test_key_store_down_is_503_on_protected_paths_only(make_app, key, source):
+    source.down = True
+    app = make_app(protected=["/api/private"])
+
+    response = app.get("/api/private", headers=bearer(key.sign()), status=503)
+    assert response.json["error"]["name"] == "ServiceUnavailableError"
+    assert "WWW-Authenticate" not in response.headers
+    assert app.get("/public", headers=bearer(key.sign())).json["user"] is None
+
+
+def test_pass_through_builds_no_request_and_calls_no_verifier(monkeypatch):
+    def no_request(*args, **kwargs):
+        raise AssertionError("a Request was built")
+
+    def no_keys():
+        raise AssertionError("the verifier was asked")
+
+    monkeypatch.setattr(middleware_module, "Request", no_request)
+    verifier = IdentityVerifier(key_source=no_keys, issuer=ISSUER)
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    middleware = IdentityMiddleware(app, verifier, protected=["/api/private"])
+    environ: dict[str, Any] = {"PATH_INFO": "/public/page"}
+    setup_testing_defaults(environ)
+    before = dict(environ)
+
+    body = middleware(environ, lambda status, headers, exc_info=None: None)
+
+    assert list(body) == [b"ok"]
+    assert seen == [environ]
+    assert environ == {**before, "wsgiauth.identity": None}
+
+
+@pytest.mark.parametrize(
+    ("protected", "error"),
+    [
+        pytest.param("/api", TypeError, id="string-not-sequence"),
+        pytest.param(["api"], ValueError, id="relative"),
+    ],
+)
+def test_bad_protected_option(verifier, protected, error):
+    with pytest.raises(error):
+        IdentityMiddleware(inner_app, verifier, protected=protected)
