@@ -6,6 +6,11 @@ provider is stubbed (:class:`BenchAuthenticator`) so that no figure contains
 network time; the real ``oidc`` provider, when it exists, gets its discovery
 document from :class:`CannedAdapter` instead of the network.
 
+The wrapped app also has the real ``guest`` provider, which signs a real ES256
+identity token on every ``/refresh``; its signing keys go to a
+:class:`~wsgiauth.identity.key_stores.MemoryKeyStore`, so nothing is written to
+disk and no database is involved.
+
 The scripts put ``bench/`` on ``sys.path`` (Python does it for
 ``python bench/x.py``; gunicorn gets ``--pythonpath bench``) and import this
 module as ``_common``.
@@ -32,6 +37,7 @@ from wsgiauth._http import HttpClient
 from wsgiauth.app import AuthApp
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
+from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.oauth.provider_factory import create_oauth_provider_factory
 from wsgiauth.oauth.types import OAuthAuthenticateInput
 from wsgiauth.oauth.types import OAuthAuthenticatorResult
@@ -60,6 +66,9 @@ IDP = "https://idp.bench.invalid"
 START_PATH = "/api/auth/{id}/start?env=development&origin=" + quote(APP_ORIGIN, safe="")
 REFRESH_PATH = "/api/auth/{id}/refresh?env=development"
 OUTSIDE_PATH = "/app/dashboard?tab=1"
+#: ``/refresh`` of the guest provider: a real identity token per request.
+GUEST_REFRESH_PATH = "/api/auth/guest/refresh?env=development"
+JWKS_PATH = "/api/auth/.well-known/jwks.json"
 
 
 # -- the bare app -------------------------------------------------------------------------
@@ -231,8 +240,14 @@ def canned_http() -> tuple[HttpClient, CannedAdapter]:
 
 
 def bench_config(*, oidc: bool = False, secret: bool = True) -> dict[str, Any]:
-    """An app-config with the ``fake`` provider (and ``oidc`` against the canned IdP)."""
-    providers: dict[str, Any] = {"fake": {"development": {"clientId": "bench-client"}}}
+    """An app-config with the ``fake`` and ``guest`` providers (and ``oidc`` on the canned IdP).
+
+    The key store is ``memory`` (``make_auth_app`` passes one explicitly as well).
+    """
+    providers: dict[str, Any] = {
+        "fake": {"development": {"clientId": "bench-client"}},
+        "guest": {},
+    }
     if oidc:
         providers["oidc"] = {
             "development": {
@@ -241,18 +256,28 @@ def bench_config(*, oidc: bool = False, secret: bool = True) -> dict[str, Any]:
                 "metadataUrl": f"{IDP}/.well-known/openid-configuration",
             }
         }
-    auth: dict[str, Any] = {"environment": "development", "providers": providers}
+    auth: dict[str, Any] = {
+        "environment": "development",
+        "providers": providers,
+        "keyStore": {"provider": "memory"},
+    }
     if secret:
         auth["session"] = {"secret": SESSION_SECRET}
     return {"app": {"baseUrl": APP_ORIGIN}, "backend": {"baseUrl": BACKEND}, "auth": auth}
 
 
 def make_auth_app(*, oidc: bool = False, secret: bool = True) -> tuple[AuthApp, CannedAdapter]:
-    """The auth app with the stubbed provider(s); its outbound HTTP goes to the canned IdP."""
+    """The auth app with the stubbed provider(s) and guest; outbound HTTP goes to the canned IdP.
+
+    Signing keys live in a :class:`MemoryKeyStore` of this process.
+    """
     http, adapter = canned_http()
     providers: Mapping[str, ProviderModule] = {"fake": FAKE_MODULE}
     app = create_auth_app(
-        Config.from_dict(bench_config(oidc=oidc, secret=secret)), providers=providers, http=http
+        Config.from_dict(bench_config(oidc=oidc, secret=secret)),
+        providers=providers,
+        http=http,
+        key_store=MemoryKeyStore(),
     )
     return app, adapter
 

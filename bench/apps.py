@@ -1,10 +1,11 @@
 """App factories that ``bench/server.py`` has gunicorn load (``--pythonpath bench``).
 
 ``apps:bare()`` is the trivial app; ``apps:wrapped()`` is the same app behind
-``AuthMiddleware`` with the no-network ``fake`` provider and, when
-``wsgiauth/providers/oidc.py`` exists, the real ``oidc`` provider whose IdP
-answers come from a canned transport. The config is built in code, so the
-benchmark needs no file and no network.
+``AuthMiddleware`` with the no-network ``fake`` provider, the real ``guest``
+provider (a real ES256 identity token per ``/refresh``, keys in a
+``MemoryKeyStore``) and, when ``wsgiauth/providers/oidc.py`` exists, the real
+``oidc`` provider whose IdP answers come from a canned transport. The config is
+built in code, so the benchmark needs no file and no network.
 """
 
 from __future__ import annotations
@@ -27,6 +28,6 @@ def bare() -> WSGIApplication:
 
 
 def wrapped() -> WSGIApplication:
-    """gunicorn factory: the trivial app behind ``AuthMiddleware`` with stubbed providers."""
+    """gunicorn factory: the trivial app behind ``AuthMiddleware``: fake, guest (and oidc)."""
     auth_app, _ = make_auth_app(oidc=oidc_available())
     return AuthMiddleware(bare_app, auth_app)

@@ -1,4 +1,4 @@
-"""Auth routes in process: requests per second per core of ``/start`` and ``/refresh``.
+"""Auth routes in process: requests per second per core of ``/start``, ``/refresh``, JWKS.
 
 Single thread, no server: each request is a fresh copy of an environ built
 once by ``webob.Request.blank`` (the app writes into its environ), sent
@@ -7,6 +7,9 @@ no-op ``start_response`` and the body iterated and closed. The provider is
 :class:`_common.BenchAuthenticator` (no network); the real ``oidc`` provider is
 measured too when ``wsgiauth/providers/oidc.py`` exists, its discovery
 document served by a canned ``requests`` transport whose call count is printed.
+The real ``guest`` provider's ``/refresh`` signs a real ES256 identity token per
+request (keys in a memory key store); the JWKS endpoint is measured after one
+token was issued, so its key list is not empty.
 Every figure comes with the bare trivial app measured the same way in the
 same run, and the ratio between them.
 
@@ -25,6 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 
+from _common import GUEST_REFRESH_PATH
+from _common import JWKS_PATH
 from _common import REFRESH_HEADERS
 from _common import REFRESH_PATH
 from _common import START_PATH
@@ -96,6 +101,14 @@ def build_cases() -> tuple[Case, list[Case], list[str]]:
             ),
             "200 OK",
         ),
+        # The guest refresh issues the first token, so the JWKS case below lists its key.
+        Case(
+            "guest refresh",
+            AuthMiddleware(bare_app, sealed),
+            template(GUEST_REFRESH_PATH, REFRESH_HEADERS),
+            "200 OK",
+        ),
+        Case("JWKS", AuthMiddleware(bare_app, sealed), template(JWKS_PATH), "200 OK"),
     ]
     if not oidc_available():
         notes.append("oidc: wsgiauth/providers/oidc.py does not exist yet; measured fake only")
@@ -120,6 +133,9 @@ def build_cases() -> tuple[Case, list[Case], list[str]]:
         status, headers = call(case.app, dict(case.template))
         if status != case.status:
             raise SystemExit(f"{case.name}: expected {case.status}, got {status} {headers}")
+    jwks = Request.blank(JWKS_PATH).get_response(AuthMiddleware(bare_app, sealed))
+    if not jwks.json["keys"]:
+        raise SystemExit("JWKS: the key list is empty after a token was issued")
     return bare, cases, notes
 
 

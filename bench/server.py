@@ -2,19 +2,22 @@
 
 For each worker class (``sync`` and ``gthread``) two gunicorn servers run side
 by side: the bare trivial app and the same app behind ``AuthMiddleware`` with
-stubbed providers (``bench/apps.py``). ``wrk`` loads each endpoint with a
-bounded number of connections; each endpoint's ``--duration`` is cut into
-``--rounds`` slices, the slices of all endpoints are interleaved, and the best
-slice is kept (other load on a shared host only ever slows a slice down). With
-two or more CPUs the server is pinned to one CPU and ``wrk`` to the others, so
-the figures are per core. Printed: req/s and p99 latency per endpoint, the
-pass-through ratio, which worker class is faster, and the worker's resident
-memory (``VmRSS`` and peak ``VmHWM`` from ``/proc``).
+stubbed providers, the real ``guest`` provider and a memory key store
+(``bench/apps.py``). ``wrk`` loads each endpoint with a bounded number of
+connections; each endpoint's ``--duration`` is cut into ``--rounds`` slices, the
+slices of all endpoints are interleaved, and the best slice is kept (other load on
+a shared host only ever slows a slice down). With two or more CPUs the server is
+pinned to one CPU and ``wrk`` to the others, so the figures are per core. Before
+the load, a guest token is fetched and verified with PyJWT against the server's
+JWKS, so the JWKS endpoint lists a key. Printed: req/s and p99 latency per
+endpoint, the pass-through ratio, which worker class is faster, and the worker's
+resident memory (``VmRSS`` and peak ``VmHWM`` from ``/proc``).
 
 Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``; macOS: ``brew install wrk``).
 Everything binds 127.0.0.1; servers are stopped at the end, also on error.
 
-Run: ``.venv/bin/python bench/server.py [--duration 5] [--threads 2] [--connections 16]``
+Run: ``.venv/bin/python bench/server.py [--duration 5] [--threads 2] [--connections 16]
+[--workers sync,gthread]``
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import re
 import shutil
@@ -38,6 +42,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
+from _common import BACKEND
+from _common import GUEST_REFRESH_PATH
+from _common import JWKS_PATH
 from _common import REFRESH_HEADERS
 from _common import REFRESH_PATH
 from _common import START_PATH
@@ -74,13 +82,11 @@ def endpoints() -> list[Endpoint]:
     refresh_headers = (*REFRESH_HEADERS.items(), ("Cookie", refresh_cookie()))
     found = [
         Endpoint("/start (fake)", START_PATH.format(id="fake"), 302, (), "oidc /start >= 4000"),
+        Endpoint("/refresh (fake)", REFRESH_PATH.format(id="fake"), 200, refresh_headers),
         Endpoint(
-            "/refresh (fake)",
-            REFRESH_PATH.format(id="fake"),
-            200,
-            refresh_headers,
-            "guest refresh >= 3000",
+            "guest refresh", GUEST_REFRESH_PATH, 200, tuple(REFRESH_HEADERS.items()), ">= 3000"
         ),
+        Endpoint("JWKS", JWKS_PATH, 200, (), ">= 5500"),
     ]
     if oidc_available():
         found.append(Endpoint("/start (oidc)", START_PATH.format(id="oidc"), 302, (), ">= 4000"))
@@ -133,6 +139,32 @@ def get_status(url: str, headers: tuple[tuple[str, str], ...] = ()) -> int:
             return int(response.status)
     except urllib.error.HTTPError as error:
         return int(error.code)
+
+
+def get_json(url: str, headers: tuple[tuple[str, str], ...] = ()) -> dict[str, object]:
+    """The JSON body of ``GET url``, which must answer 200."""
+    request = urllib.request.Request(url, headers=dict(headers))
+    with _OPENER.open(request, timeout=5) as response:
+        body: dict[str, object] = json.load(response)
+        return body
+
+
+def check_guest_token(server_url: str) -> None:
+    """A guest ``/refresh`` token verifies with PyJWT against the server's JWKS.
+
+    Run before the load: it is also what makes the JWKS endpoint list a key.
+    """
+    answer = get_json(server_url + GUEST_REFRESH_PATH, tuple(REFRESH_HEADERS.items()))
+    identity = answer["backstageIdentity"]
+    if not isinstance(identity, dict):
+        raise RuntimeError(f"guest /refresh answered {answer}")
+    token = identity["token"]
+    keys = get_json(server_url + JWKS_PATH)["keys"]
+    if not isinstance(keys, list) or not keys:
+        raise RuntimeError(f"JWKS lists no key after a token was issued: {keys}")
+    kid = jwt.get_unverified_header(token)["kid"]
+    key = next(jwt.PyJWK(k) for k in keys if k["kid"] == kid)
+    jwt.decode(token, key, algorithms=["ES256"], audience="backstage", issuer=f"{BACKEND}/api/auth")
 
 
 class Server:
@@ -264,6 +296,7 @@ class WorkerFigures:
 def bench_worker(worker: str, args: argparse.Namespace) -> WorkerFigures:
     """Load every endpoint of both servers: best slice per endpoint, slices interleaved."""
     with servers(worker, args.gthreads, args.server_cpus) as (bare, wrapped):
+        check_guest_token(wrapped.url)
         loads = [
             ("bare app", bare, OUTSIDE, 200, ()),
             ("pass-through", wrapped, OUTSIDE, 200, ()),
@@ -299,13 +332,13 @@ def report(results: dict[str, WorkerFigures], args: argparse.Namespace) -> None:
     rows = ["bare app", "pass-through", *(e.name for e in endpoints())]
     targets = {"pass-through": "ratio >= 0.97", **{e.name: e.target for e in endpoints()}}
     header = f"{'endpoint':<18}" + "".join(f"{w + ' req/s':>15}{'p99 ms':>9}" for w in workers)
-    print(header + "   target")
+    print(f"{header}   target")
     for row in rows:
         line = f"{row:<18}"
         for worker in workers:
             result = results[worker].best[row]
             line += f"{fmt_int(result.rps):>15}{result.p99_ms:>9.2f}"
-        print(line + f"   {targets.get(row, '')}")
+        print(f"{line}   {targets.get(row, '')}".rstrip())
     for worker, figures in results.items():
         ratio = figures.best["pass-through"].rps / figures.best["bare app"].rps
         verdict = "meets" if ratio >= 0.97 else "MISSES"
@@ -336,7 +369,6 @@ def report(results: dict[str, WorkerFigures], args: argparse.Namespace) -> None:
             f"{worker} worker memory: RSS {rss:.1f} MB, peak {peak:.1f} MB "
             f"(bare app worker {figures.bare_rss[0]:.1f} MB; target < 60 MB: {verdict})"
         )
-    print("not measured yet: JWKS endpoint (target >= 5500 req/s), guest refresh (fake stands in)")
 
 
 def main(argv: list[str] | None = None) -> int:
