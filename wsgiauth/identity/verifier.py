@@ -29,6 +29,8 @@ has expired.
 
 from __future__ import annotations
 
+import binascii
+import json
 import logging
 import re
 import threading
@@ -37,12 +39,14 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import TypeGuard
 
 import jwt
+from jwt.utils import base64url_decode
 
 from .._http import HttpClient
 from .._http import create_http_client
@@ -203,10 +207,7 @@ class IdentityVerifier:
         cached = self._cached(token, now)
         if cached is not None:
             return cached
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise _invalid("malformed token") from exc
+        header = _header(token.partition(".")[0])
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             # Only the configured asymmetric algorithms: this stops "alg": "none" and
@@ -439,3 +440,18 @@ def _reason(exc: jwt.PyJWTError) -> str:
     if isinstance(exc, jwt.DecodeError):
         return "malformed token"
     return str(exc) or type(exc).__name__
+
+
+@lru_cache(maxsize=64)
+def _header(segment: str) -> Mapping[str, Any]:
+    """The decoded JOSE header; every token of one key shares it, hence the cache.
+
+    ``jwt.get_unverified_header`` would decode the whole token just to read it.
+    """
+    try:
+        header = json.loads(base64url_decode(segment))
+    except (ValueError, binascii.Error) as exc:
+        raise _invalid("malformed token") from exc
+    if not isinstance(header, dict):
+        raise _invalid("malformed token")
+    return MappingProxyType(header)
