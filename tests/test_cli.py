@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from wsgiauth.cli import main
-from wsgiauth.demo import application
 
+ROOT = Path(__file__).parent.parent
 FILES = Path(__file__).parent / "files"
 BASE = str(FILES / "app-config.yaml")
 PRODUCTION = str(FILES / "app-config.production.yaml")
@@ -149,6 +149,7 @@ def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        cwd=ROOT,  # so that --app tests.test_cli:... imports
         text=True,
     )
     deadline = time.monotonic() + STARTUP_LIMIT
@@ -184,13 +185,26 @@ def server(request):
     return url
 
 
-def fetch(url: str) -> tuple[int, str, bytes]:
+def fetch_full(url: str, headers: dict[str, str] | None = None):
+    """(status, Content-Type, body, response headers) of a GET."""
+    request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, response.headers["Content-Type"], response.read()
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return (
+                response.status,
+                response.headers["Content-Type"],
+                response.read(),
+                response.headers,
+            )
     except urllib.error.HTTPError as error:
         with error:
-            return error.code, error.headers["Content-Type"], error.read()
+            return error.code, error.headers["Content-Type"], error.read(), error.headers
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+    """(status, Content-Type, body) of a GET."""
+    status, content_type, body, _ = fetch_full(url, headers)
+    return status, content_type, body
 
 
 def test_serve_wraps_the_demo_portal(server):
@@ -199,9 +213,17 @@ def test_serve_wraps_the_demo_portal(server):
     assert (status, content_type) == (200, "text/html; charset=utf-8")
     assert b"<title>wsgiauth demo portal</title>" in body
 
-    status, content_type, body = fetch(server + "/api/hello")
-    assert (status, content_type) == (200, "application/json")
-    assert json.loads(body) == {"hello": "world", "identity": None}
+    # The portal got the served config (configure()): its providers are the config's.
+    status, content_type, body = fetch(server + "/api/providers")
+    assert (status, content_type) == (200, "application/json; charset=utf-8")
+    assert [p["id"] for p in json.loads(body)["providers"]] == ["oidc"]
+
+    # /api/me is in the portal's protected_paths: IdentityMiddleware answers (with its
+    # WWW-Authenticate challenge) before the portal runs.
+    status, _, body, headers = fetch_full(server + "/api/me")
+    assert status == 401
+    assert json.loads(body)["error"]["name"] == "AuthenticationError"
+    assert headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_serve_answers_auth_paths(server):
@@ -223,7 +245,7 @@ def test_serve_bare(server):
 def test_serve_config_from_environment(tmp_path):
     proc, url = start_server(env={"WSGIAUTH_CONFIG": no_providers(tmp_path)})
     try:
-        assert fetch(url + "/api/hello")[0] == 200
+        assert fetch(url + "/api/providers")[0] == 200
     finally:
         stop_server(proc)
 
@@ -235,51 +257,77 @@ def test_serve_config_from_environment(tmp_path):
 def test_serve_logs_requests_only_when_asked_and_stops_on_ctrl_c(flags, logged):
     proc, url = start_server("--config", BASE, *flags)
     try:
-        assert fetch(url + "/api/hello")[0] == 200
+        assert fetch(url + "/api/providers")[0] == 200
     finally:
         code, err = stop_server(proc)
     assert code == 0
-    assert ('"GET /api/hello HTTP/1.1" 200' in err) is logged
+    assert ('"GET /api/providers HTTP/1.1" 200' in err) is logged
     assert "Traceback" not in err
 
 
-# --- the demo portal --------------------------------------------------------------------
+# --- serve: the wrapped app -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status"),
-    [
-        pytest.param("GET", "/", "200 OK", id="index"),
-        pytest.param("HEAD", "/api/hello", "200 OK", id="head"),
-        pytest.param("GET", "/elsewhere", "404 Not Found", id="unknown-path"),
-        pytest.param("POST", "/", "404 Not Found", id="post"),
-    ],
-)
-def test_demo_routes(method, path, status):
-    from wsgiref.util import setup_testing_defaults
-    from wsgiref.validate import validator
+def echo_identity(environ, start_response):
+    """A plain WSGI app (no configure()): shows what the CLI's stack hands it."""
+    identity = environ.get("wsgiauth.identity")
+    body = json.dumps(
+        {
+            "identity": identity.user_entity_ref if identity is not None else None,
+            "remoteUser": environ.get("REMOTE_USER"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
 
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": ""}
-    environ["SCRIPT_NAME"] = ""
-    setup_testing_defaults(environ)
-    seen = []
-    result = validator(application)(environ, lambda status, headers: seen.append(status))
+
+class _BadConfigure:
+    def __call__(self, environ, start_response):  # pragma: no cover - never served
+        raise AssertionError("served without configure()")
+
+    def configure(self, config):
+        return "not an app"
+
+
+bad_configure = _BadConfigure()
+
+
+def guest_config(tmp_path: Path) -> str:
+    path = tmp_path / "guest.yaml"
+    path.write_text(
+        "app: {baseUrl: 'http://127.0.0.1:7007'}\n"
+        "backend: {baseUrl: 'http://127.0.0.1:7007'}\n"
+        "auth: {environment: development, providers: {guest: {}}}\n"
+    )
+    return str(path)
+
+
+def test_serve_offers_the_identity_to_a_plain_app(tmp_path):
+    app = "tests.test_cli:echo_identity"
+    proc, url = start_server("--config", guest_config(tmp_path), "--app", app)
     try:
-        body = b"".join(result)
+        status, _, body = fetch(url + "/whoami")
+        assert (status, json.loads(body)) == (200, {"identity": None, "remoteUser": None})
+
+        status, _, body = fetch(url + "/api/auth/guest/refresh")
+        token = json.loads(body)["backstageIdentity"]["token"]
+        status, _, body = fetch(url + "/whoami", {"Authorization": f"Bearer {token}"})
+        guest = "user:development/guest"
+        assert (status, json.loads(body)) == (200, {"identity": guest, "remoteUser": guest})
+
+        # Nothing is protected unless the app says so: a bad token is just no identity.
+        status, _, body = fetch(url + "/whoami", {"Authorization": "Bearer nope"})
+        assert (status, json.loads(body)["identity"]) == (200, None)
     finally:
-        result.close()
-    assert seen == [status]
-    assert (body == b"") == (method == "HEAD")
+        stop_server(proc)
 
 
-def test_demo_shows_identity():
-    class Identity:
-        def to_json(self):
-            return {"userEntityRef": "user:default/guest"}
-
-    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/api/hello", "wsgiauth.identity": Identity()}
-    body = b"".join(application(environ, lambda s, h: None))
-    assert json.loads(body) == {
-        "hello": "world",
-        "identity": {"userEntityRef": "user:default/guest"},
-    }
+def test_serve_refuses_a_configure_that_returns_no_app(capsys, tmp_path):
+    argv = ["serve", "--port", "0", "--config", no_providers(tmp_path)]
+    assert main([*argv, "--app", "tests.test_cli:bad_configure"]) == 2
+    out, err = capsys.readouterr()
+    assert err == (
+        "wsgiauth: cannot load --app tests.test_cli:bad_configure: "
+        "configure() returned str, not a WSGI callable\n"
+    )
+    assert "serving" not in out

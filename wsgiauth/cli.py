@@ -5,6 +5,11 @@
 it starts. ``wsgiauth serve`` runs the auth app, bare or around a WSGI app, on the
 stdlib's threaded server: meant for development and demos, not production (use
 gunicorn or another real WSGI server there).
+
+The served app gets the loaded config if it has a ``configure(config)`` method that
+returns the WSGI app to serve (the demo portal does), and callers' identities through
+:class:`~wsgiauth.identity.middleware.IdentityMiddleware`; the paths it lists in a
+``protected_paths`` attribute need a valid identity token.
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 from .app import create_auth_app
+from .config import Config
 from .config import check_config
 from .config import load_config
 from .errors import ConfigError
+from .identity.middleware import IdentityMiddleware
 from .middleware import AuthMiddleware
 
 if TYPE_CHECKING:
@@ -76,6 +83,17 @@ def _import_app(dotted: str) -> WSGIApplication:
     return obj  # type: ignore[no-any-return]
 
 
+def _configured(obj: WSGIApplication, config: Config) -> WSGIApplication:
+    """The app for this config: ``obj.configure(config)`` if ``obj`` has it, else ``obj``."""
+    configure = getattr(obj, "configure", None)
+    if not callable(configure):
+        return obj
+    app = configure(config)
+    if not callable(app):
+        raise ValueError(f"configure() returned {type(app).__name__}, not a WSGI callable")
+    return app  # type: ignore[no-any-return]
+
+
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """What ``--bare`` serves outside the auth base path."""
     start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
@@ -104,16 +122,30 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        auth_app = create_auth_app(load_config(*paths))
+        config = load_config(*paths)
+        auth_app = create_auth_app(config)
     except ConfigError as exc:
         print(f"wsgiauth: {exc}", file=sys.stderr)
         return 2
     try:
-        inner = _not_found if args.bare else _import_app(args.app)
+        inner = _not_found if args.bare else _configured(_import_app(args.app), config)
+    except ConfigError as exc:
+        print(f"wsgiauth: {exc}", file=sys.stderr)
+        return 2
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
-    app = AuthMiddleware(inner, auth_app)
+    app: WSGIApplication = inner
+    if auth_app.verifier is not None:
+        # The identity (or None) is offered to every request; paths the app declares
+        # in ``protected_paths`` need a valid token.
+        app = IdentityMiddleware(
+            app,
+            auth_app.verifier,
+            protected=tuple(getattr(inner, "protected_paths", ())),
+            set_remote_user=True,
+        )
+    app = AuthMiddleware(app, auth_app)
     handler = WSGIRequestHandler if args.access_log else _QuietHandler
     try:
         server = make_server(args.host, args.port, app, _ThreadingWSGIServer, handler)
