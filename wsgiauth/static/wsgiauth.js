@@ -125,7 +125,12 @@
         }
         return session;
       } catch (error) {
-        if (optional) return undefined;
+        if (optional) {
+          // A failed refresh (a network blip) leaves a session that has not expired usable.
+          const kept = this.#session;
+          const usable = kept && kept.expiresAt > Date.now() && hasScopes(kept, wanted);
+          return usable ? kept : undefined;
+        }
         if (this.proxy) throw error;
         return this.signIn({ scopes: extended });
       }
