@@ -1,0 +1,211 @@
+"""wsgiauth.wsgi: the gunicorn entry point, bare or in front of an app named by WSGIAUTH_APP."""
+
+from __future__ import annotations
+
+import os
+from wsgiref.validate import validator
+
+import pytest
+import webtest
+import yaml
+
+import wsgiauth.wsgi
+from wsgiauth.errors import ConfigError
+from wsgiauth.wsgi import application_from_environ
+from wsgiauth.wsgi import make_application
+
+BACKEND = "http://localhost:7007"
+
+
+def whoami(environ, start_response):
+    """A downstream app: echoes REMOTE_USER and whether an identity was offered."""
+    identity = environ.get("wsgiauth.identity")
+    body = f"{environ.get('REMOTE_USER', '-')} {identity is not None}".encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Configurable:
+    """An app with ``configure(config)``, as the demo portal has; what it returns is served."""
+
+    def __call__(self, environ, start_response):  # pragma: no cover - never served itself
+        raise AssertionError("configure() was not called")
+
+    def configure(self, config):
+        app = Protected()
+        app.base_url = config.get_string("backend.baseUrl")
+        return app
+
+
+class Protected:
+    """An app declaring ``protected_paths``: those need a valid identity token."""
+
+    protected_paths = ("/private",)
+    base_url = ""
+
+    def __call__(self, environ, start_response):
+        body = f"{self.base_url} {environ.get('REMOTE_USER', '-')}".encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+
+configurable = Configurable()
+not_callable = 42
+
+
+def write_config(tmp_path, name="app-config.yaml", **overrides):
+    config = {
+        "app": {"baseUrl": BACKEND},
+        "backend": {"baseUrl": BACKEND},
+        "auth": {
+            "environment": "development",
+            "keyStore": {"provider": "memory"},
+            "providers": {"guest": {}},
+        },
+    }
+    config.update(overrides)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def client(app):
+    return webtest.TestApp(validator(app))
+
+
+def guest_token(testapp, base="/api/auth"):
+    return testapp.get(f"{base}/guest/refresh").json["backstageIdentity"]["token"]
+
+
+def test_bare_serves_auth_routes_and_json_404_elsewhere(tmp_path):
+    testapp = client(make_application(write_config(tmp_path)))
+
+    assert guest_token(testapp).count(".") == 2
+    response = testapp.get("/somewhere?x=1", status=404)
+    assert response.content_type == "application/json"
+    assert response.json == {
+        "error": {"name": "NotFoundError", "message": "Not found: /somewhere"},
+        "request": {"method": "GET", "url": "/somewhere?x=1"},
+        "response": {"statusCode": 404},
+    }
+    assert testapp.get("/api/auth/.well-known/jwks.json").json["keys"]
+
+
+def test_wrapped_app_gets_remote_user_from_a_valid_token_only(tmp_path):
+    testapp = client(make_application(write_config(tmp_path), app=whoami))
+    token = guest_token(testapp)
+
+    assert testapp.get("/").text == "- False"
+    signed_in = testapp.get("/", headers={"Authorization": f"Bearer {token}"})
+    assert signed_in.text == "user:development/guest True"
+    forged = testapp.get("/", headers={"Authorization": f"Bearer {token[:-4]}AAAA"})
+    assert forged.text == "- False"
+
+
+def test_app_by_dotted_name_is_configured_and_its_protected_paths_need_a_token(tmp_path):
+    app = make_application(write_config(tmp_path), app=f"{__name__}:configurable")
+    testapp = client(app)
+    token = guest_token(testapp)
+
+    refused = testapp.get("/private", status=401)
+    assert refused.json["error"] == {
+        "name": "AuthenticationError",
+        "message": "Missing credentials",
+    }
+    allowed = testapp.get("/private", headers={"Authorization": f"Bearer {token}"})
+    assert allowed.text == f"{BACKEND} user:development/guest"
+    assert testapp.get("/public").text == f"{BACKEND} -"
+
+
+@pytest.mark.parametrize(
+    ("dotted", "message"),
+    [
+        pytest.param("tests.test_wsgi_entry", "expected package.module:attribute", id="no-colon"),
+        pytest.param("tests.no_such_module:app", "cannot load", id="no-module"),
+        pytest.param(f"{__name__}:missing", "cannot load", id="no-attribute"),
+        pytest.param(f"{__name__}:not_callable", "not a WSGI app", id="not-callable"),
+    ],
+)
+def test_an_app_that_cannot_be_loaded_fails_naming_the_variable(tmp_path, dotted, message):
+    with pytest.raises(ConfigError) as caught:
+        make_application(write_config(tmp_path), app=dotted)
+
+    assert str(caught.value).startswith("WSGIAUTH_APP: ")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        pytest.param({}, id="unset"),
+        pytest.param({"WSGIAUTH_CONFIG": ""}, id="empty"),
+        pytest.param({"WSGIAUTH_CONFIG": os.pathsep}, id="only-separators"),
+    ],
+)
+def test_missing_config_variable_fails_naming_it(environ):
+    with pytest.raises(ConfigError, match=r"^WSGIAUTH_CONFIG is not set"):
+        application_from_environ(environ)
+
+
+def test_no_config_file_is_a_config_error():
+    with pytest.raises(ConfigError, match="no config file"):
+        make_application()
+
+
+def test_config_paths_from_the_environment_merge_later_files_winning(tmp_path):
+    first = write_config(tmp_path)
+    second = tmp_path / "override.yaml"
+    second.write_text(yaml.safe_dump({"auth": {"basePath": "/auth"}}))
+    environ = {"WSGIAUTH_CONFIG": os.pathsep.join([first, "", str(second)])}
+
+    testapp = client(application_from_environ(environ))
+
+    assert guest_token(testapp, base="/auth")
+    assert testapp.get("/api/auth/guest/refresh", status=404).json["error"]["name"] == (
+        "NotFoundError"
+    )
+
+
+def test_wsgiauth_app_variable_selects_the_wrapped_app(tmp_path):
+    environ = {"WSGIAUTH_CONFIG": write_config(tmp_path), "WSGIAUTH_APP": f"{__name__}:whoami"}
+
+    testapp = client(application_from_environ(environ))
+
+    assert testapp.get("/").text == "- False"
+
+
+def test_a_bad_config_file_fails_at_build_naming_the_key(tmp_path):
+    path = write_config(tmp_path, app={"baseUrl": "not a url"})
+
+    with pytest.raises(ConfigError, match=r"app\.baseUrl"):
+        make_application(path)
+
+
+@pytest.fixture
+def fresh_module():
+    """``wsgiauth.wsgi`` with no ``application`` built yet, and none left behind."""
+    module = wsgiauth.wsgi
+    vars(module).pop("application", None)
+    yield module
+    vars(module).pop("application", None)
+
+
+def test_module_attribute_is_built_on_first_access_and_kept(tmp_path, monkeypatch, fresh_module):
+    module = fresh_module
+    monkeypatch.setenv("WSGIAUTH_CONFIG", write_config(tmp_path))
+    monkeypatch.delenv("WSGIAUTH_APP", raising=False)
+    assert "application" not in vars(module)
+
+    first = module.application
+    assert module.application is first
+    assert guest_token(client(first))
+
+
+def test_module_attribute_without_config_variable_raises(monkeypatch, fresh_module):
+    monkeypatch.delenv("WSGIAUTH_CONFIG", raising=False)
+
+    with pytest.raises(ConfigError, match="WSGIAUTH_CONFIG"):
+        _ = fresh_module.application
+    assert "application" not in vars(fresh_module)
+    with pytest.raises(AttributeError):
+        _ = fresh_module.something_else

@@ -1,0 +1,140 @@
+"""The WSGI entry point for gunicorn and other servers: ``gunicorn 'wsgiauth.wsgi:application'``.
+
+``application`` is the auth app built from the app-config files named by the
+``WSGIAUTH_CONFIG`` environment variable (several paths separated by
+``os.pathsep``, later files win). By default it is served bare: the auth routes
+at their base path and a 404 in Backstage's JSON error shape everywhere else.
+With ``WSGIAUTH_APP=package.module:attr`` it wraps that WSGI app instead, as
+``wsgiauth serve --app`` does: the app's ``configure(config)`` is called if it
+has one, the caller's identity is offered through
+:class:`~wsgiauth.identity.middleware.IdentityMiddleware` (``environ
+["wsgiauth.identity"]`` and ``REMOTE_USER``), and the paths listed in its
+``protected_paths`` attribute need a valid identity token.
+
+``application`` is built on first access, not on import: gunicorn reads it
+while a worker boots (in the master with ``--preload``), so a bad or missing
+config stops the server at startup with the message of the
+:class:`~wsgiauth.errors.ConfigError`, and importing this module stays free of
+side effects. Programs build the same thing with :func:`make_application`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+
+from webob import Request
+
+from .app import create_auth_app
+from .app import error_response
+from .config import Config
+from .config import load_config
+from .errors import ConfigError
+from .errors import NotFoundError
+from .identity.middleware import IdentityMiddleware
+from .middleware import AuthMiddleware
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
+    from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["APP_ENV", "CONFIG_ENV", "application_from_environ", "make_application"]
+
+#: The app-config files, separated by ``os.pathsep`` (``:`` on POSIX).
+CONFIG_ENV = "WSGIAUTH_CONFIG"
+#: The WSGI app to wrap, as ``package.module:attr``; unset serves the auth app bare.
+APP_ENV = "WSGIAUTH_APP"
+
+
+def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    """What a bare auth app serves outside its base path: Backstage's 404 JSON."""
+    request = Request(environ)
+    return error_response(request, NotFoundError(f"Not found: {request.path}"))(
+        environ, start_response
+    )
+
+
+def _import_app(dotted: str) -> WSGIApplication:
+    """The object named by ``package.module:attr`` (``attr`` may itself be dotted)."""
+    module_name, _, attr = dotted.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"{APP_ENV}: expected package.module:attribute, got {dotted!r}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"{APP_ENV}: cannot load {dotted!r}: {exc}") from exc
+    if not callable(obj):
+        raise ConfigError(f"{APP_ENV}: {dotted!r} is a {type(obj).__name__}, not a WSGI app")
+    return obj  # type: ignore[no-any-return]
+
+
+def _configured(app: WSGIApplication, config: Config) -> WSGIApplication:
+    """``app.configure(config)`` if ``app`` has it (the demo portal does), else ``app``."""
+    configure = getattr(app, "configure", None)
+    if not callable(configure):
+        return app
+    configured = configure(config)
+    if not callable(configured):
+        raise ConfigError(f"configure() returned a {type(configured).__name__}, not a WSGI app")
+    return configured  # type: ignore[no-any-return]
+
+
+def make_application(
+    *config_paths: str | os.PathLike[str], app: WSGIApplication | str | None = None
+) -> WSGIApplication:
+    """The auth app from ``config_paths``, bare or in front of ``app``.
+
+    :param config_paths: app-config files; later files win.
+    :param app: the WSGI app to wrap, or its ``package.module:attr`` name; None
+        serves the auth routes alone, with a JSON 404 elsewhere.
+    :raises ConfigError: no config file, a bad config, or an app that cannot be loaded.
+    """
+    if not config_paths:
+        raise ConfigError("no config file given")
+    config = load_config(*config_paths)
+    auth_app = create_auth_app(config)
+    if app is None:
+        return AuthMiddleware(_not_found, auth_app)
+    inner = _configured(_import_app(app) if isinstance(app, str) else app, config)
+    wrapped: WSGIApplication = inner
+    if auth_app.verifier is not None:
+        wrapped = IdentityMiddleware(
+            inner,
+            auth_app.verifier,
+            protected=tuple(getattr(inner, "protected_paths", ())),
+            set_remote_user=True,
+        )
+    return AuthMiddleware(wrapped, auth_app)
+
+
+def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIApplication:
+    """:func:`make_application` with ``WSGIAUTH_CONFIG`` and ``WSGIAUTH_APP`` from ``environ``.
+
+    :param environ: the process environment by default.
+    :raises ConfigError: ``WSGIAUTH_CONFIG`` unset or empty, or anything
+        :func:`make_application` raises.
+    """
+    environ = os.environ if environ is None else environ
+    paths = [path for path in environ.get(CONFIG_ENV, "").split(os.pathsep) if path]
+    if not paths:
+        raise ConfigError(
+            f"{CONFIG_ENV} is not set: set it to the app-config file(s) to serve, "
+            f"separated by {os.pathsep!r} (later files win)"
+        )
+    return make_application(*paths, app=environ.get(APP_ENV) or None)
+
+
+def __getattr__(name: str) -> Any:
+    """Build ``application`` on first access (PEP 562), then keep it as a module global."""
+    if name == "application":
+        app = application_from_environ()
+        globals()["application"] = app
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
