@@ -11,7 +11,7 @@ posts forged ``authorization_response`` messages to the frontend.
 
 Query parameters of ``/``: ``flow`` (``popup``, ``redirect``, ``auto``; default
 ``auto``) and ``restore`` (comma-separated provider ids tried on load; default
-``oidc``; empty for none).
+``oidc``; empty for none), ``margin`` (the client's ``refreshMarginSeconds``).
 """
 
 from __future__ import annotations
@@ -71,7 +71,11 @@ _PAGE = """<!doctype html>
   const params = new URLSearchParams(location.search);
   const restoreList = (params.has('restore') ? params.get('restore') : 'oidc')
     .split(',').filter(Boolean);
-  const auth = new WsgiAuth({ baseUrl: __BASE_URL__ });
+  const margin = params.get('margin');
+  const auth = new WsgiAuth({
+    baseUrl: __BASE_URL__,
+    refreshMarginSeconds: margin === null ? undefined : Number(margin),
+  });
   const providers = {
     oidc: auth.provider('oidc', {
       title: 'OIDC',
