@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
@@ -451,7 +450,3 @@ def frontend(context: BrowserContext, browser_env: BrowserEnv) -> Frontend:
 def new_frontend(context: BrowserContext, browser_env: BrowserEnv) -> Callable[[], Frontend]:
     """Another tab of the same context (same cookies)."""
     return lambda: Frontend(context.new_page(), browser_env)
-
-
-def query_of(url: str) -> str:
-    return urlsplit(url).query
