@@ -29,6 +29,7 @@ from examples.legacy_portal import make_app
 from wsgiauth import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def portal(tmp_path, guest_ref=None):
@@ -179,8 +180,10 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-@pytest.mark.e2e
-def test_one_command_serves_the_portal(tmp_path):
+@pytest.fixture(scope="module")
+def served_portal(tmp_path_factory):
+    """``python -m examples.legacy_portal`` on a free port; its base URL."""
+    tmp_path = tmp_path_factory.mktemp("legacy-portal")
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "examples.legacy_portal", "--port", str(port)]
@@ -196,10 +199,44 @@ def test_one_command_serves_the_portal(tmp_path):
                     break
             assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
-        refreshed = requests.get(f"{base}/api/auth/guest/refresh", timeout=5)
-        token = refreshed.json()["backstageIdentity"]["token"]
-        admin = requests.get(f"{base}/admin", headers=bearer(token), timeout=5)
-        assert admin.status_code == 200, admin.text
+        yield base
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.e2e
+def test_one_command_serves_the_portal(served_portal):
+    refreshed = requests.get(f"{served_portal}/api/auth/guest/refresh", timeout=5)
+    token = refreshed.json()["backstageIdentity"]["token"]
+
+    admin = requests.get(f"{served_portal}/admin", headers=bearer(token), timeout=5)
+
+    assert admin.status_code == 200, admin.text
+
+
+@pytest.mark.e2e
+def test_sign_in_button_opens_the_admin_page_in_a_browser(served_portal):
+    from playwright.sync_api import sync_playwright  # as tests/e2e/browser: a failure if missing
+
+    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page()
+            errors = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(f"{served_portal}/admin")
+            assert "Sign in first" in page.inner_text("main")
+
+            page.click("#sign-in")
+            page.wait_for_selector("main h1:text-is('Administration')", timeout=10_000)
+            assert "carol" in page.inner_text("main")
+            page.click("a[href='/profile']")
+            page.wait_for_selector("main h1:text-is('My profile')", timeout=10_000)
+            assert "Alice Admin (alice)" in page.inner_text("main")
+            assert errors == []
+        finally:
+            browser.close()
