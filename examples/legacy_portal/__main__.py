@@ -1,7 +1,9 @@
 """``python -m examples.legacy_portal``: serve the legacy portal, wrapped, on 127.0.0.1:7007.
 
-A threaded stdlib server, for trying it out; under gunicorn serve
-``examples.legacy_portal:make_app('/path/to/portal.sqlite3')``.
+A threaded stdlib server, for trying it out. Under gunicorn, serve
+``examples.legacy_portal:make_app('/path/to/portal.sqlite3')`` with one worker,
+or give it an app-config with a shared key store (docs/deployment.md): this one
+keeps signing keys in memory.
 """
 
 from __future__ import annotations
