@@ -116,6 +116,7 @@ def test_forged_messages_from_a_hostile_opener_are_ignored(context, browser_env)
     with hostile.expect_popup() as opened:
         hostile.evaluate("url => hostile.open(url)", f"{browser_env.backend}/")
     frontend = Frontend(opened.value, browser_env)
+    frontend.page.wait_for_url(f"{browser_env.backend}/")
     frontend.wait("restore")
     popup = frontend.start_popup("signin")
 
