@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -177,6 +178,14 @@ class Config:
         while probe and probe not in self._sources:
             probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
         return ConfigError(message, path=path, source=self._sources.get(probe, self._source))
+
+    def source_dir(self, key: str) -> Path | None:
+        """The folder of the file ``key`` came from: relative paths in it are relative to it.
+
+        ``None`` for a config built from a dict.
+        """
+        source = self.error(key, "").source
+        return Path(source).parent if source and not source.startswith("<") else None
 
     def _lookup(self, key: str) -> Any:
         value: Any = self._data

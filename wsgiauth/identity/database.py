@@ -352,13 +352,15 @@ def database_from_config(config: Config, *, base_dir: Path | None = None) -> Dat
       ``<prefix>auth`` with ``backend.database.prefix``);
     - absent: the SQLite file ``wsgiauth.sqlite3`` in :func:`default_data_dir`.
 
-    Relative paths are resolved against ``base_dir`` (the config file's folder) if given.
+    Relative paths are resolved against ``base_dir``, by default the folder of the
+    config file that sets ``backend.database`` (as catalog locations are).
 
     :param config: the root config.
     """
     block = config.get_optional_config("backend.database")
     if block is None:
         return Database.sqlite(default_data_dir() / DEFAULT_SQLITE_FILE)
+    base_dir = base_dir or config.source_dir("backend.database")
     client, connection = _connection_block(block)
     if client is None:
         raise block.error("client", "missing (better-sqlite3, sqlite3 or pg)")

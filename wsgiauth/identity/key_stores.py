@@ -163,10 +163,12 @@ class StaticKeyStore:
         """Load ``auth.keyStore.static.keys[] {publicKeyFile, privateKeyFile, keyId, algorithm}``.
 
         Files are SPKI (public) and PKCS#8 (private) PEM; relative paths are resolved
-        against ``base_dir``. A pair that does not match is a :class:`ConfigError`.
+        against ``base_dir``, by default the folder of the config file that names them.
+        A pair that does not match is a :class:`ConfigError`.
 
         :param config: the root config.
         """
+        base_dir = base_dir or config.source_dir("auth.keyStore.static")
         pairs = []
         for entry in config.get_config_list("auth.keyStore.static.keys"):
             algorithm = entry.get_optional_string("algorithm") or "ES256"
