@@ -598,3 +598,22 @@ def test_postgres_down_and_back(postgres_server, postgres_dsn, databases):
     clock.advance(5)
     assert {k["kid"] for k in running.list_public_keys()} == {kid_of(token)}
     assert database.execute("SELECT 1") == [(1,)]
+
+
+def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    from wsgiauth.config import load_config
+    from wsgiauth.identity.key_stores import key_store_from_config
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    config_file = folder / "app-config.yaml"
+    config_file.write_text(
+        "backend:\n  database:\n    client: better-sqlite3\n"
+        "    connection:\n      filename: keys.sqlite\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    store = key_store_from_config(load_config(config_file))
+    store.add_key({"kid": "k1", "kty": "EC"})
+    assert (folder / "keys.sqlite").exists()
+    assert not (tmp_path / "keys.sqlite").exists()
+    store.database.close()
