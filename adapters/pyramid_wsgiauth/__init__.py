@@ -1,0 +1,169 @@
+"""pyramid_wsgiauth: wsgiauth in a Pyramid 2 app, through ``config.include("pyramid_wsgiauth")``.
+
+Settings, prefixed as Pyramid add-ons do:
+
+- ``wsgiauth.config``: the app-config file path(s), whitespace separated (or, in
+  code, a ``wsgiauth.Config`` or a ready ``AuthApp``);
+- ``wsgiauth.security_policy`` (``asbool``): install :class:`WsgiAuthSecurityPolicy`,
+  so ``request.identity`` and view permissions work, and a forbidden view that
+  answers 401 in Backstage's JSON shape when no one is signed in.
+
+The auth app is mounted with ``wsgiapp2`` on ``{base_path}/*subpath``: Pyramid
+routes to it and hands back its answers untouched. ``request.auth_identity`` is
+the caller's verified identity or None. No auth logic lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.authorization import ACLHelper
+from pyramid.authorization import Authenticated
+from pyramid.authorization import Everyone
+from pyramid.interfaces import PHASE3_CONFIG
+from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
+from pyramid.settings import asbool
+from pyramid.wsgi import wsgiapp2
+
+from wsgiauth import AuthApp
+from wsgiauth import BackstageIdentity
+from wsgiauth import Config
+from wsgiauth import ConfigError
+from wsgiauth import HttpError
+from wsgiauth import IdentityMiddleware
+from wsgiauth import create_auth_app
+from wsgiauth import load_config
+
+__all__ = ["WsgiAuthSecurityPolicy", "includeme"]
+
+ROUTE = "wsgiauth"
+#: A path only the auth app should answer; a route matching it earlier shadows the auth app.
+_PROBE = "/.well-known/jwks.json"
+
+
+def includeme(config: Any) -> None:
+    """Mount the auth app and expose identities; fails here on a bad ``wsgiauth.config``."""
+    settings = config.get_settings()
+    auth_app = _auth_app(settings.get("wsgiauth.config"), "wsgiauth.config")
+    if auth_app.verifier is None:
+        raise ConfigError("the auth app has no identity verifier", path="wsgiauth.config")
+    config.registry["wsgiauth.auth_app"] = auth_app
+    # The core renders 401s: a gate that refuses every request without a valid token.
+    config.registry["wsgiauth.gate"] = IdentityMiddleware(
+        _passed, auth_app.verifier, protected=lambda environ: True
+    )
+    base = auth_app.base_path
+    config.add_route(ROUTE, base + "/*subpath")
+    config.add_view(
+        wsgiapp2(auth_app),
+        route_name=ROUTE,
+        permission=NO_PERMISSION_REQUIRED,  # a default permission must not lock sign-in out
+        require_csrf=False,  # the auth app checks X-Requested-With and origins itself
+    )
+    config.add_request_method(_auth_identity, "auth_identity", reify=True)
+    if asbool(settings.get("wsgiauth.security_policy", False)):
+        config.set_security_policy(WsgiAuthSecurityPolicy())
+        config.add_forbidden_view(_forbidden)  # the including app's own one wins
+
+    def check_routes() -> None:
+        routes = config.get_routes_mapper().get_routes()
+        mine = next(i for i, route in enumerate(routes) if route.name == ROUTE)
+        for index, route in enumerate(routes):
+            pattern = "/" + route.pattern.lstrip("/")
+            under = pattern == base or pattern.startswith(base + "/")
+            shadows = index < mine and route.match(base + _PROBE) is not None
+            if index != mine and (under or shadows):
+                raise ConfigError(
+                    f"route {route.name!r} ({route.pattern}) clashes with the auth base path "
+                    f"{base}; move it or set another auth.basePath",
+                    path="auth.basePath",
+                )
+
+    config.action(None, check_routes, order=PHASE3_CONFIG + 1)  # after every add_route
+
+
+class WsgiAuthSecurityPolicy:
+    """Pyramid's ``ISecurityPolicy`` over wsgiauth identities.
+
+    ACL principals are ``Everyone``, and for a signed-in caller ``Authenticated``,
+    the user entity ref and its ownership refs (``group:default/team-a``), so
+    ``(Allow, "group:default/admins", "edit")`` works in an ``__acl__``.
+    """
+
+    def __init__(self) -> None:
+        self.acl = ACLHelper()
+
+    def identity(self, request: Any) -> BackstageIdentity | None:
+        """The verified identity, or None."""
+        return request.auth_identity  # type: ignore[no-any-return]
+
+    def authenticated_userid(self, request: Any) -> str | None:
+        """The user entity ref, e.g. ``user:default/jane``."""
+        identity = self.identity(request)
+        return identity.user_entity_ref if identity else None
+
+    def effective_principals(self, request: Any) -> list[str]:
+        """What ACL entries are matched against."""
+        identity = self.identity(request)
+        if identity is None:
+            return [Everyone]
+        return [Everyone, Authenticated, identity.user_entity_ref, *identity.ownership_entity_refs]
+
+    def permits(self, request: Any, context: Any, permission: str) -> Any:
+        """The context's ACL decides, over :meth:`effective_principals`."""
+        return self.acl.permits(context, self.effective_principals(request), permission)
+
+    def remember(self, request: Any, userid: Any, **kw: Any) -> list[tuple[str, str]]:
+        """Nothing: identity tokens come from the auth app's routes, not from a view."""
+        return []
+
+    def forget(self, request: Any, **kw: Any) -> list[tuple[str, str]]:
+        """Nothing: the browser client signs out through the auth app's logout route."""
+        return []
+
+
+def _auth_app(source: Any, setting: str) -> AuthApp:
+    if isinstance(source, AuthApp):
+        return source
+    if isinstance(source, Config):
+        return create_auth_app(source)
+    paths = source.split() if isinstance(source, str) else list(source or ())
+    if not paths:
+        raise ConfigError("missing: set it to the app-config file path(s)", path=setting)
+    return create_auth_app(load_config(*paths))
+
+
+def _auth_identity(request: Any) -> BackstageIdentity | None:
+    verifier = request.registry["wsgiauth.auth_app"].verifier
+    try:
+        return verifier.identity_from_environ(request.environ)  # type: ignore[no-any-return]
+    except HttpError:
+        return None  # a stale token on a public view means no identity, as IdentityMiddleware
+
+
+def _forbidden(context: Any, request: Any) -> Any:
+    """Not signed in: the core's 401 (missing or bad token); signed in: Pyramid's 403."""
+    if request.auth_identity is not None:
+        return context
+    refusal = _refusal(request.registry["wsgiauth.gate"], request.environ)
+    if refusal is None:
+        return context
+    status, headers, body = refusal
+    return Response(body=body, status=status, headerlist=headers)
+
+
+def _passed(environ: Any, start_response: Any) -> list[bytes]:
+    return []
+
+
+def _refusal(gate: Any, environ: Any) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """Run the gate: None when the token is valid, else its answer (status, headers, body)."""
+    seen: list[Any] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen[:] = [status, headers]
+        return seen.append
+
+    body = b"".join(gate(environ, start_response))
+    return (seen[0], seen[1], body) if seen else None
