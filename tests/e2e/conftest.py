@@ -395,7 +395,7 @@ def _wait_for_http(proc: subprocess.Popen[bytes], server: WsgiServer) -> None:
     """Poll the downstream app until it answers 200, the process dies or time runs out."""
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline and proc.poll() is None:
-        with contextlib.suppress(requests.ConnectionError):
+        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
             if requests.get(f"{server.base_url}/", timeout=1).status_code == 200:
                 return
         time.sleep(0.1)

@@ -449,3 +449,15 @@ def test_behind_a_tls_proxy_the_config_not_the_headers_decides():
     cookie = set_cookies(response)["fake-nonce"]
     assert "Path=/portal/api/auth/fake/handler;" in cookie
     assert "; secure" in cookie
+
+
+def test_refresh_cannot_widen_the_granted_scopes(testapp):
+    _, state = start(testapp, START + "&scope=email")
+    callback(testapp, state)
+    url = "/api/auth/fake/refresh?env=development&scope=email%20admin"
+    error = testapp.get(url, headers=XRW, status=401).json["error"]
+    assert error["message"] == (
+        "Refresh failed; caused by InputError: Session has not been granted the requested scope"
+    )
+    granted = testapp.get("/api/auth/fake/refresh?env=development&scope=email", headers=XRW)
+    assert granted.json["providerInfo"]["scope"] == "email openid"

@@ -205,12 +205,18 @@ class OAuthRouteHandlers:
                 raise InputError("Missing session cookie")
             granted = split_scopes(self.cookies.get_granted_scopes(request))
             requested = split_scopes(request.GET.get("scope"))
+            already_granted = set(requested) <= set(granted)
+            if self.authenticator.persist_scopes and not already_granted:
+                # A refresh grant can narrow scopes, never widen them (RFC 6749 §6): new
+                # scopes need consent at the provider, so the client must sign in again
+                # rather than be told it holds scopes nobody granted.
+                raise InputError("Session has not been granted the requested scope")
             scope = self._scope(request, request.GET.get("scope"))
             result = self.authenticator.refresh(
                 OAuthRefreshInput(
                     request=request,
                     scope=scope,
-                    scope_already_granted=set(requested) <= set(granted),
+                    scope_already_granted=already_granted,
                     refresh_token=refresh_token,
                 )
             )
