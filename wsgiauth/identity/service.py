@@ -52,8 +52,12 @@ def create_identity_service(
     user_info_store = user_info_store_from_config(config, key_store=key_store)
     expiration = read_token_expiration(config)
     omit_ent = bool(config.get_optional_bool("auth.omitIdentityTokenOwnershipClaim"))
+    algorithm = config.get_optional_string("auth.identityTokenAlgorithm") or "ES256"
+    algorithms: tuple[str, ...] = (algorithm,)
     token_issuer: TokenIssuer
     if isinstance(key_store, StaticKeyStore):
+        # Static keys carry their own algorithm; the verifier accepts exactly those.
+        algorithms = tuple(dict.fromkeys(pair.public_jwk["alg"] for pair in key_store.key_pairs))
         token_issuer = StaticTokenIssuer(
             issuer,
             key_store,
@@ -66,13 +70,12 @@ def create_identity_service(
             issuer,
             key_store,
             expiration,
-            algorithm=config.get_optional_string("auth.identityTokenAlgorithm") or "ES256",
+            algorithm=algorithm,
             user_info_store=user_info_store,
             omit_ownership_claim=omit_ent,
         )
-    algorithm = config.get_optional_string("auth.identityTokenAlgorithm") or "ES256"
     verifier = IdentityVerifier(
-        issuer=issuer, algorithms=(algorithm,), key_source=token_issuer.list_public_keys
+        issuer=issuer, algorithms=algorithms, key_source=token_issuer.list_public_keys
     )
     routes = IdentityRoutes(
         issuer=issuer,

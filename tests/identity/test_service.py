@@ -1,0 +1,45 @@
+"""The identity half assembled from config: tokens the app issues, its own verifier accepts."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+
+
+@pytest.mark.parametrize(
+    ("curve", "algorithm"), [(ec.SECP256R1(), "ES256"), (ec.SECP384R1(), "ES384")]
+)
+def test_static_keys_verify_with_their_own_algorithm(tmp_path, curve, algorithm):
+    private = ec.generate_private_key(curve)
+    (tmp_path / "private.pem").write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "public.pem").write_bytes(
+        private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    static = {
+        "keys": [
+            {
+                "publicKeyFile": str(tmp_path / "public.pem"),
+                "privateKeyFile": str(tmp_path / "private.pem"),
+                "keyId": "static-1",
+                "algorithm": algorithm,
+            }
+        ]
+    }
+    config = base_config(providers={"guest": {}}, keyStore={"provider": "static", "static": static})
+    testapp = make_testapp(config)
+    token = testapp.get("/api/auth/guest/refresh").json["backstageIdentity"]["token"]
+    identity = testapp.auth_app.verifier.verify(token)
+    assert identity.user_entity_ref == "user:development/guest"
+    assert testapp.get("/api/auth/.well-known/jwks.json").json["keys"][0]["alg"] == algorithm
