@@ -520,13 +520,16 @@ def test_invalid_id_tokens_are_rejected(
 @pytest.mark.parametrize(
     "claims",
     [
-        pytest.param({"exp": NOW - 30, "iat": NOW - 600}, id="expired-within-leeway"),
-        pytest.param({"iat": NOW + 30}, id="iat-ahead-within-leeway"),
+        # exp and iat are offsets from the time the test runs (not from import time).
+        pytest.param({"exp": -30, "iat": -600}, id="expired-within-leeway"),
+        pytest.param({"iat": 30}, id="iat-ahead-within-leeway"),
         pytest.param({"aud": [CLIENT_ID, "api"], "azp": CLIENT_ID}, id="multiple-aud-with-azp"),
         pytest.param({"aud": [CLIENT_ID]}, id="single-aud-list"),
     ],
 )
 def test_valid_edge_id_tokens_are_accepted(idp: Idp, claims: dict[str, Any]) -> None:
+    now = int(time.time())
+    claims = {k: now + v if k in ("exp", "iat") else v for k, v in claims.items()}
     idp.token_response(idp.id_token(**claims))
     assert make().authenticate(callback()).full_profile["sub"] == "user-1"
 
