@@ -219,10 +219,12 @@ def test_one_command_serves_the_portal(served_portal):
 def test_sign_in_button_opens_the_admin_page_in_a_browser(served_portal):
     from playwright.sync_api import sync_playwright  # as tests/e2e/browser: a failure if missing
 
+    from tests.e2e.browser.conftest import CHROMIUM_ARGS
+
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
         try:
             page = browser.new_page()
