@@ -1,0 +1,1 @@
+"""A minimal Django project using django_wsgiauth: one settings module, three views."""
