@@ -100,7 +100,8 @@ class WsgiAuthPlugin:
         return wrapper
 
     def _check(self, route: Any) -> None:
-        if route.config.get("mountpoint"):
+        mountpoint = route.config.get("mountpoint") or {}
+        if mountpoint.get("target") is self.auth_app:
             return
         base = self.auth_app.base_path
         static = route.rule.split("<", 1)[0]

@@ -69,10 +69,6 @@ def build_wsgi(source: Any, *, plain: bool = False, clash: bool = False) -> Any:
 
     if plain:
         return app
-    if source is None:
-        from wsgiauth import ConfigError
-
-        raise ConfigError("missing", path="(no config)")
     auth_app = _auth_app_of(source)
     wrapped = IdentityMiddleware(app, auth_app.verifier, protected=["/private"])
     return AuthMiddleware(wrapped, auth_app)

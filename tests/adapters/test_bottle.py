@@ -97,3 +97,10 @@ def test_a_missing_config_fails_naming_the_plugin_argument(source):
     with pytest.raises(ConfigError) as caught:
         WsgiAuthPlugin(source)
     assert caught.value.path == "WsgiAuthPlugin"
+
+
+def test_another_mount_under_the_base_path_clashes():
+    app = bottle.Bottle()
+    app.mount("/api/auth/other", lambda environ, start_response: [])
+    with pytest.raises(ConfigError, match="auth.basePath"):
+        app.install(WsgiAuthPlugin(new_auth_app()))

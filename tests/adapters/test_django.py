@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from tests.adapters.conftest import auth_config
 from tests.adapters.conftest import new_auth_app
+from wsgiauth import Config
 from wsgiauth import ConfigError
 
 
@@ -35,13 +36,15 @@ def test_protected_prefixes_need_a_token_in_the_middleware(build_host):
     assert app.get("/open/user").json == {"is_authenticated": False, "username": ""}
 
 
-def test_a_config_path_gives_wrap_and_middleware_one_auth_app(build_host, tmp_path):
+@pytest.mark.parametrize("kind", ["path", "paths", "config"])
+def test_one_config_gives_wrap_and_middleware_one_auth_app(build_host, tmp_path, kind):
     # With keys in memory, a second auth app could not verify the first one's tokens.
     config = auth_config()
     config["auth"]["providers"] = {"guest": {}}
     path = tmp_path / "app-config.yaml"
     path.write_text(yaml.safe_dump(config))
-    app = host(build_host, str(path))
+    source = {"path": path, "paths": [str(path)], "config": Config.from_dict(config)}[kind]
+    app = host(build_host, source)
     assert app.get("/private", headers=bearer(app)).json["user"] == "user:development/guest"
 
 
