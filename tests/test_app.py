@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
@@ -13,6 +16,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import base_config
 from tests.conftest import make_testapp
+from wsgiauth.app import AuthApp
+from wsgiauth.app import auth_app_from
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
@@ -147,3 +152,84 @@ def test_any_query_gets_a_clean_answer(action, params):
     assert response.status_int in (200, 302) or 400 <= response.status_int < 500, response.text
     if response.status_int >= 400:
         assert set(response.json) == {"error", "request", "response"}
+
+
+def _guest_config(**auth: Any) -> dict[str, Any]:
+    return base_config(providers={"guest": {}}, keyStore={"provider": "memory"}, **auth)
+
+
+def _write(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param(str, id="str"),
+        pytest.param(lambda path: path, id="pathlike"),
+        pytest.param(lambda path: [str(path)], id="list"),
+        pytest.param(lambda path: (path,), id="tuple-of-pathlike"),
+    ],
+)
+def test_auth_app_from_paths(tmp_path, shape):
+    path = _write(tmp_path / "app-config.yaml", _guest_config(basePath="/sign-in"))
+    auth_app = auth_app_from(shape(path), setting="SETTING")
+    assert auth_app.base_path == "/sign-in"
+    assert set(auth_app.providers) == {"guest"}
+    assert auth_app.verifier is not None
+
+
+def test_auth_app_from_several_paths_merges_them_later_wins(tmp_path):
+    base = _write(tmp_path / "base.yaml", _guest_config(basePath="/first"))
+    local = _write(tmp_path / "local.yaml", {"auth": {"basePath": "/second"}})
+    assert auth_app_from([base, local], setting="SETTING").base_path == "/second"
+
+
+def test_auth_app_from_a_config_builds_it():
+    auth_app = auth_app_from(Config.from_dict(_guest_config()), setting="SETTING")
+    assert set(auth_app.providers) == {"guest"}
+    assert auth_app.base_path == "/api/auth"
+
+
+def test_auth_app_from_an_auth_app_is_that_app():
+    auth_app = create_auth_app(Config.from_dict(_guest_config()))
+    assert auth_app_from(auth_app, setting="SETTING") is auth_app
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("", id="empty-path"),
+        pytest.param("  ", id="blank-path"),
+        pytest.param([], id="no-paths"),
+        pytest.param(["app-config.yaml", " "], id="one-blank-of-two"),
+        pytest.param([None], id="none-in-the-list"),
+    ],
+)
+def test_auth_app_from_nothing_names_the_setting(source):
+    with pytest.raises(ConfigError) as caught:
+        auth_app_from(source, setting="WSGIAUTH_CONFIG")
+    assert caught.value.path == "WSGIAUTH_CONFIG"
+    assert str(caught.value).startswith("WSGIAUTH_CONFIG: missing")
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        pytest.param(42, "not int", id="another-type"),
+        pytest.param(AuthApp({}), "no identity verifier", id="app-without-verifier"),
+    ],
+)
+def test_auth_app_from_an_unusable_source_names_the_setting(source, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        auth_app_from(source, setting="my.setting")
+    assert caught.value.path == "my.setting"
+
+
+def test_auth_app_from_a_missing_file_is_the_loaders_error(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match="cannot read file") as caught:
+        auth_app_from(missing, setting="SETTING")
+    assert str(caught.value).startswith(f"{missing}: ")

@@ -11,6 +11,7 @@ def test_all_is_pinned_and_sorted():
     assert wsgiauth.__all__ == sorted(wsgiauth.__all__)
     assert wsgiauth.__all__ == [
         "AuthApp",
+        "AuthAppSource",
         "AuthMiddleware",
         "AuthResolverContext",
         "AuthenticationError",
@@ -34,9 +35,12 @@ def test_all_is_pinned_and_sorted():
         "TokenParams",
         "WsgiAuthError",
         "YamlCatalog",
+        "auth_app_from",
+        "authenticate",
         "create_auth_app",
         "create_sign_in_resolver_factory",
         "load_config",
+        "path_prefixes",
     ]
 
 

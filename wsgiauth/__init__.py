@@ -14,6 +14,8 @@ caller's identity with :class:`IdentityMiddleware`::
 from __future__ import annotations
 
 from .app import AuthApp as AuthApp
+from .app import AuthAppSource as AuthAppSource
+from .app import auth_app_from as auth_app_from
 from .app import create_auth_app as create_auth_app
 from .catalog.context import CatalogAuthResolverContext as CatalogAuthResolverContext
 from .catalog.types import Catalog as Catalog
@@ -29,6 +31,8 @@ from .errors import NotFoundError as NotFoundError
 from .errors import ServiceUnavailableError as ServiceUnavailableError
 from .errors import WsgiAuthError as WsgiAuthError
 from .identity.middleware import IdentityMiddleware as IdentityMiddleware
+from .identity.middleware import authenticate as authenticate
+from .identity.middleware import path_prefixes as path_prefixes
 from .identity.verifier import BackstageIdentity as BackstageIdentity
 from .identity.verifier import IdentityVerifier as IdentityVerifier
 from .middleware import AuthMiddleware as AuthMiddleware
@@ -43,6 +47,7 @@ from .types import TokenParams as TokenParams
 
 __all__ = [
     "AuthApp",
+    "AuthAppSource",
     "AuthMiddleware",
     "AuthResolverContext",
     "AuthenticationError",
@@ -66,7 +71,10 @@ __all__ = [
     "TokenParams",
     "WsgiAuthError",
     "YamlCatalog",
+    "auth_app_from",
+    "authenticate",
     "create_auth_app",
     "create_sign_in_resolver_factory",
     "load_config",
+    "path_prefixes",
 ]

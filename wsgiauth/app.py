@@ -11,10 +11,12 @@ trace) for anything else. Every host mounts this same object: the
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from webob import Request
@@ -27,6 +29,7 @@ from .catalog.yaml_catalog import YamlCatalog
 from .client import CLIENT_PATH
 from .client import client_script
 from .config import Config
+from .config import load_config
 from .cors import CorsPolicy
 from .cors import cors_policy_from_config
 from .errors import ConfigError
@@ -56,7 +59,7 @@ if TYPE_CHECKING:
     from .identity.verifier import IdentityVerifier
     from .types import CookieConfigurer
 
-__all__ = ["DEFAULT_BASE_PATH", "AuthApp", "create_auth_app"]
+__all__ = ["DEFAULT_BASE_PATH", "AuthApp", "AuthAppSource", "auth_app_from", "create_auth_app"]
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +251,43 @@ def create_auth_app(
         verifier=identity.verifier,
         cors=cors_policy_from_config(config),
     )
+
+
+#: What a host integration may be given: app-config path(s), a ``Config`` or a ready app.
+AuthAppSource = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | Config | AuthApp
+
+
+def auth_app_from(source: AuthAppSource | None, *, setting: str) -> AuthApp:
+    """The auth app of a host's setting: built from path(s) or a ``Config``, or as given.
+
+    A framework adapter's one setting can then take any of these.
+
+    :param setting: the setting's name, for the :class:`~wsgiauth.errors.ConfigError`
+        raised when it is missing (None, no paths, a blank path), of another type, or an
+        app that cannot verify its own identity tokens, which every host needs.
+    """
+    if isinstance(source, AuthApp):
+        auth_app = source
+    elif isinstance(source, Config):
+        auth_app = create_auth_app(source)
+    else:
+        if source is None or isinstance(source, str | os.PathLike):
+            paths = [source] if source is not None else []
+        elif isinstance(source, Sequence):
+            paths = list(source)
+        else:
+            raise ConfigError(
+                f"expected app-config path(s), a Config or an AuthApp, not {type(source).__name__}",
+                path=setting,
+            )
+        if not paths or not all(
+            isinstance(path, str | os.PathLike) and os.fspath(path).strip() for path in paths
+        ):
+            raise ConfigError("missing: set it to the app-config file path(s)", path=setting)
+        auth_app = create_auth_app(load_config(*paths))
+    if auth_app.verifier is None:
+        raise ConfigError("the auth app has no identity verifier", path=setting)
+    return auth_app
 
 
 def _session_secrets(config: Config) -> list[str]:

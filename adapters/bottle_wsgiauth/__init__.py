@@ -19,26 +19,20 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable
-from collections.abc import Sequence
 from typing import Any
 
 from bottle import HTTPResponse
 from bottle import request
+from webob import Response
 
-from wsgiauth import AuthApp
+from wsgiauth import AuthAppSource
 from wsgiauth import BackstageIdentity
-from wsgiauth import Config
 from wsgiauth import ConfigError
-from wsgiauth import HttpError
-from wsgiauth import IdentityMiddleware
-from wsgiauth import create_auth_app
-from wsgiauth import load_config
+from wsgiauth import auth_app_from
+from wsgiauth import authenticate
 
 __all__ = ["WsgiAuthPlugin"]
-
-ConfigSource = str | os.PathLike[str] | Sequence[str] | Config | AuthApp
 
 
 class WsgiAuthPlugin:
@@ -51,14 +45,10 @@ class WsgiAuthPlugin:
     name = "wsgiauth"
     api = 2
 
-    def __init__(self, config: ConfigSource, *, keyword: str = "identity") -> None:
-        self.auth_app = _auth_app(config)
-        if self.auth_app.verifier is None:
-            raise ConfigError("the auth app has no identity verifier", path="WsgiAuthPlugin")
+    def __init__(self, config: AuthAppSource, *, keyword: str = "identity") -> None:
+        self.auth_app = auth_app_from(config, setting="WsgiAuthPlugin")
         self.verifier = self.auth_app.verifier
         self.keyword = keyword
-        # The core renders 401s: a gate that refuses every request without a valid token.
-        self.gate = IdentityMiddleware(_passed, self.verifier, protected=lambda environ: True)
 
     def setup(self, app: Any) -> None:
         """Check the routes so far against the base path, then mount the auth app there."""
@@ -68,10 +58,7 @@ class WsgiAuthPlugin:
 
     def identity(self, environ: dict[str, Any]) -> BackstageIdentity | None:
         """The caller's verified identity; None without a token or with a bad one."""
-        try:
-            return self.verifier.identity_from_environ(environ)
-        except HttpError:
-            return None  # a stale token on a public route means no identity
+        return authenticate(environ, self.verifier, protected=False)
 
     def apply(self, callback: Callable[..., Any], route: Any) -> Callable[..., Any]:
         """Wrap only the routes that take ``identity`` or set ``require_identity``."""
@@ -84,15 +71,9 @@ class WsgiAuthPlugin:
 
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            environ = request.environ
-            if required:
-                refusal = _refusal(self.gate, environ)
-                if refusal is not None:
-                    status, headers, body = refusal
-                    return HTTPResponse(body, status, headers)  # not HTTPError: no error page
-                identity = environ["wsgiauth.identity"]
-            else:
-                identity = self.identity(environ)
+            identity = authenticate(request.environ, self.verifier, protected=required)
+            if isinstance(identity, Response):  # the core's 401; not HTTPError: no error page
+                return HTTPResponse(identity.body, identity.status, identity.headerlist)
             if takes:
                 kwargs[self.keyword] = identity
             return callback(*args, **kwargs)
@@ -111,30 +92,3 @@ class WsgiAuthPlugin:
                 "move it or set another auth.basePath",
                 path="auth.basePath",
             )
-
-
-def _auth_app(source: ConfigSource) -> AuthApp:
-    if isinstance(source, AuthApp):
-        return source
-    if isinstance(source, Config):
-        return create_auth_app(source)
-    paths = [source] if isinstance(source, str | os.PathLike) else list(source or ())
-    if not paths or not all(str(path).strip() for path in paths):
-        raise ConfigError("missing: give the app-config file path(s)", path="WsgiAuthPlugin")
-    return create_auth_app(load_config(*paths))
-
-
-def _passed(environ: Any, start_response: Any) -> list[bytes]:
-    return []
-
-
-def _refusal(gate: Any, environ: Any) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """Run the gate: None when the token is valid, else its answer (status, headers, body)."""
-    seen: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen[:] = [status, headers]
-        return seen.append
-
-    body = b"".join(gate(environ, start_response))
-    return (seen[0], seen[1], body) if seen else None

@@ -19,20 +19,18 @@ verifies tokens and writes the 401.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
+from webob import Response
 
 from wsgiauth import AuthApp
 from wsgiauth import BackstageIdentity
-from wsgiauth import Config
 from wsgiauth import ConfigError
-from wsgiauth import IdentityMiddleware
-from wsgiauth import create_auth_app
-from wsgiauth import load_config
+from wsgiauth import auth_app_from
+from wsgiauth import authenticate
 
 __all__ = ["AnonymousIdentityUser", "IdentityUser", "get_auth_app", "login_required", "options"]
 
@@ -48,35 +46,13 @@ def options() -> dict[str, Any]:
 def get_auth_app() -> AuthApp:
     """The auth app of ``WSGIAUTH["CONFIG"]``, one per config, shared by wrap and middleware."""
     source = options().get("CONFIG")
-    if isinstance(source, AuthApp):
-        return source
-    if isinstance(source, str | os.PathLike):
-        source = (os.fspath(source),)
-    elif isinstance(source, list | tuple):
-        source = tuple(os.fspath(path) for path in source)
-    return _build(source)
+    return _auth_app(tuple(source) if isinstance(source, list) else source)  # hashable
 
 
 @functools.lru_cache(maxsize=16)
-def _build(source: Any) -> AuthApp:
+def _auth_app(source: Any) -> AuthApp:
     # One auth app per config: its verifier must see the keys that app signs with.
-    if isinstance(source, Config):
-        auth_app = create_auth_app(source)
-    elif isinstance(source, tuple) and source and all(path.strip() for path in source):
-        auth_app = create_auth_app(load_config(*source))
-    else:
-        raise ConfigError("missing: set it to the app-config file path(s)", path="WSGIAUTH.CONFIG")
-    if auth_app.verifier is None:
-        raise ConfigError("the auth app has no identity verifier", path="WSGIAUTH.CONFIG")
-    return auth_app
-
-
-@functools.lru_cache(maxsize=16)
-def gate(auth_app: AuthApp, protected: tuple[str, ...] | None = None) -> IdentityMiddleware:
-    """The core's identity check as a gate: on ``protected`` prefixes (None: every path)."""
-    assert auth_app.verifier is not None  # noqa: S101 - checked in _build
-    paths: Any = (lambda environ: True) if protected is None else protected
-    return IdentityMiddleware(_passed, auth_app.verifier, protected=paths)
+    return auth_app_from(source, setting="WSGIAUTH.CONFIG")
 
 
 class IdentityUser:
@@ -122,29 +98,18 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
-        refusal = refuse(gate(get_auth_app()), request.META)
-        if refusal is not None:
-            return refusal
-        request.wsgiauth_identity = request.META["wsgiauth.identity"]
+        identity = authenticate(request.META, get_auth_app().verifier)
+        if isinstance(identity, Response):
+            return http_response(identity)
+        request.wsgiauth_identity = identity
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
-def refuse(gate: IdentityMiddleware, environ: dict[str, Any]) -> HttpResponse | None:
-    """Run the gate: None when it lets the request through, else its answer as a response."""
-    seen: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen[:] = [status, headers]
-        return seen.append
-
-    body = b"".join(gate(environ, start_response))
-    if not seen:
-        return None
-    code, _, reason = seen[0].partition(" ")
-    return HttpResponse(body, status=int(code), reason=reason, headers=seen[1])
-
-
-def _passed(environ: Any, start_response: Any) -> list[bytes]:
-    return []
+def http_response(response: Response) -> HttpResponse:
+    """The core's refusal as Django's response."""
+    reason = response.status.partition(" ")[2]
+    return HttpResponse(
+        response.body, status=response.status_code, reason=reason, headers=response.headerlist
+    )

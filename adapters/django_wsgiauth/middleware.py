@@ -14,14 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from webob import Response
+
 from wsgiauth import ConfigError
+from wsgiauth import authenticate
+from wsgiauth import path_prefixes
 
 from . import AnonymousIdentityUser
 from . import IdentityUser
-from . import gate
 from . import get_auth_app
+from . import http_response
 from . import options
-from . import refuse
 
 __all__ = ["WsgiAuthMiddleware"]
 
@@ -41,14 +44,14 @@ class WsgiAuthMiddleware:
             raise ConfigError(
                 "must be a list of path prefixes starting with '/'", path="WSGIAUTH.PROTECTED"
             )
-        self.gate = gate(get_auth_app(), tuple(protected))
+        self.verifier = get_auth_app().verifier
+        self.protected = path_prefixes(tuple(protected))
         self.set_user = bool(settings.get("SET_USER", False))
 
     def __call__(self, request: Any) -> Any:
-        refusal = refuse(self.gate, request.META)
-        if refusal is not None:
-            return refusal
-        identity = request.META["wsgiauth.identity"]
+        identity = authenticate(request.META, self.verifier, protected=self.protected)
+        if isinstance(identity, Response):
+            return http_response(identity)
         request.wsgiauth_identity = identity
         if self.set_user and (identity is not None or not hasattr(request, "user")):
             request.user = IdentityUser(identity) if identity is not None else _ANONYMOUS

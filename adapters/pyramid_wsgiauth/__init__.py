@@ -21,19 +21,15 @@ from pyramid.authorization import ACLHelper
 from pyramid.authorization import Authenticated
 from pyramid.authorization import Everyone
 from pyramid.interfaces import PHASE3_CONFIG
-from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.settings import asbool
 from pyramid.wsgi import wsgiapp2
+from webob import Response
 
-from wsgiauth import AuthApp
 from wsgiauth import BackstageIdentity
-from wsgiauth import Config
 from wsgiauth import ConfigError
-from wsgiauth import HttpError
-from wsgiauth import IdentityMiddleware
-from wsgiauth import create_auth_app
-from wsgiauth import load_config
+from wsgiauth import auth_app_from
+from wsgiauth import authenticate
 
 __all__ = ["WsgiAuthSecurityPolicy", "includeme"]
 
@@ -45,14 +41,11 @@ _PROBE = "/.well-known/jwks.json"
 def includeme(config: Any) -> None:
     """Mount the auth app and expose identities; fails here on a bad ``wsgiauth.config``."""
     settings = config.get_settings()
-    auth_app = _auth_app(settings.get("wsgiauth.config"), "wsgiauth.config")
-    if auth_app.verifier is None:
-        raise ConfigError("the auth app has no identity verifier", path="wsgiauth.config")
+    source = settings.get("wsgiauth.config")
+    if isinstance(source, str):  # an .ini setting: paths separated by whitespace
+        source = source.split()
+    auth_app = auth_app_from(source, setting="wsgiauth.config")
     config.registry["wsgiauth.auth_app"] = auth_app
-    # The core renders 401s: a gate that refuses every request without a valid token.
-    config.registry["wsgiauth.gate"] = IdentityMiddleware(
-        _passed, auth_app.verifier, protected=lambda environ: True
-    )
     base = auth_app.base_path
     config.add_route(ROUTE, base + "/*subpath")
     config.add_view(
@@ -123,47 +116,14 @@ class WsgiAuthSecurityPolicy:
         return []
 
 
-def _auth_app(source: Any, setting: str) -> AuthApp:
-    if isinstance(source, AuthApp):
-        return source
-    if isinstance(source, Config):
-        return create_auth_app(source)
-    paths = source.split() if isinstance(source, str) else list(source or ())
-    if not paths:
-        raise ConfigError("missing: set it to the app-config file path(s)", path=setting)
-    return create_auth_app(load_config(*paths))
-
-
 def _auth_identity(request: Any) -> BackstageIdentity | None:
     verifier = request.registry["wsgiauth.auth_app"].verifier
-    try:
-        return verifier.identity_from_environ(request.environ)  # type: ignore[no-any-return]
-    except HttpError:
-        return None  # a stale token on a public view means no identity, as IdentityMiddleware
+    return authenticate(request.environ, verifier, protected=False)
 
 
 def _forbidden(context: Any, request: Any) -> Any:
     """Not signed in: the core's 401 (missing or bad token); signed in: Pyramid's 403."""
     if request.auth_identity is not None:
         return context
-    refusal = _refusal(request.registry["wsgiauth.gate"], request.environ)
-    if refusal is None:
-        return context
-    status, headers, body = refusal
-    return Response(body=body, status=status, headerlist=headers)
-
-
-def _passed(environ: Any, start_response: Any) -> list[bytes]:
-    return []
-
-
-def _refusal(gate: Any, environ: Any) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """Run the gate: None when the token is valid, else its answer (status, headers, body)."""
-    seen: list[Any] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        seen[:] = [status, headers]
-        return seen.append
-
-    body = b"".join(gate(environ, start_response))
-    return (seen[0], seen[1], body) if seen else None
+    refusal = authenticate(request.environ, request.registry["wsgiauth.auth_app"].verifier)
+    return refusal if isinstance(refusal, Response) else context  # Pyramid takes webob's

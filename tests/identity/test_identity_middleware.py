@@ -12,10 +12,14 @@ import jwt
 import pytest
 import webtest
 from cryptography.hazmat.primitives.asymmetric import ec
+from webob import Response
 
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity import middleware as middleware_module
 from wsgiauth.identity.middleware import IdentityMiddleware
+from wsgiauth.identity.middleware import authenticate
+from wsgiauth.identity.middleware import path_prefixes
+from wsgiauth.identity.verifier import BackstageIdentity
 from wsgiauth.identity.verifier import IdentityVerifier
 
 ISSUER = "http://localhost:7007/api/auth"
@@ -287,3 +291,108 @@ def test_pass_through_builds_no_request_and_calls_no_verifier(monkeypatch):
 def test_bad_protected_option(verifier, protected, error):
     with pytest.raises(error):
         IdentityMiddleware(inner_app, verifier, protected=protected)
+
+
+def _environ(path: str = "/x", **extra: str) -> dict[str, Any]:
+    environ: dict[str, Any] = {"PATH_INFO": path, **extra}
+    setup_testing_defaults(environ)
+    return environ
+
+
+@pytest.mark.parametrize("protected", [True, False, lambda environ: True])
+def test_authenticate_returns_the_identity_of_a_valid_token(verifier, key, protected):
+    environ = _environ(HTTP_AUTHORIZATION=f"Bearer {key.sign()}")
+    identity = authenticate(environ, verifier, protected=protected)
+    assert isinstance(identity, BackstageIdentity)
+    assert identity.user_entity_ref == USER
+    assert "wsgiauth.identity" not in environ  # it hands the identity back, environ untouched
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"Authorization": "Bearer not-a-token"}, id="malformed"),
+        pytest.param({"Authorization": "Basic dXNlcjpwYXNz"}, id="basic"),
+    ],
+)
+def test_authenticate_refuses_as_the_middleware_answers(make_app, verifier, headers):
+    sent = make_app(protected=["/"]).get("/api/x?page=2", headers=headers, status=401)
+    environ = webtest.TestRequest.blank("/api/x?page=2", headers=headers).environ
+
+    refusal = authenticate(environ, verifier)
+
+    assert isinstance(refusal, Response)
+    assert refusal.status == sent.status == "401 Unauthorized"
+    assert refusal.headerlist == sent.headerlist
+    assert refusal.body == sent.body
+
+
+def test_authenticate_without_a_required_identity_ignores_bad_tokens(verifier, source, key):
+    assert authenticate(_environ(), verifier, protected=False) is None
+    bad = _environ(HTTP_AUTHORIZATION="Bearer garbage")
+    assert authenticate(bad, verifier, protected=False) is None
+    source.down = True
+    down = _environ(HTTP_AUTHORIZATION=f"Bearer {key.sign()}")
+    assert authenticate(down, verifier, protected=False) is None
+
+
+def test_authenticate_key_store_down_is_503_without_a_challenge(verifier, source, key):
+    source.down = True
+    refusal = authenticate(_environ(HTTP_AUTHORIZATION=f"Bearer {key.sign()}"), verifier)
+    assert isinstance(refusal, Response)
+    assert refusal.status_code == 503
+    assert json.loads(refusal.body)["error"]["name"] == "ServiceUnavailableError"
+    assert "WWW-Authenticate" not in refusal.headers
+
+
+def test_authenticate_lets_a_cors_preflight_through_without_identity(verifier):
+    preflight = _environ(REQUEST_METHOD="OPTIONS", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
+    assert authenticate(preflight, verifier) is None
+    assert isinstance(authenticate(_environ(REQUEST_METHOD="OPTIONS"), verifier), Response)
+
+
+def test_authenticate_asks_the_predicate_only_when_it_decides(verifier, key):
+    asked = []
+
+    def protected(environ):
+        asked.append(environ["PATH_INFO"])
+        return False
+
+    valid = _environ("/valid", HTTP_AUTHORIZATION=f"Bearer {key.sign()}")
+    assert authenticate(valid, verifier, protected=protected).user_entity_ref == USER
+    assert asked == []
+    assert authenticate(_environ("/none"), verifier, protected=protected) is None
+    assert authenticate(_environ("/bad", HTTP_AUTHORIZATION="Bearer x"), verifier,
+                        protected=protected) is None  # fmt: skip
+    assert asked == ["/none", "/bad"]
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "path", "under"),
+    [
+        pytest.param(["/api/private"], "/api/private", True, id="exact"),
+        pytest.param(["/api/private/"], "/api/private/a", True, id="under"),
+        pytest.param(["/api/private"], "/api//private/a", True, id="double-slash"),
+        pytest.param(["/api/private"], "/api/public/../private", True, id="dot-dot"),
+        pytest.param(["/api/private"], "/api/privateer", False, id="longer-name"),
+        pytest.param(["/a", "/b"], "/b/c", True, id="second-prefix"),
+        pytest.param(["/"], "/anything", True, id="root-covers-all"),
+        pytest.param([], "/anything", False, id="none"),
+        pytest.param(["/"], "", True, id="empty-path-is-root"),
+    ],
+)
+def test_path_prefixes(prefixes, path, under):
+    assert path_prefixes(prefixes)({"PATH_INFO": path}) is under
+
+
+@pytest.mark.parametrize(
+    ("prefixes", "error"),
+    [
+        pytest.param("/api", TypeError, id="string-not-sequence"),
+        pytest.param(["/ok", "api"], ValueError, id="relative"),
+    ],
+)
+def test_path_prefixes_refuses_bad_prefixes(prefixes, error):
+    with pytest.raises(error):
+        path_prefixes(prefixes)

@@ -13,9 +13,9 @@ A request without an ``Authorization`` header on an unprotected path costs a
 dictionary lookup and a prefix check: no Request object is built.
 
 When not to use it: if your framework has its own security hooks (a Pyramid
-security policy, a Flask ``before_request``), call
-:meth:`~wsgiauth.identity.verifier.IdentityVerifier.identity_from_environ` there
-instead; the adapters do.
+forbidden view, a Flask decorator), call :func:`authenticate` there: it is the
+middleware's own check, and hands back the refusal to send as a response object
+rather than sending it. The adapters do.
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from typing import Literal
+from typing import overload
 
 from webob import Request
+from webob import Response
 
 from ..app import error_response
 from ..errors import AuthenticationError
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["IDENTITY_ENVIRON_KEY", "IdentityMiddleware"]
+__all__ = ["IDENTITY_ENVIRON_KEY", "IdentityMiddleware", "authenticate", "path_prefixes"]
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +64,92 @@ def _normalize(path: str) -> str:
     return normalized if normalized.startswith("/") else "/" + normalized
 
 
+def path_prefixes(prefixes: Sequence[str]) -> Callable[[WSGIEnvironment], bool]:
+    """Whether a request's path is one of ``prefixes`` or under one.
+
+    ``"/api/private"`` covers it and everything under it, not ``/api/privateer``;
+    ``"/"`` covers every path. ``//``, ``.`` and ``..`` are resolved first, or
+    ``/api//private`` would slip past while a router that collapses slashes still
+    serves the private view.
+    """
+    if isinstance(prefixes, str):
+        raise TypeError("protected must be a sequence of path prefixes, not a string")
+    pairs = []
+    for prefix in prefixes:
+        if not prefix.startswith("/"):
+            raise ValueError(f"protected path must start with '/': {prefix!r}")
+        exact = prefix.rstrip("/")
+        pairs.append((exact, exact + "/"))
+    matches = tuple(pairs)
+
+    def under(environ: WSGIEnvironment) -> bool:
+        if not matches:
+            return False
+        path = _normalize(environ.get("PATH_INFO", "") or "/")
+        return any(path == exact or path.startswith(sub) for exact, sub in matches)
+
+    return under
+
+
+@overload
+def authenticate(
+    environ: WSGIEnvironment, verifier: IdentityVerifier, *, protected: Literal[False]
+) -> BackstageIdentity | None: ...
+@overload
+def authenticate(
+    environ: WSGIEnvironment,
+    verifier: IdentityVerifier,
+    *,
+    protected: bool | Callable[[WSGIEnvironment], bool] = True,
+) -> BackstageIdentity | Response | None: ...
+def authenticate(
+    environ: WSGIEnvironment,
+    verifier: IdentityVerifier,
+    *,
+    protected: bool | Callable[[WSGIEnvironment], bool] = True,
+) -> BackstageIdentity | Response | None:
+    """The caller's identity, or the response to send instead: :class:`IdentityMiddleware`'s check.
+
+    A request that must be signed in (``protected``: a flag, or a predicate asked
+    only when it matters) without a valid token gets a 401 in Backstage's JSON
+    error shape with a ``WWW-Authenticate`` challenge, or a 503 when the keys
+    cannot be fetched. Elsewhere a missing or bad token means None, so a public page
+    never fails because of a stale token. A CORS preflight carries no credentials:
+    it is None, never refused. Without an ``Authorization`` header on an unprotected
+    path no Request object is built.
+    """
+    if environ.get("HTTP_AUTHORIZATION") is None:
+        if _asks(protected, environ) and not _is_preflight(environ):
+            return _refusal(environ, AuthenticationError("Missing credentials"), "Bearer")
+        return None
+    try:
+        return verifier.identity_from_environ(environ)
+    except HttpError as error:
+        if not _asks(protected, environ):
+            # A public page must not fail because of a stale or foreign token.
+            log.debug("Ignoring a bad identity token on an unprotected path: %s", error)
+            return None
+        # A 503 is no statement about the token: no challenge.
+        challenge = 'Bearer error="invalid_token"' if isinstance(error, AuthenticationError) else ""
+        return _refusal(environ, error, challenge)
+
+
+def _asks(protected: bool | Callable[[WSGIEnvironment], bool], environ: WSGIEnvironment) -> bool:
+    return protected if isinstance(protected, bool) else protected(environ)
+
+
+def _refusal(environ: WSGIEnvironment, error: HttpError, challenge: str) -> Response:
+    response = error_response(Request(environ), error)
+    if challenge:
+        # RFC 6750 §3: tell the client which scheme to use (and that its token failed).
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
 class IdentityMiddleware:
     """Verify bearer identity tokens before the wrapped app runs.
 
-    :param protected: path prefixes (``"/api/private"`` covers it and everything under
-        it, not ``/api/privateer``; ``"/"`` covers every path), or a predicate on the
+    :param protected: path prefixes (see :func:`path_prefixes`), or a predicate on the
         environ. Requests there need a valid token.
     :param set_remote_user: also set ``REMOTE_USER`` to the user entity ref. It is left
         as the server set it when there is no identity.
@@ -85,70 +169,20 @@ class IdentityMiddleware:
         self.verifier = verifier
         self.set_remote_user = set_remote_user
         self.environ_key = environ_key
-        if callable(protected):
-            self._predicate: Callable[[WSGIEnvironment], bool] | None = protected
-            self._prefixes: tuple[tuple[str, str], ...] = ()
-        else:
-            if isinstance(protected, str):
-                raise TypeError("protected must be a sequence of path prefixes, not a string")
-            self._predicate = None
-            prefixes = []
-            for prefix in protected:
-                if not prefix.startswith("/"):
-                    raise ValueError(f"protected path must start with '/': {prefix!r}")
-                exact = prefix.rstrip("/")
-                prefixes.append((exact, exact + "/"))
-            self._prefixes = tuple(prefixes)
+        self._protected = protected if callable(protected) else path_prefixes(protected)
 
     def is_protected(self, environ: WSGIEnvironment) -> bool:
         """Whether this request needs a valid identity token."""
-        if self._predicate is not None:
-            return self._predicate(environ)
-        if not self._prefixes:
-            return False
-        # Resolve "//" and "/./" first, or "/api//private" would slip past the prefix
-        # while a router that collapses slashes still serves the private view.
-        path = _normalize(environ.get("PATH_INFO", "") or "/")
-        return any(path == exact or path.startswith(under) for exact, under in self._prefixes)
+        return self._protected(environ)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        header = environ.get("HTTP_AUTHORIZATION")
-        if header is None:
-            environ[self.environ_key] = None
-            if self.is_protected(environ) and not _is_preflight(environ):
-                return self._refuse(
-                    environ, start_response, AuthenticationError("Missing credentials"), "Bearer"
-                )
-            return self.app(environ, start_response)
-        identity: BackstageIdentity | None
-        try:
-            identity = self.verifier.identity_from_environ(environ)
-        except HttpError as error:
-            identity = None
-            if self.is_protected(environ):
-                challenge = 'Bearer error="invalid_token"'
-                if not isinstance(error, AuthenticationError):
-                    challenge = ""  # a 503 is no statement about the token
-                return self._refuse(environ, start_response, error, challenge)
-            # A public page must not fail because of a stale or foreign token.
-            log.debug("Ignoring a bad identity token on an unprotected path: %s", error)
+        identity = authenticate(environ, self.verifier, protected=self.is_protected)
+        if isinstance(identity, Response):
+            return identity(environ, start_response)
         environ[self.environ_key] = identity
         if identity is not None and self.set_remote_user:
             environ["REMOTE_USER"] = identity.user_entity_ref
         return self.app(environ, start_response)
-
-    def _refuse(
-        self,
-        environ: WSGIEnvironment,
-        start_response: StartResponse,
-        error: HttpError,
-        challenge: str,
-    ) -> Iterable[bytes]:
-        response = error_response(Request(environ), error)
-        if challenge:
-            # RFC 6750 §3: tell the client which scheme to use (and that its token failed).
-            response.headers["WWW-Authenticate"] = challenge
-        return response(environ, start_response)
 
 
 def _is_preflight(environ: WSGIEnvironment) -> bool:
