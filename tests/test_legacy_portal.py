@@ -29,7 +29,6 @@ from examples.legacy_portal import make_app
 from wsgiauth import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def portal(tmp_path, guest_ref=None):
@@ -213,32 +212,3 @@ def test_one_command_serves_the_portal(served_portal):
     admin = requests.get(f"{served_portal}/admin", headers=bearer(token), timeout=5)
 
     assert admin.status_code == 200, admin.text
-
-
-@pytest.mark.e2e
-def test_sign_in_button_opens_the_admin_page_in_a_browser(served_portal):
-    from playwright.sync_api import sync_playwright  # as tests/e2e/browser: a failure if missing
-
-    from tests.e2e.browser.conftest import CHROMIUM_ARGS
-
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page()
-            errors = []
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.goto(f"{served_portal}/admin")
-            assert "Sign in first" in page.inner_text("main")
-
-            page.click("#sign-in")
-            page.wait_for_selector("main h1:text-is('Administration')", timeout=10_000)
-            assert "carol" in page.inner_text("main")
-            page.click("a[href='/profile']")
-            page.wait_for_selector("main h1:text-is('My profile')", timeout=10_000)
-            assert "Alice Admin (alice)" in page.inner_text("main")
-            assert errors == []
-        finally:
-            browser.close()
