@@ -40,18 +40,18 @@ from oauthlib.oauth2 import WebApplicationClient
 from ..errors import AuthenticationError
 from ..errors import HttpError
 from ..errors import ServiceUnavailableError
+from ..oauth.client import ClientCredentials
+from ..oauth.client import authorization_url
+from ..oauth.client import callback_code
+from ..oauth.client import read_absolute_url
+from ..oauth.client import request_token
+from ..oauth.client import session_from_token
 from ..oauth.provider_factory import create_oauth_provider_factory
 from ..oauth.types import OAuthAuthenticatorResult
 from ..oauth.types import OAuthLogoutResult
 from ..oauth.types import OAuthStartResponse
 from ..registry import ProviderModule
 from ..types import ProfileInfo
-from .oauth2 import ClientCredentials
-from .oauth2 import authorization_url
-from .oauth2 import callback_code
-from .oauth2 import read_absolute_url
-from .oauth2 import request_token
-from .oauth2 import session_from_token
 
 if TYPE_CHECKING:
     from typing import Self
