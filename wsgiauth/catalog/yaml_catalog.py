@@ -3,11 +3,11 @@
 Backstage keeps its users in a catalog service; a small deployment of
 wsgiauth keeps them in the same YAML that Backstage reads (``kind: User`` /
 ``kind: Group`` documents separated by ``---``), named under
-``catalog.locations`` in app-config. The catalog computes what Backstage's
-processors compute for sign-in: ``memberOf`` relations from user
-``spec.memberOf`` and group ``spec.members``, and ``childOf``/``parentOf``
-between groups. Lookups by ref, email, annotation or any field go through
-indexes built once per load.
+``catalog.locations`` in app-config. Each entity is checked, and its
+``memberOf``/``childOf``/... relations computed, by
+:mod:`wsgiauth.catalog.entities`; this module reads the files, rejects an
+entity defined twice, and builds the indexes that lookups by ref, email,
+annotation or any field go through, once per load.
 
 The files are re-read when they change, without a restart: a lookup checks
 their modification times at most once per ``check_interval`` (no background
@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
-from dataclasses import field
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -38,7 +37,11 @@ import yaml
 
 from ..errors import ConfigError
 from ..errors import InputError
-from .refs import DEFAULT_NAMESPACE
+from .entities import EntityError
+from .entities import ParsedEntity
+from .entities import compute_relations
+from .entities import describe
+from .entities import parse_entity
 from .refs import parse_entity_ref
 from .refs import stringify_entity_ref
 from .types import Entity
@@ -51,150 +54,7 @@ __all__ = ["YamlCatalog"]
 log = logging.getLogger(__name__)
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: Backstage's ``isValidObjectName`` and (case-tolerant) ``isValidNamespace``.
-_NAME = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?")
-_NAMESPACE = re.compile(r"[A-Za-z0-9]+(?:-+[A-Za-z0-9]+)*")
 _GLOB = re.compile(r"[*?\[]")
-_KINDS = {"user": "User", "group": "Group"}
-
-
-class _EntityError(Exception):
-    """A problem with one field of one entity; becomes a message naming file and entity."""
-
-
-def _kind_of(value: object) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
-        type(value), "a list" if isinstance(value, list) else "an object"
-    )
-
-
-def _mapping(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = parent.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _EntityError(f"{where} must be an object, got {_kind_of(value)}")
-    return value
-
-
-def _text(parent: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = parent.get(key)
-    if value is not None and (not isinstance(value, str) or not value):
-        raise _EntityError(f"{where} must be a non-empty string, got {_kind_of(value)}")
-    return value
-
-
-def _text_list(parent: Mapping[str, Any], key: str, where: str) -> list[str]:
-    value = parent.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _EntityError(f"{where} must be a list of strings, got {_kind_of(value)}")
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not item:
-            raise _EntityError(f"{where}[{index}] must be a non-empty string, got {_kind_of(item)}")
-    return value
-
-
-def _ref(target: str, *, kind: str, namespace: str, where: str) -> str:
-    try:
-        return stringify_entity_ref(
-            parse_entity_ref(target, default_kind=kind, default_namespace=namespace)
-        )
-    except InputError as exc:
-        raise _EntityError(f"{where}: {exc}") from None
-
-
-@dataclass(slots=True)
-class _Parsed:
-    """One valid entity and the refs its spec names, before relations are computed."""
-
-    ref: str
-    kind: str
-    namespace: str
-    entity: dict[str, Any]
-    #: ``entity #3 (User "jane")``, for messages.
-    label: str = ""
-    path: str = ""
-    #: (relation type on this entity, target ref) pairs from its own spec.
-    links: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _parse_entity(doc: Any) -> _Parsed | None:
-    """Check one document; None for kinds the catalog does not keep (not an error)."""
-    if not isinstance(doc, Mapping):
-        raise _EntityError(f"must be an object, got {_kind_of(doc)}")
-    kind = doc.get("kind")
-    if not isinstance(kind, str) or not kind:
-        raise _EntityError(f"kind must be a non-empty string, got {_kind_of(kind)}")
-    if kind.lower() not in _KINDS:
-        return None
-    metadata = _mapping(doc, "metadata", "metadata")
-    name = metadata.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 63:
-        shown = f"{name!r}" if isinstance(name, str) else _kind_of(name)
-        raise _EntityError(
-            f"metadata.name must be 1-63 letters, digits and [-_.], "
-            f"starting and ending with a letter or digit, got {shown}"
-        )
-    namespace = _text(metadata, "namespace", "metadata.namespace") or DEFAULT_NAMESPACE
-    if not _NAMESPACE.fullmatch(namespace) or len(namespace) > 63:
-        raise _EntityError(f"metadata.namespace must be a DNS label, got {namespace!r}")
-    for key, value in _mapping(metadata, "annotations", "metadata.annotations").items():
-        if not isinstance(value, str):
-            raise _EntityError(
-                f"metadata.annotations[{key!r}] must be a string, got {_kind_of(value)}"
-                " (quote numbers and dates)"
-            )
-    spec = _mapping(doc, "spec", "spec")
-    entity = copy.deepcopy(dict(doc))
-    entity["metadata"] = {**(entity.get("metadata") or {}), "namespace": namespace}
-    ref = stringify_entity_ref(entity)
-    parsed = _Parsed(ref=ref, kind=_KINDS[kind.lower()], namespace=namespace, entity=entity)
-    if parsed.kind == "User":
-        profile = _mapping(spec, "profile", "spec.profile")
-        for key in ("email", "displayName", "picture"):
-            _text(profile, key, f"spec.profile.{key}")
-        for index, group in enumerate(_text_list(spec, "memberOf", "spec.memberOf")):
-            target = _ref(group, kind="Group", namespace=namespace, where=f"spec.memberOf[{index}]")
-            parsed.links.append(("memberOf", target))
-    else:
-        _text(spec, "type", "spec.type")
-        parent = _text(spec, "parent", "spec.parent")
-        if parent:
-            parsed.links.append(
-                ("childOf", _ref(parent, kind="Group", namespace=namespace, where="spec.parent"))
-            )
-        for index, child in enumerate(_text_list(spec, "children", "spec.children")):
-            target = _ref(child, kind="Group", namespace=namespace, where=f"spec.children[{index}]")
-            parsed.links.append(("parentOf", target))
-        for index, member in enumerate(_text_list(spec, "members", "spec.members")):
-            target = _ref(member, kind="User", namespace=namespace, where=f"spec.members[{index}]")
-            parsed.links.append(("hasMember", target))
-    return parsed
-
-
-#: Each relation and the one the other side gets (Backstage's relation pairs).
-_INVERSE = {
-    "memberOf": "hasMember",
-    "hasMember": "memberOf",
-    "childOf": "parentOf",
-    "parentOf": "childOf",
-}
-
-
-def _describe(doc: Any) -> str:
-    """``(User "jane")`` for an error message, as much as the document tells."""
-    if not isinstance(doc, Mapping):
-        return ""
-    kind = doc.get("kind") if isinstance(doc.get("kind"), str) else None
-    metadata = doc.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, Mapping) else None
-    name = name if isinstance(name, str) else None
-    parts = [part for part in (kind, f'"{name}"' if name else None) if part]
-    return f" ({' '.join(parts)})" if parts else ""
 
 
 def _syntax_error(exc: yaml.YAMLError) -> str:
@@ -203,7 +63,17 @@ def _syntax_error(exc: yaml.YAMLError) -> str:
     return f"invalid YAML: {exc}"
 
 
-def _read_file(path: str) -> list[_Parsed]:
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A parsed entity and where it was read, for duplicate-entity messages."""
+
+    parsed: ParsedEntity
+    #: ``entity #3 (User "jane")``.
+    label: str
+    path: str
+
+
+def _read_file(path: str) -> list[_Found]:
     """The User and Group entities of one file; ``ConfigError`` naming file and entity."""
     try:
         with open(path, encoding="utf-8") as fh:
@@ -216,13 +86,13 @@ def _read_file(path: str) -> list[_Parsed]:
     for number, doc in enumerate(docs, start=1):
         if doc is None:
             continue
+        label = f"entity #{number}{describe(doc)}"
         try:
-            parsed = _parse_entity(doc)
-        except _EntityError as exc:
-            raise ConfigError(f"entity #{number}{_describe(doc)}: {exc}", source=path) from None
+            parsed = parse_entity(doc)
+        except EntityError as exc:
+            raise ConfigError(f"{label}: {exc}", source=path) from None
         if parsed is not None:
-            parsed.label, parsed.path = f"entity #{number}{_describe(doc)}", path
-            out.append(parsed)
+            out.append(_Found(parsed=parsed, label=label, path=path))
     return out
 
 
@@ -261,31 +131,26 @@ class _Index:
 
 
 def _build(files: Iterable[str]) -> _Index:
-    parsed: dict[str, _Parsed] = {}
+    found: dict[str, _Found] = {}
     for path in files:
         for item in _read_file(path):
-            first = parsed.get(item.ref)
+            first = found.get(item.parsed.ref)
             if first is not None:
                 raise ConfigError(
-                    f"{item.label}: duplicate entity {item.ref} "
+                    f"{item.label}: duplicate entity {item.parsed.ref} "
                     f"(first defined in {first.path}: {first.label})",
                     source=path,
                 )
-            parsed[item.ref] = item
-    relations: dict[str, dict[tuple[str, str], None]] = {ref: {} for ref in parsed}
-    for item in parsed.values():
-        for relation, target in item.links:
-            relations[item.ref][(relation, target)] = None
-            if target in relations:
-                relations[target][(_INVERSE[relation], item.ref)] = None
+            found[item.parsed.ref] = item
+    relations = compute_relations(item.parsed for item in found.values())
     by_ref = {}
     search: dict[tuple[str, str], list[str]] = {}
     users = []
-    for ref, item in parsed.items():
-        entity = item.entity
-        entity["relations"] = [{"type": t, "targetRef": target} for t, target in relations[ref]]
+    for ref, item in found.items():
+        entity = item.parsed.entity
+        entity["relations"] = relations[ref]
         by_ref[ref] = entity
-        if item.kind == "User":
+        if item.parsed.kind == "User":
             users.append(ref)
             for pair in _search_pairs(entity):
                 search.setdefault(pair, []).append(ref)
