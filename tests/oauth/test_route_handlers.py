@@ -461,3 +461,46 @@ def test_refresh_cannot_widen_the_granted_scopes(testapp):
     )
     granted = testapp.get("/api/auth/fake/refresh?env=development&scope=email", headers=XRW)
     assert granted.json["providerInfo"]["scope"] == "email openid"
+
+
+def test_two_tabs_refreshing_with_one_rotating_token_both_succeed(testapp, monkeypatch):
+    """An IdP that accepts each refresh token once must not log out the slower tab."""
+    from wsgiauth.errors import AuthenticationError
+    from wsgiauth.oauth.types import OAuthAuthenticatorResult
+    from wsgiauth.oauth.types import OAuthSession
+
+    signed_in(testapp)
+    fake = testapp.auth_app.providers["fake"].handlers["development"].authenticator
+    used = []
+
+    def rotating_refresh(input):
+        if input.refresh_token in used:
+            raise AuthenticationError("invalid_grant")
+        used.append(input.refresh_token)
+        return OAuthAuthenticatorResult(
+            full_profile={"email": "jane@example.com"},
+            session=OAuthSession(access_token=f"access-{len(used)}", refresh_token=f"r{len(used)}"),
+        )
+
+    monkeypatch.setattr(fake, "refresh", rotating_refresh)
+    old = testapp.cookies["fake-refresh-token"]
+    first = testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
+    testapp.set_cookie("fake-refresh-token", old)  # the other tab still holds the old cookie
+    second = testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
+    assert first.json["providerInfo"]["accessToken"] == "access-1"
+    assert second.json["providerInfo"]["accessToken"] == "access-1"
+    assert set_cookies(second)["fake-refresh-token"].startswith("fake-refresh-token=r1;")
+    assert used == [old]
+
+
+def test_after_logout_the_old_token_gets_no_shared_refresh(testapp):
+    signed_in(testapp)
+    old = testapp.cookies["fake-refresh-token"]
+    testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
+    testapp.set_cookie("fake-refresh-token", old)
+    testapp.post("/api/auth/fake/logout?env=development", headers=XRW)
+    fake = testapp.auth_app.providers["fake"].handlers["development"].authenticator
+    before = fake.refresh_counter
+    testapp.set_cookie("fake-refresh-token", old)
+    testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
+    assert fake.refresh_counter == before + 1  # a real exchange, not the cached one

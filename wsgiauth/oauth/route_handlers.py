@@ -37,6 +37,7 @@ from .cookies import OAuthCookieManager
 from .cookies import started_now
 from .scopes import join_scopes
 from .scopes import split_scopes
+from .single_flight import SingleFlight
 from .state import decode_oauth_state
 from .state import encode_oauth_state
 from .types import OAuthAuthenticateInput
@@ -89,6 +90,7 @@ class OAuthRouteHandlers:
         self.additional_scopes = additional_scopes
         self.profile_transform = profile_transform or authenticator.default_profile_transform
         self.sign_in = sign_in
+        self._refreshes: SingleFlight[OAuthAuthenticatorResult] = SingleFlight()
 
     # -- start ----------------------------------------------------------------------------
 
@@ -212,13 +214,15 @@ class OAuthRouteHandlers:
                 # rather than be told it holds scopes nobody granted.
                 raise InputError("Session has not been granted the requested scope")
             scope = self._scope(request, request.GET.get("scope"))
-            result = self.authenticator.refresh(
-                OAuthRefreshInput(
-                    request=request,
-                    scope=scope,
-                    scope_already_granted=already_granted,
-                    refresh_token=refresh_token,
-                )
+            refresh_input = OAuthRefreshInput(
+                request=request,
+                scope=scope,
+                scope_already_granted=already_granted,
+                refresh_token=refresh_token,
+            )
+            # Tabs racing with one rotating refresh token share one exchange.
+            result = self._refreshes.run(
+                refresh_token, lambda: self.authenticator.refresh(refresh_input)
             )
             client_response, scope = self._client_response(result, scope)
         except ServiceUnavailableError:
@@ -242,8 +246,11 @@ class OAuthRouteHandlers:
         if origin is not None and not self.is_origin_allowed(origin):
             raise NotAllowedError(f"Origin '{origin}' is not allowed")
         logout_url = None
+        refresh_token = self.cookies.get_refresh_token(request)
+        if refresh_token:
+            # A shared refresh result must not outlive the session it belonged to.
+            self._refreshes.forget(refresh_token)
         if isinstance(self.authenticator, SupportsOAuthLogout):
-            refresh_token = self.cookies.get_refresh_token(request)
             outcome = self.authenticator.logout(
                 OAuthLogoutInput(request=request, refresh_token=refresh_token)
             )
