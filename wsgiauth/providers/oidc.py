@@ -7,39 +7,27 @@ against the provider's JWKS, and the userinfo claims merged in. Refresh and
 logout (RFC 7009 revocation, optionally the provider's end-session URL)
 follow Backstage's ``oidc`` authenticator.
 
-Where Backstage leans on ``openid-client``, the checks are spelled out here
-and each carries a comment saying what it stops: only the configured
-asymmetric algorithm is accepted, issuer, audience, ``azp``, expiry and
-``nonce`` are checked, and an unknown key id refetches the JWKS at most once
-every 30 seconds. The ID-token ``nonce`` is derived from the flow nonce, so
-no server-side state is kept between ``start`` and the callback.
-
-Discovery and JWKS documents are fetched lazily, on the first login, and
-cached for an hour; a failed fetch is not cached and answers 503.
+Discovery, the JWKS cache and the ID-token checks (signature with the one
+configured asymmetric algorithm, ``iss``, ``aud``, ``azp``, ``exp``, ``iat``,
+``nonce``) live in :mod:`wsgiauth.providers.oidc_tokens`; this module is the
+authenticator around them. The discovery document is fetched lazily, on the
+first login, so an IdP that is down at boot does not stop the app.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
-import threading
 import time
 from collections.abc import Callable
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
 from oauthlib.common import add_params_to_uri
 from oauthlib.oauth2 import WebApplicationClient
 
 from ..errors import AuthenticationError
 from ..errors import HttpError
-from ..errors import ServiceUnavailableError
 from ..oauth.client import ClientCredentials
 from ..oauth.client import authorization_url
 from ..oauth.client import callback_code
@@ -52,6 +40,10 @@ from ..oauth.types import OAuthLogoutResult
 from ..oauth.types import OAuthStartResponse
 from ..registry import ProviderModule
 from ..types import ProfileInfo
+from .oidc_tokens import ID_TOKEN_ALGORITHMS
+from .oidc_tokens import OidcMetadata as OidcMetadata
+from .oidc_tokens import OidcTokenVerifier
+from .oidc_tokens import derive_id_token_nonce as derive_id_token_nonce
 
 if TYPE_CHECKING:
     from typing import Self
@@ -66,94 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["OidcAuthenticator", "OidcMetadata", "derive_id_token_nonce", "module"]
 
 log = logging.getLogger(__name__)
-
-#: How long discovery and JWKS documents are trusted before they are fetched again.
-METADATA_TTL_SECONDS = 3600.0
-#: The least time between two JWKS fetches caused by an unknown ``kid``.
-JWKS_REFETCH_INTERVAL_SECONDS = 30.0
-#: Signature algorithms an ID token may use: asymmetric only, verified with the JWKS.
-ID_TOKEN_ALGORITHMS = (
-    "RS256",
-    "RS384",
-    "RS512",
-    "PS256",
-    "PS384",
-    "PS512",
-    "ES256",
-    "ES384",
-    "ES512",
-    "EdDSA",
-)
-_REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat"]
-
-
-def derive_id_token_nonce(flow_nonce: str) -> str:
-    """The ID-token ``nonce`` for a flow: unpadded base64url of SHA-256 of the flow nonce.
-
-    Deriving it (instead of storing a random one, as Backstage does) keeps the flow
-    stateless: the callback recomputes it from the nonce in the verified ``state``.
-    Only the hash travels through the IdP, never the flow nonce itself.
-    """
-    digest = hashlib.sha256(flow_nonce.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class OidcMetadata:
-    """The parts of a discovery document (OpenID Connect Discovery §3) this provider uses."""
-
-    issuer: str
-    authorization_endpoint: str
-    token_endpoint: str
-    jwks_uri: str
-    userinfo_endpoint: str | None = None
-    revocation_endpoint: str | None = None
-    end_session_endpoint: str | None = None
-
-    @classmethod
-    def from_document(cls, document: Mapping[str, Any], url: str) -> OidcMetadata:
-        """Check and read a discovery document; ``ServiceUnavailableError`` if it is unusable."""
-        values: dict[str, str | None] = {}
-        for name in (
-            "issuer",
-            "authorization_endpoint",
-            "token_endpoint",
-            "jwks_uri",
-            "userinfo_endpoint",
-            "revocation_endpoint",
-            "end_session_endpoint",
-        ):
-            value = document.get(name)
-            required = name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
-            if value is None and not required:
-                values[name] = None
-                continue
-            parts = urlsplit(value) if isinstance(value, str) else None
-            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
-                problem = "has no" if value is None else "has an invalid"
-                raise ServiceUnavailableError(
-                    f"The OIDC discovery document at {urlsplit(url).netloc} {problem} {name}"
-                )
-            values[name] = value
-        return cls(**values)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class _KeySet:
-    """The usable signing keys of one JWKS fetch."""
-
-    uri: str
-    fetched_at: float
-    by_kid: Mapping[str, jwt.PyJWK]
-    #: Keys that carry no ``kid``.
-    anonymous: tuple[jwt.PyJWK, ...]
-
-    def find(self, kid: str | None) -> jwt.PyJWK | None:
-        if kid is not None:
-            return self.by_kid.get(kid)
-        # No kid in the token: unambiguous only when the set holds a single key.
-        keys = [*self.by_kid.values(), *self.anonymous]
-        return keys[0] if len(keys) == 1 else None
 
 
 class OidcAuthenticator:
@@ -189,11 +93,15 @@ class OidcAuthenticator:
         self.prompt = prompt
         self.federated_logout = federated_logout
         self.id_token_leeway = id_token_leeway
-        self._clock = clock
-        self._metadata: tuple[OidcMetadata, float] | None = None
-        self._metadata_lock = threading.Lock()
-        self._keys: _KeySet | None = None
-        self._keys_lock = threading.Lock()
+        #: Discovery, JWKS and ID-token checks for this IdP and client.
+        self.tokens = OidcTokenVerifier(
+            metadata_url=metadata_url,
+            http=http,
+            client_id=credentials.client_id,
+            algorithm=algorithm,
+            leeway=id_token_leeway,
+            clock=clock,
+        )
 
     @classmethod
     def from_config(
@@ -244,125 +152,17 @@ class OidcAuthenticator:
             clock=clock,
         )
 
-    # -- discovery and keys ---------------------------------------------------------------
+    # -- discovery and ID tokens (see oidc_tokens) -----------------------------------------
 
     def metadata(self) -> OidcMetadata:
         """The discovery document, fetched on first use and cached for an hour."""
-        cached = self._metadata
-        if cached is not None and self._clock() - cached[1] < METADATA_TTL_SECONDS:
-            return cached[0]
-        with self._metadata_lock:  # one fetch at a time; the others reuse its result
-            cached = self._metadata
-            now = self._clock()
-            if cached is not None and now - cached[1] < METADATA_TTL_SECONDS:
-                return cached[0]
-            document = self.http.get_json(self.metadata_url)
-            metadata = OidcMetadata.from_document(document, self.metadata_url)
-            self._metadata = (metadata, now)
-            return metadata
-
-    def _load_keys(self, uri: str, now: float) -> _KeySet:
-        document = self.http.get_json(uri)
-        keys = document.get("keys")
-        if not isinstance(keys, list):
-            raise ServiceUnavailableError(f"The JWKS at {urlsplit(uri).netloc} has no list of keys")
-        by_kid: dict[str, jwt.PyJWK] = {}
-        anonymous: list[jwt.PyJWK] = []
-        for jwk in keys:
-            if not isinstance(jwk, dict) or jwk.get("use") not in (None, "sig"):
-                continue
-            if jwk.get("alg") not in (None, self.algorithm):
-                continue  # a key published for another algorithm must not verify this one
-            try:
-                key = jwt.PyJWK(jwk, algorithm=self.algorithm)
-            except jwt.PyJWTError:
-                continue  # another key type, or a key PyJWT cannot use
-            kid = jwk.get("kid")
-            if isinstance(kid, str):
-                by_kid[kid] = key
-            else:
-                anonymous.append(key)
-        key_set = _KeySet(uri=uri, fetched_at=now, by_kid=by_kid, anonymous=tuple(anonymous))
-        self._keys = key_set
-        return key_set
-
-    def _signing_key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK | None:
-        with self._keys_lock:
-            now = self._clock()
-            keys = self._keys
-            if (
-                keys is None
-                or keys.uri != jwks_uri
-                or now - keys.fetched_at >= METADATA_TTL_SECONDS
-            ):
-                keys = self._load_keys(jwks_uri, now)
-            key = keys.find(kid)
-            if key is None and now - keys.fetched_at >= JWKS_REFETCH_INTERVAL_SECONDS:
-                # An unknown kid may mean the IdP rotated its keys, so fetch once more. But
-                # only every 30 s: tokens with made-up kids must not make us hammer the IdP.
-                key = self._load_keys(jwks_uri, now).find(kid)
-            return key
-
-    # -- ID tokens ------------------------------------------------------------------------
+        return self.tokens.metadata()
 
     def verify_id_token(
         self, id_token: str, *, nonce: str | None, failed: str = "Authentication failed"
     ) -> dict[str, Any]:
-        """Verify an ID token (OIDC Core §3.1.3.7) and return its claims.
-
-        :param nonce: the expected ``nonce`` claim; None skips the check (refresh).
-        :raises AuthenticationError: "<failed>, invalid ID token: <reason>".
-        """
-
-        def invalid(reason: str) -> AuthenticationError:
-            return AuthenticationError(f"{failed}, invalid ID token: {reason}")
-
-        try:
-            header = jwt.get_unverified_header(id_token)
-        except jwt.PyJWTError as exc:
-            raise invalid(str(exc)) from exc
-        algorithm = header.get("alg")
-        if algorithm != self.algorithm:
-            # Only the configured asymmetric algorithm: this stops "alg": "none" and
-            # HS256 tokens "signed" with the IdP's public key as an HMAC secret.
-            raise invalid(f"algorithm {algorithm!r} is not the expected {self.algorithm}")
-        kid = header.get("kid")
-        if kid is not None and not isinstance(kid, str):
-            raise invalid("the key id (kid) is not a string")
-        metadata = self.metadata()
-        key = self._signing_key(metadata.jwks_uri, kid)
-        if key is None:
-            raise invalid(f"no signing key {kid!r} in the identity provider's JWKS")
-        client_id = self.credentials.client_id
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                id_token,
-                key,
-                algorithms=[self.algorithm],
-                # iss stops tokens from another IdP, aud tokens minted for another client,
-                # exp/iat replays of old tokens (within the configured leeway).
-                issuer=metadata.issuer,
-                audience=client_id,
-                leeway=self.id_token_leeway,
-                options={"require": _REQUIRED_CLAIMS},
-            )
-        except jwt.PyJWTError as exc:
-            raise invalid(str(exc)) from exc
-        audience = claims["aud"]
-        authorized_party = claims.get("azp")
-        if isinstance(audience, list) and len(audience) > 1 and authorized_party is None:
-            # A token for several audiences must name the party it was issued to.
-            raise invalid("several audiences and no authorized party (azp)")
-        if authorized_party is not None and authorized_party != client_id:
-            # Stops a token issued to another client that merely lists us as an audience.
-            raise invalid("the authorized party (azp) is another client")
-        if nonce is not None:
-            claim = claims.get("nonce")
-            # The nonce binds the token to this browser's flow: it stops replayed and
-            # injected ID tokens. Compared in constant time.
-            if not isinstance(claim, str) or not hmac.compare_digest(claim, nonce):
-                raise invalid("the nonce does not match this sign-in")
-        return claims
+        """The claims of a verified ID token (see :meth:`OidcTokenVerifier.verify_id_token`)."""
+        return self.tokens.verify_id_token(id_token, nonce=nonce, failed=failed)
 
     def _with_userinfo(
         self, metadata: OidcMetadata, claims: dict[str, Any], access_token: str, failed: str
