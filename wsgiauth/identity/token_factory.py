@@ -1,4 +1,4 @@
-"""Backstage identity tokens: issuing, signing keys and their rotation (spec §9.1, §9.2).
+"""Backstage identity token signing keys: lifecycle, rotation and listing (spec §9.1, §9.2).
 
 :class:`TokenFactory` is Backstage's ``TokenFactory``: each process lazily makes
 its own signing key, publishes the public half in a
@@ -16,17 +16,12 @@ Two things go beyond Backstage, neither visible on the wire:
   ``list_cache_seconds`` (the JWKS endpoint is hot), prunes expired keys at most once
   a minute, and falls back to the last good list while the key store is down.
 
-Tokens are built byte for byte as Backstage builds them: header
-``{"typ":"vnd.backstage.user","alg":...,"kid":...}``, payload
-``{...extra, iss, sub, ent, aud, iat, exp, uip}``, where ``uip`` is only the
-signature of a second JWS, header ``{"typ":"vnd.backstage.limited-user",...}``
-over exactly ``{"sub":...,"iat":...,"exp":...}``. Backstage services rebuild that
-"limited user token" from the parts, so its JSON must match ``JSON.stringify``.
+The token format itself (claims and a key in, a signed token out) lives in
+:mod:`wsgiauth.identity.tokens`; its public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -40,16 +35,20 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.api_jws import PyJWS
 
 from ..config import Config
 from ..errors import ConfigError
-from ..errors import HttpError
-from ..errors import InputError
 from ..errors import ServiceUnavailableError
 from ..types import TokenParams
 from .key_stores import StaticKeyStore
 from .key_stores import public_jwk_of
+from .tokens import AUDIENCE as AUDIENCE
+from .tokens import MAX_TOKEN_LENGTH as MAX_TOKEN_LENGTH
+from .tokens import TYP_LIMITED_USER as TYP_LIMITED_USER
+from .tokens import TYP_USER as TYP_USER
+from .tokens import SigningKey
+from .tokens import TokenTooLargeError as TokenTooLargeError
+from .tokens import issue_user_token
 from .types import KeyStore
 from .types import StoredKey
 from .types import UserInfoStore
@@ -67,13 +66,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: JOSE ``typ`` of a full user token and of the limited token that ``uip`` proves.
-TYP_USER = "vnd.backstage.user"
-TYP_LIMITED_USER = "vnd.backstage.limited-user"
-#: The ``aud`` of every user token.
-AUDIENCE = "backstage"
-#: Backstage refuses to issue longer tokens (about 500 ownership refs of 64 bytes).
-MAX_TOKEN_LENGTH = 32768
 #: ``auth.backstageTokenExpiration``: default and clamp bounds, in seconds (spec §8).
 TOKEN_EXPIRATION_DEFAULT = 3600
 TOKEN_EXPIRATION_MIN = 600
@@ -92,26 +84,6 @@ _EC_CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
 }
 _RSA = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 _SUPPORTED = (*_EC_CURVES, *_RSA, "EdDSA")
-_JWS = PyJWS()
-_BAD_SUB = '"sub" claim provided by the auth resolver is not a valid EntityRef.'
-
-
-class TokenTooLargeError(HttpError):
-    """The token would exceed :data:`MAX_TOKEN_LENGTH`: a resolver or catalog bug (500)."""
-
-    status_code = 500
-    wire_name = "Error"
-
-
-@dataclass(frozen=True, slots=True)
-class _SigningKey:
-    kid: str
-    algorithm: str
-    #: A ``cryptography`` private key object.
-    private_key: Any
-    public_jwk: dict[str, Any]
-    #: Epoch seconds by the factory's clock.
-    created_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,79 +97,7 @@ class _KeyList:
     degraded: bool = False
 
 
-def _compact_json(value: Any) -> bytes:
-    """``JSON.stringify`` bytes: no spaces, insertion order, non-ASCII kept as UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def is_entity_ref(ref: str) -> bool:
-    """Whether ``ref`` parses as Backstage's ``parseEntityRef`` does without defaults.
-
-    The form is ``kind:[namespace/]name``: a kind is required, namespace and name may
-    not be empty, and a ``/`` before the first ``:`` means there is no kind.
-    """
-    colon, slash = ref.find(":"), ref.find("/")
-    if slash != -1 and slash < colon:
-        colon = -1
-    if colon <= 0:
-        return False
-    if slash != -1 and slash == colon + 1:
-        return False
-    return bool(ref[max(colon + 1, slash + 1) :])
-
-
-def _sign(key: _SigningKey, header_typ: str, payload: bytes) -> str:
-    headers = {"typ": header_typ, "alg": key.algorithm, "kid": key.kid}
-    # sort_headers=False keeps typ, alg, kid in this order (Backstage's order).
-    return _JWS.encode(payload, key.private_key, key.algorithm, headers=headers, sort_headers=False)
-
-
-def _issue(
-    key: _SigningKey,
-    params: TokenParams,
-    *,
-    issuer: str,
-    duration: int,
-    now: float,
-    omit_ownership_claim: bool,
-) -> tuple[str, dict[str, Any]]:
-    """Sign a user token; return it and the claims to keep as user info."""
-    extra = dict(params.claims)
-    sub = extra.pop("sub", None)
-    if not isinstance(sub, str) or not is_entity_ref(sub):
-        raise InputError(_BAD_SUB)
-    ent = extra.pop("ent", None)
-    if ent is None:
-        ent = [sub]
-    elif not isinstance(ent, list | tuple) or not all(isinstance(ref, str) for ref in ent):
-        raise InputError('"ent" claim provided by the auth resolver must be a list of entity refs')
-    ent = list(ent)
-    iat = math.floor(now)
-    exp = iat + duration
-    proof = _compact_json({"sub": sub, "iat": iat, "exp": exp})
-    uip = _sign(key, TYP_LIMITED_USER, proof).rsplit(".", 1)[1]
-    claims = {**extra, "iss": issuer, "sub": sub, "ent": ent, "aud": AUDIENCE}
-    claims.update(iat=iat, exp=exp, uip=uip)
-    token_claims = (
-        {k: v for k, v in claims.items() if k != "ent"} if omit_ownership_claim else claims
-    )
-    try:
-        token = _sign(key, TYP_USER, _compact_json(token_claims))
-    except (TypeError, ValueError) as exc:
-        raise InputError("The claims provided by the auth resolver are not valid JSON") from exc
-    if len(token) > MAX_TOKEN_LENGTH:
-        raise TokenTooLargeError(
-            "Failed to issue a new user token. The resulting token is excessively large, with "
-            "either too many ownership claims or too large custom claims. You likely have a bug "
-            f"either in the sign-in resolver or catalog data (sub '{sub}', {len(ent)} ownership "
-            f"refs, {len(token)} characters)."
-        )
-    log.debug("Issued a token for %s with %d ownership refs (kid %s)", sub, len(ent), key.kid)
-    user_info = {k: v for k, v in claims.items() if k not in ("aud", "iat", "iss", "uip")}
-    return token, user_info
-
-
-def _new_key(algorithm: str, created_at: float) -> _SigningKey:
+def _new_key(algorithm: str, created_at: float) -> SigningKey:
     private_key: Any
     if algorithm in _EC_CURVES:
         private_key = ec.generate_private_key(_EC_CURVES[algorithm]())
@@ -208,7 +108,7 @@ def _new_key(algorithm: str, created_at: float) -> _SigningKey:
     kid = str(uuid.uuid4())
     public = public_jwk_of(jwt.get_algorithm_by_name(algorithm), private_key.public_key())
     jwk = {**public, "kid": kid, "alg": algorithm}
-    return _SigningKey(kid, algorithm, private_key, jwk, created_at)
+    return SigningKey(kid, algorithm, private_key, jwk, created_at)
 
 
 class TokenFactory:
@@ -261,8 +161,8 @@ class TokenFactory:
         self._clock = clock
         # Guards making keys: two threads must never both make (and publish) one.
         self._key_lock = threading.Lock()
-        self._current: _SigningKey | None = None
-        self._next: _SigningKey | None = None
+        self._current: SigningKey | None = None
+        self._next: SigningKey | None = None
         self._retry_at = 0.0  # time.monotonic() before which no new key is attempted
         self._list_lock = threading.Lock()
         self._cache: _KeyList | None = None
@@ -279,7 +179,7 @@ class TokenFactory:
         """
         now = self._clock()
         key = self._signing_key(now)
-        token, user_info = _issue(
+        token, user_info = issue_user_token(
             key,
             params,
             issuer=self.issuer,
@@ -291,7 +191,7 @@ class TokenFactory:
             self._user_info_store.save_user_info(user_info["sub"], user_info)
         return token
 
-    def _signing_key(self, now: float) -> _SigningKey:
+    def _signing_key(self, now: float) -> SigningKey:
         current, upcoming = self._current, self._next
         if current is not None and now <= current.created_at + self.key_duration_seconds:
             if upcoming is not None or now <= self._prepublish_at(current):
@@ -299,10 +199,10 @@ class TokenFactory:
         with self._key_lock:
             return self._rotate(self._clock())
 
-    def _prepublish_at(self, key: _SigningKey) -> float:
+    def _prepublish_at(self, key: SigningKey) -> float:
         return key.created_at + self.key_duration_seconds - self.publish_ahead_seconds
 
-    def _rotate(self, now: float) -> _SigningKey:
+    def _rotate(self, now: float) -> SigningKey:
         """Under the key lock: switch to or make the key to sign with, and maybe the next one."""
         current = self._current
         if current is None or now > current.created_at + self.key_duration_seconds:
@@ -321,7 +221,7 @@ class TokenFactory:
                     log.warning("Could not publish the next signing key; keeping %s", current.kid)
         return current
 
-    def _make_key(self, now: float) -> _SigningKey:
+    def _make_key(self, now: float) -> SigningKey:
         """Make a key and publish its public half; it may be used only after that."""
         if time.monotonic() < self._retry_at:
             raise ServiceUnavailableError(
@@ -409,7 +309,7 @@ class TokenFactory:
         self._cache = cache
         return cache
 
-    def _remember_own_key(self, key: _SigningKey) -> None:
+    def _remember_own_key(self, key: SigningKey) -> None:
         """List a key this process just published at once, without waiting for the cache.
 
         Taken under the list lock, so a refresh that read the store before the key was
@@ -449,14 +349,14 @@ class StaticTokenIssuer:
         self.issuer = issuer
         self.key_duration_seconds = key_duration_seconds
         self._key_store = key_store
-        self._key = _SigningKey(jwk["kid"], jwk["alg"], pair.private_key, jwk, 0.0)
+        self._key = SigningKey(jwk["kid"], jwk["alg"], pair.private_key, jwk, 0.0)
         self._user_info_store = user_info_store
         self._omit_ownership_claim = omit_ownership_claim
         self._clock = clock
 
     def issue_token(self, params: TokenParams) -> str:
         """Sign a user token exactly as :meth:`TokenFactory.issue_token` does."""
-        token, user_info = _issue(
+        token, user_info = issue_user_token(
             self._key,
             params,
             issuer=self.issuer,

@@ -1,0 +1,145 @@
+"""The Backstage user token format: claims and a signing key in, a signed token out (spec §9.1).
+
+Pure functions, no key lifecycle (that is :mod:`wsgiauth.identity.token_factory`).
+Tokens are built byte for byte as Backstage builds them: header
+``{"typ":"vnd.backstage.user","alg":...,"kid":...}``, payload
+``{...extra, iss, sub, ent, aud, iat, exp, uip}``, where ``uip`` is only the
+signature of a second JWS, header ``{"typ":"vnd.backstage.limited-user",...}``
+over exactly ``{"sub":...,"iat":...,"exp":...}``. Backstage services rebuild that
+"limited user token" from the parts, so its JSON must match ``JSON.stringify``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from jwt.api_jws import PyJWS
+
+from ..errors import HttpError
+from ..errors import InputError
+from ..types import TokenParams
+
+__all__ = [
+    "AUDIENCE",
+    "MAX_TOKEN_LENGTH",
+    "TYP_LIMITED_USER",
+    "TYP_USER",
+    "SigningKey",
+    "TokenTooLargeError",
+    "is_entity_ref",
+    "issue_user_token",
+]
+
+log = logging.getLogger(__name__)
+
+#: JOSE ``typ`` of a full user token and of the limited token that ``uip`` proves.
+TYP_USER = "vnd.backstage.user"
+TYP_LIMITED_USER = "vnd.backstage.limited-user"
+#: The ``aud`` of every user token.
+AUDIENCE = "backstage"
+#: Backstage refuses to issue longer tokens (about 500 ownership refs of 64 bytes).
+MAX_TOKEN_LENGTH = 32768
+
+_JWS = PyJWS()
+_BAD_SUB = '"sub" claim provided by the auth resolver is not a valid EntityRef.'
+
+
+class TokenTooLargeError(HttpError):
+    """The token would exceed :data:`MAX_TOKEN_LENGTH`: a resolver or catalog bug (500)."""
+
+    status_code = 500
+    wire_name = "Error"
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """A private key to sign tokens with, and the public JWK that verifies them."""
+
+    kid: str
+    algorithm: str
+    #: A ``cryptography`` private key object.
+    private_key: Any
+    public_jwk: dict[str, Any]
+    #: Epoch seconds by the issuer's clock.
+    created_at: float
+
+
+def _compact_json(value: Any) -> bytes:
+    """``JSON.stringify`` bytes: no spaces, insertion order, non-ASCII kept as UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def is_entity_ref(ref: str) -> bool:
+    """Whether ``ref`` parses as Backstage's ``parseEntityRef`` does without defaults.
+
+    The form is ``kind:[namespace/]name``: a kind is required, namespace and name may
+    not be empty, and a ``/`` before the first ``:`` means there is no kind.
+    """
+    colon, slash = ref.find(":"), ref.find("/")
+    if slash != -1 and slash < colon:
+        colon = -1
+    if colon <= 0:
+        return False
+    if slash != -1 and slash == colon + 1:
+        return False
+    return bool(ref[max(colon + 1, slash + 1) :])
+
+
+def _sign(key: SigningKey, header_typ: str, payload: bytes) -> str:
+    headers = {"typ": header_typ, "alg": key.algorithm, "kid": key.kid}
+    # sort_headers=False keeps typ, alg, kid in this order (Backstage's order).
+    return _JWS.encode(payload, key.private_key, key.algorithm, headers=headers, sort_headers=False)
+
+
+def issue_user_token(
+    key: SigningKey,
+    params: TokenParams,
+    *,
+    issuer: str,
+    duration: int,
+    now: float,
+    omit_ownership_claim: bool,
+) -> tuple[str, dict[str, Any]]:
+    """Sign a user token; return it and the claims to keep as user info.
+
+    Raises :class:`InputError` for a ``sub`` that is not an entity ref, a bad ``ent``
+    or claims that are not JSON, and :class:`TokenTooLargeError` past
+    :data:`MAX_TOKEN_LENGTH`.
+    """
+    extra = dict(params.claims)
+    sub = extra.pop("sub", None)
+    if not isinstance(sub, str) or not is_entity_ref(sub):
+        raise InputError(_BAD_SUB)
+    ent = extra.pop("ent", None)
+    if ent is None:
+        ent = [sub]
+    elif not isinstance(ent, list | tuple) or not all(isinstance(ref, str) for ref in ent):
+        raise InputError('"ent" claim provided by the auth resolver must be a list of entity refs')
+    ent = list(ent)
+    iat = math.floor(now)
+    exp = iat + duration
+    proof = _compact_json({"sub": sub, "iat": iat, "exp": exp})
+    uip = _sign(key, TYP_LIMITED_USER, proof).rsplit(".", 1)[1]
+    claims = {**extra, "iss": issuer, "sub": sub, "ent": ent, "aud": AUDIENCE}
+    claims.update(iat=iat, exp=exp, uip=uip)
+    token_claims = (
+        {k: v for k, v in claims.items() if k != "ent"} if omit_ownership_claim else claims
+    )
+    try:
+        token = _sign(key, TYP_USER, _compact_json(token_claims))
+    except (TypeError, ValueError) as exc:
+        raise InputError("The claims provided by the auth resolver are not valid JSON") from exc
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise TokenTooLargeError(
+            "Failed to issue a new user token. The resulting token is excessively large, with "
+            "either too many ownership claims or too large custom claims. You likely have a bug "
+            f"either in the sign-in resolver or catalog data (sub '{sub}', {len(ent)} ownership "
+            f"refs, {len(token)} characters)."
+        )
+    log.debug("Issued a token for %s with %d ownership refs (kid %s)", sub, len(ent), key.kid)
+    user_info = {k: v for k, v in claims.items() if k not in ("aud", "iat", "iss", "uip")}
+    return token, user_info
