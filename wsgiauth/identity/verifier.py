@@ -1,10 +1,11 @@
 """``IdentityVerifier``: check Backstage identity tokens for the wrapped app and other services.
 
 Backstage's ``DefaultIdentityClient`` plays this part in a Backstage backend. A
-verifier gets its public keys either over HTTP from the auth service's
-``/.well-known/jwks.json`` (a separate service) or straight from a callable such
-as the token factory's ``list_public_keys`` (the same process as the issuing
-app, so no HTTP round trip to itself).
+verifier gets its public keys from a :class:`~wsgiauth.identity.jwks.JwksKeys`:
+either over HTTP from the auth service's ``/.well-known/jwks.json`` (a separate
+service) or straight from a callable such as the token factory's
+``list_public_keys`` (the same process as the issuing app, so no HTTP round trip
+to itself).
 
 What it accepts, and why:
 
@@ -17,10 +18,9 @@ What it accepts, and why:
 - ``aud`` containing ``backstage``, ``iss`` equal to the configured issuer,
   ``exp``, ``iat`` and ``sub`` present, ``exp`` checked with a small leeway.
 
-Keys are parsed once and kept by ``kid``. An unknown ``kid`` triggers a refetch,
-rate-limited (see :class:`IdentityVerifier`), so a flood of tokens with made-up
-key ids cannot hammer the JWKS endpoint. Verified tokens are cached until they
-expire, so a token seen again costs one dictionary lookup.
+Keys are parsed once and kept by ``kid``; an unknown ``kid`` triggers a
+rate-limited refetch (see :mod:`wsgiauth.identity.jwks`). Verified tokens are
+cached until they expire, so a token seen again costs one dictionary lookup.
 
 Time checks (``exp``, ``iat``, ``nbf``) use the verifier's own clock rather than
 PyJWT's, so that the cache and the checks can never disagree about when a token
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import binascii
 import json
-import logging
 import re
 import threading
 import time
@@ -48,26 +47,20 @@ from typing import TypeGuard
 import jwt
 from jwt.utils import base64url_decode
 
-from .._http import HttpClient
-from .._http import create_http_client
 from ..errors import AuthenticationError
-from ..errors import HttpError
-from ..errors import ServiceUnavailableError
+from .jwks import JwksKeys
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
+    from .._http import HttpClient
 
-log = logging.getLogger(__name__)
+__all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
 
 #: The header ``typ`` of a full user identity token.
 USER_TOKEN_TYPE = "vnd.backstage.user"  # noqa: S105 - a media type, not a secret
 #: Backstage refuses to issue tokens longer than this; we refuse to read them.
 MAX_TOKEN_LENGTH = 32_768
-#: Clock skew allowed between the issuing host and us when judging whether a
-#: token could carry a key published after our last fetch.
-_ISSUE_MARGIN_SECONDS = 10.0
 #: Claims PyJWT must find; their values are checked below.
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
 
@@ -95,17 +88,6 @@ class BackstageIdentity:
     claims: Mapping[str, Any]
     #: The ``exp`` claim, in epoch seconds.
     expires_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _KeySet:
-    """The usable keys of one fetch, replaced whole (never mutated) on refetch."""
-
-    by_kid: Mapping[str, jwt.PyJWK]
-    #: When the fetch was tried (``clock()``), successful or not.
-    fetched_at: float
-    #: Whether that fetch failed (``by_kid`` then holds the keys from before).
-    failed: bool = False
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
@@ -170,11 +152,16 @@ class IdentityVerifier:
         self.refetch_interval = refetch_interval
         self.min_refetch_interval = min(min_refetch_interval, refetch_interval)
         self.cache_size = cache_size
-        self._key_source = key_source
-        self._http = http
         self._clock = clock
-        self._keys: _KeySet | None = None
-        self._keys_lock = threading.Lock()
+        self._keys = JwksKeys(
+            jwks_url,
+            key_source=key_source,
+            algorithms=self.algorithms,
+            http=http,
+            refetch_interval=refetch_interval,
+            min_refetch_interval=min_refetch_interval,
+            clock=clock,
+        )
         # Insertion-ordered, so the first entry is the oldest; guarded by _cache_lock.
         self._cache: dict[str, BackstageIdentity] = {}
         self._cache_lock = threading.Lock()
@@ -220,7 +207,7 @@ class IdentityVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise _invalid("the token has no key id (kid)")
-        key = self._key(kid, token, now)
+        key = self._keys.key(kid, lambda: _claimed_issued_at(token), now)
         if key is None:
             raise _invalid("unknown signing key")
         try:
@@ -312,111 +299,15 @@ class IdentityVerifier:
                 del cache[next(iter(cache))]
             cache[identity.token] = identity
 
-    # -- keys ----------------------------------------------------------------------------
 
-    def _key(self, kid: str, token: str, now: float) -> jwt.PyJWK | None:
-        keys = self._keys
-        if keys is not None:
-            key = keys.by_kid.get(kid)
-            if key is not None:
-                return key  # the common case: no lock
-        with self._keys_lock:  # one fetch at a time; the others reuse its result
-            keys = self._keys
-            if keys is None:
-                return self._load(now).by_kid.get(kid)
-            key = keys.by_kid.get(kid)
-            if key is not None:
-                return key
-            if keys.failed and not keys.by_kid:
-                # No key at all to check with: the service is down for everyone (503),
-                # asked again at most once per min_refetch_interval.
-                if now - keys.fetched_at < self.min_refetch_interval:
-                    raise ServiceUnavailableError("The identity signing keys are unavailable")
-                return self._load(now).by_kid.get(kid)
-            if not self._may_refetch(keys, token, now):
-                return None
-            try:
-                keys = self._load(now)
-            except HttpError as exc:
-                # Keys are cached, so the service is not down for tokens we know; a kid
-                # we cannot check is the token's problem: 401, not 503.
-                log.warning("Could not refetch identity keys for an unknown kid: %s", exc)
-                return None
-            return keys.by_kid.get(kid)
-
-    def _may_refetch(self, keys: _KeySet, token: str, now: float) -> bool:
-        """Whether an unknown kid may cause a fetch now (see ``refetch_interval``)."""
-        elapsed = now - keys.fetched_at
-        if elapsed >= self.refetch_interval:
-            return True
-        if elapsed < self.min_refetch_interval:
-            return False
-        try:
-            claims = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return False
-        issued_at = claims.get("iat")
-        # Keys are published before first use, so only a token issued after our last
-        # fetch can carry a key we have not seen yet.
-        return _is_number(issued_at) and issued_at > keys.fetched_at - _ISSUE_MARGIN_SECONDS
-
-    def _load(self, now: float) -> _KeySet:
-        """Fetch and parse the keys; a failed fetch still counts for the rate limits."""
-        previous = self._keys
-        try:
-            jwks = self._fetch()
-        except HttpError as exc:
-            # Remember the attempt so that a down key source is not asked on every
-            # request; keep whatever keys we had.
-            self._keys = _KeySet(
-                by_kid=previous.by_kid if previous else {}, fetched_at=now, failed=True
-            )
-            if isinstance(exc, ServiceUnavailableError):
-                raise ServiceUnavailableError("Could not load the identity signing keys") from exc
-            raise
-        by_kid: dict[str, jwt.PyJWK] = {}
-        for jwk in jwks:
-            parsed = self._parse_key(jwk)
-            if parsed is not None:
-                by_kid[parsed[0]] = parsed[1]
-        self._keys = _KeySet(by_kid=MappingProxyType(by_kid), fetched_at=now)
-        log.debug("Loaded %d identity keys", len(by_kid))
-        return self._keys
-
-    def _fetch(self) -> list[Any]:
-        if self._key_source is not None:
-            try:
-                keys: object = self._key_source()
-            except HttpError:
-                raise
-            except Exception as exc:
-                log.exception("The identity key source failed")
-                raise ServiceUnavailableError("Could not load the identity signing keys") from exc
-        else:
-            assert self.jwks_url is not None  # noqa: S101 - checked in __init__
-            if self._http is None:
-                self._http = create_http_client()
-            keys = self._http.get_json(self.jwks_url).get("keys")
-        if not isinstance(keys, list):
-            raise ServiceUnavailableError("The identity JWKS has no list of keys")
-        return keys
-
-    def _parse_key(self, jwk: object) -> tuple[str, jwt.PyJWK] | None:
-        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
-            return None
-        if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, *self.algorithms):
-            return None  # a key published for something else must not verify tokens
-        if "d" in jwk:
-            log.warning("Ignoring identity key %r: it is a private key", jwk["kid"])
-            return None
-        try:
-            key = jwt.PyJWK(jwk)
-        except (jwt.PyJWTError, ValueError, TypeError, KeyError):
-            log.warning("Ignoring identity key %r: PyJWT cannot read it", jwk["kid"])
-            return None
-        if key.algorithm_name not in self.algorithms:
-            return None  # e.g. an RSA key without "alg" when only ES256 is allowed
-        return jwk["kid"], key
+def _claimed_issued_at(token: str) -> float | None:
+    """The ``iat`` a token claims, unverified: only a hint for refetching keys."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    issued_at = claims.get("iat")
+    return issued_at if _is_number(issued_at) else None
 
 
 def _invalid(reason: str) -> AuthenticationError:
