@@ -123,7 +123,7 @@ def test_app_by_dotted_name_is_configured_and_its_protected_paths_need_a_token(t
         pytest.param("tests.test_wsgi_entry", "expected package.module:attribute", id="no-colon"),
         pytest.param("tests.no_such_module:app", "cannot load", id="no-module"),
         pytest.param(f"{__name__}:missing", "cannot load", id="no-attribute"),
-        pytest.param(f"{__name__}:not_callable", "not a WSGI app", id="not-callable"),
+        pytest.param(f"{__name__}:not_callable", "not a WSGI callable", id="not-callable"),
     ],
 )
 def test_an_app_that_cannot_be_loaded_fails_naming_the_variable(tmp_path, dotted, message):

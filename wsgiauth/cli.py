@@ -15,35 +15,24 @@ returns the WSGI app to serve (the demo portal does), and callers' identities th
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import socketserver
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 from .app import create_auth_app
-from .config import Config
 from .config import check_config
 from .config import load_config
 from .errors import ConfigError
-from .identity.middleware import IdentityMiddleware
-from .middleware import AuthMiddleware
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-    from _typeshed.wsgi import StartResponse
-    from _typeshed.wsgi import WSGIApplication
-    from _typeshed.wsgi import WSGIEnvironment
+from .wsgi import CONFIG_ENV
+from .wsgi import configured
+from .wsgi import import_app
+from .wsgi import serve
 
 __all__ = ["main"]
-
-CONFIG_ENV = "WSGIAUTH_CONFIG"
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -68,36 +57,6 @@ def _config_paths(given: Sequence[str] | None) -> list[str]:
         return list(given)
     from_env = os.environ.get(CONFIG_ENV, "")
     return [path for path in from_env.split(os.pathsep) if path]
-
-
-def _import_app(dotted: str) -> WSGIApplication:
-    """The object named by ``package.module:attr`` (``attr`` may itself be dotted)."""
-    module_name, _, attr = dotted.partition(":")
-    if not module_name or not attr:
-        raise ValueError("expected package.module:attribute")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise ValueError(f"{type(obj).__name__} is not a WSGI callable")
-    return obj  # type: ignore[no-any-return]
-
-
-def _configured(obj: WSGIApplication, config: Config) -> WSGIApplication:
-    """The app for this config: ``obj.configure(config)`` if ``obj`` has it, else ``obj``."""
-    configure = getattr(obj, "configure", None)
-    if not callable(configure):
-        return obj
-    app = configure(config)
-    if not callable(app):
-        raise ValueError(f"configure() returned {type(app).__name__}, not a WSGI callable")
-    return app  # type: ignore[no-any-return]
-
-
-def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-    """What ``--bare`` serves outside the auth base path."""
-    start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "10")])
-    return [b"Not Found\n"]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -128,24 +87,14 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"wsgiauth: {exc}", file=sys.stderr)
         return 2
     try:
-        inner = _not_found if args.bare else _configured(_import_app(args.app), config)
+        inner = None if args.bare else configured(import_app(args.app), config)
     except ConfigError as exc:
         print(f"wsgiauth: {exc}", file=sys.stderr)
         return 2
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
-    app: WSGIApplication = inner
-    if auth_app.verifier is not None:
-        # The identity (or None) is offered to every request; paths the app declares
-        # in ``protected_paths`` need a valid token.
-        app = IdentityMiddleware(
-            app,
-            auth_app.verifier,
-            protected=tuple(getattr(inner, "protected_paths", ())),
-            set_remote_user=True,
-        )
-    app = AuthMiddleware(app, auth_app)
+    app = serve(auth_app, inner)
     handler = WSGIRequestHandler if args.access_log else _QuietHandler
     try:
         server = make_server(args.host, args.port, app, _ThreadingWSGIServer, handler)

@@ -29,9 +29,9 @@ from typing import Any
 
 from webob import Request
 
+from .app import AuthApp
 from .app import create_auth_app
 from .app import error_response
-from .config import Config
 from .config import load_config
 from .errors import ConfigError
 from .errors import NotFoundError
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
+
+    from .config import Config
 
 __all__ = ["APP_ENV", "CONFIG_ENV", "application_from_environ", "make_application"]
 
@@ -59,31 +61,54 @@ def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Itera
     )
 
 
-def _import_app(dotted: str) -> WSGIApplication:
-    """The object named by ``package.module:attr`` (``attr`` may itself be dotted)."""
+def import_app(dotted: str) -> WSGIApplication:
+    """The WSGI app named by ``package.module:attr`` (``attr`` may itself be dotted).
+
+    :raises ValueError: a malformed name or an object that is not callable.
+    :raises ImportError, AttributeError: no such module or attribute.
+    """
     module_name, _, attr = dotted.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"{APP_ENV}: expected package.module:attribute, got {dotted!r}")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"{APP_ENV}: cannot load {dotted!r}: {exc}") from exc
+        raise ValueError("expected package.module:attribute")
+    obj: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
     if not callable(obj):
-        raise ConfigError(f"{APP_ENV}: {dotted!r} is a {type(obj).__name__}, not a WSGI app")
+        raise ValueError(f"{type(obj).__name__} is not a WSGI callable")
     return obj  # type: ignore[no-any-return]
 
 
-def _configured(app: WSGIApplication, config: Config) -> WSGIApplication:
-    """``app.configure(config)`` if ``app`` has it (the demo portal does), else ``app``."""
+def configured(app: WSGIApplication, config: Config) -> WSGIApplication:
+    """``app.configure(config)`` if ``app`` has it (the demo portal does), else ``app``.
+
+    :raises ValueError: ``configure`` returned something that is not a WSGI app.
+    """
     configure = getattr(app, "configure", None)
     if not callable(configure):
         return app
-    configured = configure(config)
-    if not callable(configured):
-        raise ConfigError(f"configure() returned a {type(configured).__name__}, not a WSGI app")
-    return configured  # type: ignore[no-any-return]
+    result = configure(config)
+    if not callable(result):
+        raise ValueError(f"configure() returned {type(result).__name__}, not a WSGI callable")
+    return result  # type: ignore[no-any-return]
+
+
+def serve(auth_app: AuthApp, app: WSGIApplication | None) -> WSGIApplication:
+    """The served stack: ``app`` behind the auth routes, offered the caller's identity.
+
+    Paths ``app`` lists in ``protected_paths`` need a valid identity token; with no
+    ``app``, the auth routes alone, and Backstage's JSON 404 elsewhere.
+    """
+    if app is None:
+        return AuthMiddleware(_not_found, auth_app)
+    wrapped: WSGIApplication = app
+    if auth_app.verifier is not None:
+        wrapped = IdentityMiddleware(
+            app,
+            auth_app.verifier,
+            protected=tuple(getattr(app, "protected_paths", ())),
+            set_remote_user=True,
+        )
+    return AuthMiddleware(wrapped, auth_app)
 
 
 def make_application(
@@ -101,17 +126,12 @@ def make_application(
     config = load_config(*config_paths)
     auth_app = create_auth_app(config)
     if app is None:
-        return AuthMiddleware(_not_found, auth_app)
-    inner = _configured(_import_app(app) if isinstance(app, str) else app, config)
-    wrapped: WSGIApplication = inner
-    if auth_app.verifier is not None:
-        wrapped = IdentityMiddleware(
-            inner,
-            auth_app.verifier,
-            protected=tuple(getattr(inner, "protected_paths", ())),
-            set_remote_user=True,
-        )
-    return AuthMiddleware(wrapped, auth_app)
+        return serve(auth_app, None)
+    try:
+        inner = configured(import_app(app) if isinstance(app, str) else app, config)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"{APP_ENV}: cannot load {app!r}: {exc}") from exc
+    return serve(auth_app, inner)
 
 
 def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIApplication:
