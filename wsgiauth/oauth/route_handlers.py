@@ -103,7 +103,7 @@ class OAuthRouteHandlers:
         if redirect_url is not None:
             self._check_redirect_url(redirect_url)
         nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
-        scope = self._scope(request, query.get("scope"))
+        scope = self._scope(split_scopes(query.get("scope")), self._granted(request))
         state = encode_oauth_state(
             {
                 "nonce": nonce,
@@ -205,7 +205,7 @@ class OAuthRouteHandlers:
             refresh_token = self.cookies.get_refresh_token(request)
             if not refresh_token:
                 raise InputError("Missing session cookie")
-            granted = split_scopes(self.cookies.get_granted_scopes(request))
+            granted = self._granted(request)
             requested = split_scopes(request.GET.get("scope"))
             already_granted = set(requested) <= set(granted)
             if self.authenticator.persist_scopes and not already_granted:
@@ -213,7 +213,7 @@ class OAuthRouteHandlers:
                 # scopes need consent at the provider, so the client must sign in again
                 # rather than be told it holds scopes nobody granted.
                 raise InputError("Session has not been granted the requested scope")
-            scope = self._scope(request, request.GET.get("scope"))
+            scope = self._scope(requested, granted)
             refresh_input = OAuthRefreshInput(
                 request=request,
                 scope=scope,
@@ -289,17 +289,16 @@ class OAuthRouteHandlers:
         ).to_json()
         return body, scope
 
-    def _scope(self, request: Request, requested: str | None) -> str:
-        granted = (
-            split_scopes(self.cookies.get_granted_scopes(request))
-            if self.authenticator.persist_scopes
-            else []
-        )
+    def _granted(self, request: Request) -> list[str]:
+        """Scopes granted so far (kept only by providers that persist scopes)."""
+        if not self.authenticator.persist_scopes:
+            return []
+        return split_scopes(self.cookies.get_granted_scopes(request))
+
+    def _scope(self, requested: list[str], granted: list[str]) -> str:
+        """What to ask the provider for: requested, granted, required and additional scopes."""
         return join_scopes(
-            split_scopes(requested),
-            granted,
-            self.authenticator.required_scopes,
-            self.additional_scopes,
+            requested, granted, self.authenticator.required_scopes, self.additional_scopes
         )
 
     def _checked_origin(self, raw: str | None, invalid: type[HttpError]) -> str | None:
