@@ -75,6 +75,37 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def _crafted(header: bytes | str, signature: str = "c2ln") -> str:
+    """A token with this header segment (bytes are base64url-encoded), payload ``{}``."""
+    segment = b64encode(header) if isinstance(header, bytes) else header
+    return f"{segment}.e30.{signature}"
+
+
+_SMALL_HEADER = b'{"alg":"ES256","kid":"k"}'
+
+#: Tokens crafted to break decoding (issue 8, item 5), and the 401 message each gets.
+#: Before the fix the first one escaped the verifier as RecursionError: a 500 on every path.
+CRAFTED_TOKENS = [
+    pytest.param(_crafted(b"[" * 5000), "the header segment is too long", id="nested-header"),
+    pytest.param(
+        _crafted(json.dumps({"alg": "ES256", "kid": "k", "pad": "x" * 2000}).encode()),
+        "the header segment is too long",
+        id="oversized-header",
+    ),
+    pytest.param(
+        _crafted(_SMALL_HEADER, signature="A" * 3000),
+        "the signature segment is too long",
+        id="oversized-signature",
+    ),
+    pytest.param(_crafted(b'["ES256"]'), "malformed token", id="header-a-list"),
+    pytest.param(_crafted(b"[" * 700), "malformed token", id="header-nested-within-cap"),
+    pytest.param(_crafted("a"), "malformed token", id="header-bad-base64"),
+    pytest.param(_crafted("\u00e9yJ"), "malformed token", id="header-not-ascii"),
+    pytest.param(_crafted(b'{"alg":"\xff\xfe"}'), "malformed token", id="header-bad-utf8"),
+    pytest.param(_crafted(_SMALL_HEADER) + ".x", "malformed token", id="four-segments"),
+]
+
+
 def segments(token: str) -> tuple[bytes, bytes]:
     """The raw header and payload bytes of a compact JWS."""
     header, payload, _ = token.split(".")

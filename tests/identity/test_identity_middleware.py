@@ -14,6 +14,7 @@ import webtest
 from cryptography.hazmat.primitives.asymmetric import ec
 from webob import Response
 
+from tests.identity.conftest import CRAFTED_TOKENS
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity import middleware as middleware_module
 from wsgiauth.identity.middleware import IdentityMiddleware
@@ -241,6 +242,29 @@ def test_unprotected_path_with_a_bad_token_has_no_identity(make_app, headers):
         "/public", headers=headers
     )
     assert response.json == {"user": None, "ent": None, "remote_user": None}
+
+
+@pytest.mark.parametrize(("token", "reason"), CRAFTED_TOKENS)
+def test_crafted_token_is_401_on_protected_paths_and_ignored_elsewhere(
+    make_app, verifier, token, reason
+):
+    """Issue 8 item 5: a header of thousands of "[" used to answer 500 on every path."""
+    app = make_app(protected=["/api/private"], set_remote_user=True)
+
+    refused = app.get("/api/private", headers=bearer(token), status=401)
+    assert refused.json["error"] == {
+        "name": "AuthenticationError",
+        "message": f"Invalid identity token: {reason}",
+    }
+    assert refused.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+    public = app.get("/public", headers=bearer(token), status=200)
+    assert public.json == {"user": None, "ent": None, "remote_user": None}
+    # The adapters call authenticate() directly: the same answers.
+    environ = _environ(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert authenticate(environ, verifier, protected=False) is None
+    refusal = authenticate(environ, verifier)
+    assert isinstance(refusal, Response)
+    assert refusal.status_code == 401
 
 
 def test_key_store_down_is_503_on_protected_paths_only(make_app, key, source):

@@ -6,6 +6,7 @@ import pytest
 
 from tests.conftest import base_config
 from tests.conftest import make_testapp
+from tests.identity.conftest import CRAFTED_TOKENS
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity.key_stores import MemoryKeyStore
 
@@ -79,6 +80,18 @@ def test_userinfo_with_a_forged_token_is_401(testapp):
         "/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {forged}"}, status=401
     )
     assert response.json["error"]["name"] == "AuthenticationError"
+
+
+@pytest.mark.parametrize(("token", "reason"), CRAFTED_TOKENS)
+def test_userinfo_with_a_crafted_token_is_401_not_500(testapp, token, reason):
+    guest_token(testapp)  # keys exist, as in a running service
+    response = testapp.get(
+        "/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"}, status=401
+    )
+    assert response.json["error"] == {
+        "name": "AuthenticationError",
+        "message": f"Invalid identity token: {reason}",
+    }
 
 
 def test_token_endpoint_is_not_implemented(testapp):

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from tests.identity.conftest import CRAFTED_TOKENS
 from wsgiauth._http import HttpClient
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
@@ -336,6 +337,51 @@ def test_forged_and_broken_tokens_are_401(verifier, key, forge, reason):
     assert raised.value.status_code == 401
     assert raised.value.message.startswith("Invalid identity token: ")
     assert reason in raised.value.message
+
+
+@pytest.mark.parametrize(("token", "reason"), CRAFTED_TOKENS)
+def test_crafted_segments_are_401_not_an_exception(verifier, token, reason):
+    """Issue 8 item 5: a nesting bomb or an odd segment is an invalid token, never a 500."""
+    with pytest.raises(AuthenticationError) as raised:
+        verifier.verify(token)
+    assert raised.value.status_code == 401
+    assert raised.value.message == f"Invalid identity token: {reason}"
+
+
+def test_nested_payload_is_no_exception_when_it_decides_a_refetch(verifier, key, source, clock):
+    """The unverified payload is read for its iat when an unknown kid might warrant a
+    refetch; a payload nested past the recursion limit only means "no hint"."""
+    verifier.verify(key.sign())
+    clock.now += 5  # past min_refetch_interval, before refetch_interval: the hint decides
+    header = b64json({"alg": "ES256", "typ": "vnd.backstage.user", "kid": "unknown"})
+    token = f"{header}.{b64('[' * 20_000)}.{b64('sig')}"
+
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(token)
+    assert source.calls == 1  # no usable iat: no refetch
+
+
+def test_recursion_error_from_pyjwt_is_401(verifier, key, monkeypatch):
+    """PyJWT releases we allow (>=2.8) may let a deeply nested payload raise RecursionError."""
+
+    def nested_too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded while decoding a JSON array")
+
+    monkeypatch.setattr(jwt, "decode", nested_too_deep)
+    with pytest.raises(AuthenticationError, match="malformed token"):
+        verifier.verify(key.sign())
+
+
+@settings(max_examples=200, deadline=None)
+@given(header=st.binary(max_size=900), payload=st.binary(max_size=900))
+def test_arbitrary_segment_bytes_are_only_ever_a_401(header, payload):
+    key = SigningKey()
+    clock = Clock()
+    verifier = IdentityVerifier(key_source=KeySource(key), issuer=ISSUER, clock=clock)
+    verifier.verify(key.sign())
+    clock.now += 5  # so that an unknown kid reads the payload for its iat
+    with pytest.raises(AuthenticationError):
+        verifier.verify(f"{b64(header)}.{b64(payload)}.{b64('sig')}")
 
 
 def test_pyjwt_errors_are_chained(verifier, key):

@@ -16,7 +16,13 @@ What it accepts, and why:
   (older tokens, spec §9.1); a ``vnd.backstage.limited-user`` token only proves
   a user signed in somewhere, it is not a full identity and is refused;
 - ``aud`` containing ``backstage``, ``iss`` equal to the configured issuer,
-  ``exp``, ``iat`` and ``sub`` present, ``exp`` checked with a small leeway.
+  ``exp``, ``iat`` and ``sub`` present, ``exp`` checked with a small leeway;
+- exactly three segments, each no longer than its cap (:data:`MAX_HEADER_LENGTH`,
+  :data:`MAX_SIGNATURE_LENGTH`, and :data:`MAX_TOKEN_LENGTH` for the whole token
+  and so for the payload), checked before anything is decoded. Every failure to
+  decode (base64, UTF-8, JSON, JSON nested past the recursion limit, a header
+  that is not an object) is an invalid token, a 401: never an exception that
+  would answer 500 on every path, public ones included.
 
 Keys are parsed once and kept by ``kid``; an unknown ``kid`` triggers a
 rate-limited refetch (see :mod:`wsgiauth.identity.jwks`). Verified tokens are
@@ -59,8 +65,16 @@ __all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
 
 #: The header ``typ`` of a full user identity token.
 USER_TOKEN_TYPE = "vnd.backstage.user"  # noqa: S105 - a media type, not a secret
-#: Backstage refuses to issue tokens longer than this; we refuse to read them.
+#: Backstage refuses to issue tokens longer than this; we refuse to read them. It is
+#: also the payload's cap: the payload holds the ownership refs, the bulk of a token.
 MAX_TOKEN_LENGTH = 32_768
+#: The longest header segment read, in base64url characters. Backstage's header
+#: (``typ``, ``alg`` and a uuid ``kid``) takes about 100; 1024 leaves room for long
+#: key ids and keeps JSON nesting far below Python's recursion limit.
+MAX_HEADER_LENGTH = 1024
+#: The longest signature segment read: ES256 takes 86 characters, an RSA-8192
+#: signature 1366.
+MAX_SIGNATURE_LENGTH = 2048
 #: Claims PyJWT must find; their values are checked below.
 _REQUIRED_CLAIMS = ["exp", "iat", "sub", "aud", "iss"]
 
@@ -194,7 +208,8 @@ class IdentityVerifier:
         cached = self._cached(token, now)
         if cached is not None:
             return cached
-        header = _header(token.partition(".")[0])
+        header_segment, payload_segment, _ = _segments(token)
+        header = _header(header_segment)
         algorithm = header.get("alg")
         if algorithm not in self.algorithms:
             # Only the configured asymmetric algorithms: this stops "alg": "none" and
@@ -207,7 +222,7 @@ class IdentityVerifier:
         kid = header.get("kid")
         if not isinstance(kid, str):
             raise _invalid("the token has no key id (kid)")
-        key = self._keys.key(kid, lambda: _claimed_issued_at(token), now)
+        key = self._keys.key(kid, lambda: _claimed_issued_at(payload_segment), now)
         if key is None:
             raise _invalid("unknown signing key")
         try:
@@ -230,6 +245,10 @@ class IdentityVerifier:
             raise _invalid("signature verification failed") from exc
         except jwt.PyJWTError as exc:
             raise _invalid(_reason(exc)) from exc
+        except RecursionError as exc:
+            # Older PyJWT releases (we allow >=2.8) let a deeply nested payload escape as
+            # RecursionError, a 500; only a signed payload gets here, still a bad token.
+            raise _invalid("malformed token") from exc
         identity = self._identity(token, claims, now)
         self._remember(identity, now)
         return identity
@@ -300,14 +319,44 @@ class IdentityVerifier:
             cache[identity.token] = identity
 
 
-def _claimed_issued_at(token: str) -> float | None:
+def _claimed_issued_at(payload_segment: str) -> float | None:
     """The ``iat`` a token claims, unverified: only a hint for refetching keys."""
     try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
+        claims = _segment_object(payload_segment)
+    except AuthenticationError:
         return None
     issued_at = claims.get("iat")
     return issued_at if _is_number(issued_at) else None
+
+
+def _segments(token: str) -> tuple[str, str, str]:
+    """The header, payload and signature segments of a compact JWS, each within its cap."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise _invalid("malformed token")
+    header, payload, signature = segments
+    # Caps before any decoding: a header of a few thousand "[" would make the JSON
+    # parser recurse into RecursionError, and an oversized segment costs decoding
+    # work before any signature is checked. (The payload is capped by the token's.)
+    if len(header) > MAX_HEADER_LENGTH:
+        raise _invalid("the header segment is too long")
+    if len(signature) > MAX_SIGNATURE_LENGTH:
+        raise _invalid("the signature segment is too long")
+    return header, payload, signature
+
+
+def _segment_object(segment: str) -> dict[str, Any]:
+    """A base64url JSON object segment, decoded; any failure is an invalid token (401)."""
+    try:
+        value = json.loads(base64url_decode(segment))
+    except (ValueError, binascii.Error, RecursionError) as exc:
+        # ValueError covers bad JSON, invalid UTF-8 and non-ASCII base64 input;
+        # RecursionError is JSON nested deeper than the parser's stack: a crafted
+        # token must be a 401, never an exception that answers 500 on every path.
+        raise _invalid("malformed token") from exc
+    if not isinstance(value, dict):
+        raise _invalid("malformed token")  # e.g. a list: .get() on it would raise
+    return value
 
 
 def _invalid(reason: str) -> AuthenticationError:
@@ -339,10 +388,4 @@ def _header(segment: str) -> Mapping[str, Any]:
 
     ``jwt.get_unverified_header`` would decode the whole token just to read it.
     """
-    try:
-        header = json.loads(base64url_decode(segment))
-    except (ValueError, binascii.Error) as exc:
-        raise _invalid("malformed token") from exc
-    if not isinstance(header, dict):
-        raise _invalid("malformed token")
-    return MappingProxyType(header)
+    return MappingProxyType(_segment_object(segment))
