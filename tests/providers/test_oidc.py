@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from wsgiref.validate import validator
 
@@ -1117,3 +1118,145 @@ def test_idp_down_at_start_is_a_503(mocked: responses.RequestsMock) -> None:
     error = response.json["error"]
     assert error["name"] == "ServiceUnavailableError"
     assert error["message"].startswith("Identity provider at idp.example.com is unreachable")
+
+
+# --- mix-up defence (RFC 9207): the callback's iss must name this provider
+
+EVIL_ISSUER = "https://evil.example"
+
+
+def popup_callback(
+    mocked: responses.RequestsMock,
+    rsa_key: rsa.RSAPrivateKey,
+    params: list[tuple[str, str]],
+    *,
+    promised: object = None,
+) -> tuple[dict[str, Any], Idp]:
+    """A popup login whose callback carries ``params``; the posted message and the IdP.
+
+    :param promised: the discovery's ``authorization_response_iss_parameter_supported``
+        (None leaves it out).
+    """
+    idp = Idp(mocked, rsa_key)
+    doc = discovery(authorization_response_iss_parameter_supported=promised)
+    mocked.upsert(responses.GET, METADATA_URL, json=doc)
+    app = oidc_testapp()
+    started = app.get(f"/api/auth/oidc/start?env=development&origin={APP_ORIGIN}")
+    idp.token_response(idp.id_token(nonce=query_of(started.location)["nonce"]))
+    query = urlencode([("code", "the-code"), ("state", state_of(started.location)), *params])
+    page = app.get(f"/api/auth/oidc/handler/frame?{query}")
+    message = parse_web_message(page.text)
+    assert message["type"] == "authorization_response", message
+    return message, idp
+
+
+def refused(message: dict[str, Any], reason: str) -> bool:
+    """Whether the opener got the error, and nothing else, for ``reason``."""
+    return "response" not in message and message["error"] == {
+        "name": "AuthenticationError",
+        "message": f"Authentication failed, the authorization response {reason}",
+    }
+
+
+@pytest.mark.parametrize("promised", [True, None], ids=["promised", "not-promised"])
+def test_callback_with_the_providers_iss_signs_in(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey, promised: object
+) -> None:
+    message, idp = popup_callback(mocked, rsa_key, [("iss", ISSUER)], promised=promised)
+    assert message["response"]["profile"]["email"] == "ada@example.com"
+    assert len(idp.calls(TOKEN_URL)) == 1
+
+
+@pytest.mark.parametrize("promised", [True, None], ids=["promised", "not-promised"])
+@pytest.mark.parametrize(
+    "iss",
+    [
+        pytest.param(EVIL_ISSUER, id="another-issuer"),
+        # Simple string comparison (RFC 9207 §2.4): no normalising into a match.
+        pytest.param(f"{ISSUER}/", id="trailing-slash"),
+        pytest.param(ISSUER.upper(), id="other-case"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_callback_from_another_issuer_is_refused_before_the_code_exchange(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey, iss: str, promised: object
+) -> None:
+    message, idp = popup_callback(mocked, rsa_key, [("iss", iss)], promised=promised)
+    assert refused(message, "is from another issuer"), message
+    # The code of a mixed-up response never reaches this provider's token endpoint.
+    assert idp.calls(TOKEN_URL) == []
+
+
+def test_callback_without_iss_is_refused_when_the_metadata_promises_it(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    message, idp = popup_callback(mocked, rsa_key, [], promised=True)
+    assert refused(message, "has no issuer"), message
+    assert idp.calls(TOKEN_URL) == []
+
+
+@pytest.mark.parametrize(
+    "promised",
+    [
+        pytest.param(None, id="absent"),
+        pytest.param(False, id="false"),
+        # Metadata values are typed (RFC 8414): only JSON true is the promise.
+        pytest.param("true", id="a-string"),
+    ],
+)
+def test_callback_without_iss_signs_in_when_the_metadata_does_not_promise_it(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey, promised: object
+) -> None:
+    message, idp = popup_callback(mocked, rsa_key, [], promised=promised)
+    assert message["response"]["profile"]["email"] == "ada@example.com"
+    assert len(idp.calls(TOKEN_URL)) == 1
+
+
+def test_callback_with_several_iss_is_refused(
+    mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    # The honest issuer first: a check that read only one value would let this through.
+    params = [("iss", ISSUER), ("iss", EVIL_ISSUER)]
+    message, idp = popup_callback(mocked, rsa_key, params, promised=True)
+    assert refused(message, "names several issuers"), message
+    assert idp.calls(TOKEN_URL) == []
+
+
+def test_form_post_iss_counts_with_the_query_iss(idp: Idp) -> None:
+    request = Request.blank(
+        f"/api/auth/oidc/handler/frame?{urlencode({'iss': ISSUER})}",
+        POST={"code": "posted-code", "state": "s", "iss": EVIL_ISSUER},
+    )
+    with pytest.raises(AuthenticationError, match="names several issuers"):
+        make().authenticate(
+            OAuthAuthenticateInput(request=request, nonce=FLOW_NONCE, code_verifier=VERIFIER)
+        )
+    assert idp.calls(TOKEN_URL) == []
+
+
+def test_form_post_callback_with_iss_in_the_body(idp: Idp, mocked: responses.RequestsMock) -> None:
+    mocked.upsert(
+        responses.GET,
+        METADATA_URL,
+        json=discovery(authorization_response_iss_parameter_supported=True),
+    )
+    idp.token_response()
+    request = Request.blank(
+        "/api/auth/oidc/handler/frame", POST={"code": "posted-code", "state": "s", "iss": ISSUER}
+    )
+    make().authenticate(
+        OAuthAuthenticateInput(request=request, nonce=FLOW_NONCE, code_verifier=VERIFIER)
+    )
+    assert idp.form(TOKEN_URL)["code"] == "posted-code"
+
+
+def test_error_response_from_another_issuer_is_not_reported_as_the_idps(idp: Idp) -> None:
+    query = urlencode(
+        {"error": "access_denied", "error_description": "Call +1 555 to unlock", "iss": EVIL_ISSUER}
+    )
+    with pytest.raises(AuthenticationError) as info:
+        make().authenticate(callback(query))
+    assert (
+        str(info.value)
+        == "Authentication failed, the authorization response is from another issuer"
+    )

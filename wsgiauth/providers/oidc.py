@@ -2,10 +2,11 @@
 
 :class:`OidcAuthenticator` signs users in with any OpenID Provider that
 publishes a discovery document (``metadataUrl``): authorization code with
-PKCE S256, the code traded at the token endpoint, the ID token verified
-against the provider's JWKS, and the userinfo claims merged in. Refresh and
-logout (RFC 7009 revocation, optionally the provider's end-session URL)
-follow Backstage's ``oidc`` authenticator.
+PKCE S256, the callback's ``iss`` checked against the provider's issuer
+(RFC 9207, against mix-up attacks), the code traded at the token endpoint,
+the ID token verified against the provider's JWKS, and the userinfo claims
+merged in. Refresh and logout (RFC 7009 revocation, optionally the provider's
+end-session URL) follow Backstage's ``oidc`` authenticator.
 
 Discovery, the JWKS cache and the ID-token checks (signature with the one
 configured asymmetric algorithm, ``iss``, ``aud``, ``azp``, ``exp``, ``iat``,
@@ -47,6 +48,8 @@ from .oidc_tokens import derive_id_token_nonce as derive_id_token_nonce
 
 if TYPE_CHECKING:
     from typing import Self
+
+    from webob import Request
 
     from .._http import HttpClient
     from ..config import Config
@@ -197,10 +200,15 @@ class OidcAuthenticator:
         )
 
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code for tokens, verify the ID token and merge the userinfo claims."""
+        """Check the response's issuer, trade the code for tokens, verify the ID token
+        and merge the userinfo claims.
+        """
         failed = "Authentication failed"
-        code = callback_code(input.request)
         metadata = self.metadata()
+        # Before the code (and before an IdP error is believed): a mixed-up response's
+        # code must never reach this provider's token endpoint.
+        _check_response_issuer(input.request, metadata)
+        code = callback_code(input.request)
         body = WebApplicationClient(self.credentials.client_id).prepare_request_body(
             code=code,
             redirect_uri=self.callback_url,
@@ -288,6 +296,34 @@ class OidcAuthenticator:
             display_name=text("name") or text("preferred_username") or text("sub"),
             picture=text("picture"),
         )
+
+
+def _check_response_issuer(request: Request, metadata: OidcMetadata) -> None:
+    """RFC 9207: the authorization response's ``iss`` must be this provider's issuer.
+
+    Mix-up attack: with several identity providers behind one callback URL (one per
+    environment, say), a malicious one can send the user on to an honest one and then
+    receive the honest code at its own token endpoint. ``iss`` names who really
+    answered. Error responses are checked too, so another server's error is not
+    reported as this IdP's.
+    """
+    failed = "Authentication failed, the authorization response"
+    values = request.params.getall("iss")
+    if len(values) > 1:
+        # RFC 6749 §3.1 forbids repeated parameters; with two issuers, the check could
+        # read the honest one while the response comes from the other.
+        raise AuthenticationError(f"{failed} names several issuers")
+    if not values:
+        if metadata.authorization_response_iss_parameter_supported:
+            # This IdP promises iss in every response (RFC 9207 §2.4), so a response
+            # without it comes from another server, one that does not send iss.
+            raise AuthenticationError(f"{failed} has no issuer")
+        return
+    if values[0] != metadata.issuer:
+        # The mix-up itself: another issuer answered than the one this flow went to.
+        # Simple string comparison (RFC 9207 §2.4): no case folding, no trailing slash.
+        log.warning("Authorization response from issuer %r, not %r", values[0], metadata.issuer)
+        raise AuthenticationError(f"{failed} is from another issuer")
 
 
 #: The built-in ``oidc`` provider.

@@ -90,6 +90,8 @@ class OidcMetadata:
     userinfo_endpoint: str | None = None
     revocation_endpoint: str | None = None
     end_session_endpoint: str | None = None
+    #: RFC 9207 §3: the provider promises ``iss`` in every authorization response.
+    authorization_response_iss_parameter_supported: bool = False
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], url: str) -> OidcMetadata:
@@ -116,7 +118,12 @@ class OidcMetadata:
                     f"The OIDC discovery document at {urlsplit(url).netloc} {problem} {name}"
                 )
             values[name] = value
-        return cls(**values)  # type: ignore[arg-type]
+        # Only JSON true is the promise (RFC 8414 metadata values are typed), not "true".
+        iss_supported = document.get("authorization_response_iss_parameter_supported") is True
+        return cls(
+            **values,  # type: ignore[arg-type]
+            authorization_response_iss_parameter_supported=iss_supported,
+        )
 
 
 @dataclass(frozen=True, slots=True)
