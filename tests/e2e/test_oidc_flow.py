@@ -17,8 +17,11 @@ from http.cookies import Morsel
 from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 from urllib.parse import unquote
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
+from urllib.parse import urlunsplit
 
 import pytest
 import requests
@@ -282,3 +285,35 @@ def test_two_tabs_log_in_at_once(browser, wsgiauth_server, idp_login):
         "tab-one@example.com",
         "tab-two@example.com",
     ]
+
+
+def with_iss(callback_url: str, iss: str | None) -> str:
+    """The callback URL with its ``iss`` replaced, or removed (None)."""
+    parts = urlsplit(callback_url)
+    query = [(key, value) for key, value in parse_qsl(parts.query) if key != "iss"]
+    if iss is not None:
+        query.append(("iss", iss))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def test_mixed_up_callbacks_are_refused_without_spending_the_code(
+    browser, wsgiauth_server, discovery, idp_login
+):
+    # oidc-provider implements RFC 9207: it promises iss in its metadata and sends it.
+    assert discovery["authorization_response_iss_parameter_supported"] is True
+    callback_url = idp_login(browser, start(browser, wsgiauth_server), login="erin")
+    query = dict(parse_qsl(urlsplit(callback_url).query))
+    assert query["iss"] == discovery["issuer"]
+
+    failed = "Authentication failed, the authorization response"
+    for iss, reason in [
+        ("https://evil.example", "is from another issuer"),
+        (None, "has no issuer"),
+    ]:
+        _, message = web_message(finish(browser, with_iss(callback_url, iss)))
+        assert message["error"] == {"name": "AuthenticationError", "message": f"{failed} {reason}"}
+
+    # The refusals never sent the code to the token endpoint: the IdP still takes it once
+    # (the flow cookie outlives a failed callback).
+    _, message = web_message(finish(browser, callback_url))
+    assert outcome(message) == "erin@example.com"
