@@ -12,6 +12,11 @@
  *   await oidc.signIn();                   // on a click: popup, or redirect when blocked
  *   const res = await auth.fetch('/api/me'); // Authorization: Bearer <identity token>
  *
+ * `auth.fetch` attaches the token only to the page's origin, the origin of `baseUrl` and
+ * the exact origins of the `tokenOrigins` option, e.g.
+ * `new WsgiAuth({ baseUrl: '/api/auth', tokenOrigins: ['https://api.example.com'] })`;
+ * a URL on any other origin is fetched without it.
+ *
  * Sessions live in memory only; nothing is written to localStorage or cookies
  * by this script (the refresh-token cookie is the server's, HttpOnly).
  */
@@ -348,6 +353,14 @@
       this.popupWidth = options.popupWidth || 450;
       this.popupHeight = options.popupHeight || 730;
       this.refreshMarginSeconds = options.refreshMarginSeconds ?? 180;
+      this.tokenOrigins = [location.origin, this.origin];
+      for (const origin of options.tokenOrigins || []) {
+        // Exact origins only: a path here would wrongly suggest the token is limited to it.
+        if (new URL(origin).origin !== origin) {
+          throw new TypeError(`tokenOrigins takes origins like 'https://api.example.com', not ${origin}`);
+        }
+        this.tokenOrigins.push(origin);
+      }
       /** The session of the provider signed in last, or null. */
       this.session = null;
     }
@@ -368,15 +381,22 @@
       return () => this.#listeners.delete(callback);
     }
 
-    /** `fetch` with the current identity token (refreshed first if near expiry); none when signed out. */
-    async fetch(url, init = {}) {
+    /**
+     * `fetch` with the current identity token (refreshed first if near expiry); none when signed
+     * out, and none (nor a refresh) for a URL whose origin is not in `this.tokenOrigins`: the
+     * page's, `baseUrl`'s and the option's. Takes a URL or a Request, as `fetch` does.
+     */
+    async fetch(input, init = {}) {
+      const request = typeof input?.url === 'string' ? input : null; // a Request, from any frame
+      const target = new URL(request ? request.url : input, location.href);
+      if (!this.tokenOrigins.includes(target.origin)) return fetch(input, init);
       let session = this.session;
       if (session && this._needsRefresh(session)) {
         session = (await this.provider(session.provider).getSession({ optional: true })) || null;
       }
-      const headers = new Headers(init.headers);
+      const headers = new Headers(init.headers ?? request?.headers); // init.headers replace the Request's
       if (session) headers.set('Authorization', `Bearer ${session.backstageIdentity.token}`);
-      return fetch(url, { ...init, headers });
+      return fetch(input, { ...init, headers });
     }
 
     /**

@@ -11,7 +11,8 @@ posts forged ``authorization_response`` messages to the frontend.
 
 Query parameters of ``/``: ``flow`` (``popup``, ``redirect``, ``auto``; default
 ``auto``) and ``restore`` (comma-separated provider ids tried on load; default
-``oidc``; empty for none), ``margin`` (the client's ``refreshMarginSeconds``).
+``oidc``; empty for none), ``margin`` (the client's ``refreshMarginSeconds``),
+``tokenOrigins`` (comma-separated: the client's ``tokenOrigins``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ _PAGE = """<!doctype html>
   const auth = new WsgiAuth({
     baseUrl: __BASE_URL__,
     refreshMarginSeconds: margin === null ? undefined : Number(margin),
+    tokenOrigins: (params.get('tokenOrigins') || '').split(',').filter(Boolean),
   });
   const providers = {
     oidc: auth.provider('oidc', {
