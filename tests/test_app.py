@@ -233,3 +233,117 @@ def test_auth_app_from_a_missing_file_is_the_loaders_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read file") as caught:
         auth_app_from(missing, setting="SETTING")
     assert str(caught.value).startswith(f"{missing}: ")
+
+
+# -- hostile input: clean 4xx, never a 500 (hardening) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        pytest.param("/api/auth/fake/start?x=%ff", "Request query is not valid UTF-8", id="query"),
+        pytest.param(
+            "/api/auth/.well-known/jwks.json?%c3=1", "Request query is not valid UTF-8", id="jwks"
+        ),
+        pytest.param("/api/auth/;/%ff/start", "Request path is not valid UTF-8", id="path"),
+        pytest.param("/api/auth/fake/%ff%fe", "Request path is not valid UTF-8", id="action"),
+    ],
+)
+def test_invalid_utf8_is_a_400_not_a_500(testapp, path, message, caplog):
+    with caplog.at_level(logging.ERROR):
+        response = testapp.get(path, status=400)
+    assert response.json["error"] == {"name": "InputError", "message": message}
+    # The path is echoed re-escaped from PATH_INFO, the query as it came.
+    head, _, query = path.partition("?")
+    expected = head.replace("%ff", "%FF").replace("%fe", "%FE") + (f"?{query}" if query else "")
+    assert response.json["request"]["url"] == expected
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_error_url_of_a_path_a_server_already_decoded():
+    """Django hands on real text in PATH_INFO; rendering an error must not decode it again."""
+    from webob import Request
+
+    from wsgiauth.app import request_url
+
+    environ = Request.blank("/").environ
+    environ.update(PATH_INFO="/api/日本", QUERY_STRING="q=%ff&\xc3\xa9")  # raw é in WSGI form
+    assert request_url(environ) == "/api/%E6%97%A5%E6%9C%AC?q=%ff&%C3%A9"
+
+
+class _CountingStream:
+    """A chunked request body: no length, read only as far as asked."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.served = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left, 8192)
+        self.left -= size
+        self.served += size
+        return b"a" * size
+
+
+def _chunked_post(testapp, path: str, stream: Any):
+    """POST ``stream`` as a server passes a chunked body: no length, ``wsgi.input_terminated``."""
+    from webob import Request
+
+    from wsgiauth.middleware import AuthMiddleware
+
+    request = Request.blank(path, method="POST")
+    request.environ.pop("CONTENT_LENGTH", None)
+    request.environ.update(
+        {
+            "wsgi.input": stream,
+            "wsgi.input_terminated": True,
+            "CONTENT_TYPE": "application/x-www-form-urlencoded",
+            "HTTP_COOKIE": "; ".join(f"{k}={v}" for k, v in testapp.cookies.items()),
+        }
+    )
+    return request.get_response(AuthMiddleware(lambda e, s: [], testapp.auth_app))
+
+
+@pytest.mark.parametrize("size", [pytest.param(100 * 1024 * 1024, id="100MB"), 65537])
+def test_chunked_body_is_read_only_up_to_the_limit(testapp, size):
+    from wsgiauth.app import MAX_BODY_LENGTH
+
+    stream = _CountingStream(size)
+    response = _chunked_post(testapp, "/api/auth/fake/handler/frame", stream)
+    assert response.status_int == 413
+    assert response.json["error"]["name"] == "PayloadTooLargeError"
+    assert stream.served <= MAX_BODY_LENGTH + 1
+
+
+def test_chunked_body_within_the_limit_reaches_the_handler(testapp):
+    from io import BytesIO
+
+    from tests.conftest import parse_web_message
+    from tests.oauth.test_route_handlers import START
+    from tests.oauth.test_route_handlers import start
+
+    _, state = start(testapp, START)
+    stream = BytesIO(b"code=chunked@example.com")
+    response = _chunked_post(testapp, f"/api/auth/fake/handler/frame?state={state}", stream)
+    message = parse_web_message(response.text)
+    assert message["response"]["profile"]["email"] == "chunked@example.com"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/auth/fake/start?env=development",
+        "/api/auth/fake/start?env=development&origin=https://evil.example",
+        "/api/auth/fake/handler/frame?state=00",
+        "/api/auth/fake/refresh?env=development",
+        "/api/auth/nope/start",
+        "/api/auth/.well-known/jwks.json",
+        "/api/auth/.client/wsgiauth.js",
+    ],
+)
+def test_every_answer_carries_nosniff_and_no_referrer(testapp, path):
+    response = testapp.get(path, expect_errors=True)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    preflight = testapp.options(path, headers={"Origin": "https://evil.example"})
+    assert preflight.headers["X-Content-Type-Options"] == "nosniff"

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import quote
+from urllib.parse import unquote_to_bytes
 
 from webob import Request
 from webob import Response
@@ -35,6 +37,7 @@ from .cors import cors_policy_from_config
 from .errors import ConfigError
 from .errors import HeaderTooLargeError
 from .errors import HttpError
+from .errors import InputError
 from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
@@ -71,6 +74,11 @@ MAX_QUERY_LENGTH = 8192
 MAX_HEADERS_LENGTH = 32 * 1024
 #: Request bodies past this are refused (413); form_post callbacks are small.
 MAX_BODY_LENGTH = 64 * 1024
+
+#: Sent with every answer of the auth app. ``nosniff``: no browser may run a JSON error
+#: or a cookie echo as a script or a page. ``no-referrer``: the callback URL holds the
+#: code and ``state``, and no page or redirect it leads to may learn them.
+SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
 
 Handler = Callable[[Request], Response]
 #: Action → (allowed methods, handler name on the provider's route handlers).
@@ -136,6 +144,7 @@ class AuthApp:
             )
         if self.cors is not None and "HTTP_ORIGIN" in environ:
             self.cors.apply(request, response)
+        response.headerlist.extend(SECURITY_HEADERS)
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -146,8 +155,8 @@ class AuthApp:
         headers = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_"))
         if headers > MAX_HEADERS_LENGTH:
             raise HeaderTooLargeError("Request headers are too large")
-        if (request.content_length or 0) > MAX_BODY_LENGTH:
-            raise PayloadTooLargeError("Request body is too large")
+        _check_utf8(environ)
+        _limit_body(request)
         path = request.path_info
         extra = self._extra_routes.get(path)
         if extra is not None:
@@ -166,11 +175,83 @@ class AuthApp:
         return handler(request)
 
 
+def _check_utf8(environ: WSGIEnvironment) -> None:
+    """Refuse a path or query that is not UTF-8 (400) before any handler decodes it."""
+    try:
+        _wsgi_bytes(environ.get("PATH_INFO", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("Request path is not valid UTF-8") from None
+    query = environ.get("QUERY_STRING", "")
+    if "%" in query or not query.isascii():
+        try:
+            unquote_to_bytes(query).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("Request query is not valid UTF-8") from None
+
+
+def _limit_body(request: Request) -> None:
+    """Never hold more than :data:`MAX_BODY_LENGTH` of a body, whatever its framing.
+
+    A declared ``Content-Length`` past the limit is refused unread. A chunked body
+    (no length, ``wsgi.input_terminated``) is read up to one byte past the limit and,
+    if it fits, handed on as a body of known length: without this a 100 MB chunked
+    POST would be read whole into memory.
+    """
+    environ = request.environ
+    length = request.content_length
+    if length is not None:
+        if length > MAX_BODY_LENGTH:
+            raise PayloadTooLargeError("Request body is too large")
+        return
+    if request.method in ("GET", "HEAD") or not environ.get("wsgi.input_terminated"):
+        return  # no handler reads these; PEP 3333: without a length there is no body
+    stream = environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= MAX_BODY_LENGTH:
+        chunk = stream.read(MAX_BODY_LENGTH + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > MAX_BODY_LENGTH:
+        raise PayloadTooLargeError("Request body is too large")
+    request.body = b"".join(chunks)
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    """The bytes of a PEP 3333 native string (latin-1); a server that decoded them gets UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape")
+
+
+#: What stays unescaped in a path, as in WebOb's ``path_qs``.
+_PATH_SAFE = "/~!$&'()*+,;=:@"
+#: A query is sent escaped: keep its escapes and separators, escape anything else.
+_QUERY_SAFE = _PATH_SAFE + "%?[]"
+
+
+def request_url(environ: WSGIEnvironment) -> str:
+    """The request's path and query, escaped from the raw environ: never decodes, never fails.
+
+    Error bodies echo it; decoding a hostile path or query again to render the error
+    would raise while reporting it.
+    """
+    path = _wsgi_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+    url = quote(path, safe=_PATH_SAFE)
+    query = environ.get("QUERY_STRING")
+    if query:
+        url += "?" + quote(_wsgi_bytes(query), safe=_QUERY_SAFE)
+    return url
+
+
 def error_response(request: Request, error: HttpError, *, name: str | None = None) -> Response:
     """Backstage's error body (spec §6.3): ``error``, ``request`` and ``response``."""
     body: dict[str, object] = {
         "error": {"name": name or error.name, "message": error.full_message()},
-        "request": {"method": request.method, "url": request.path_qs},
+        "request": {"method": request.method, "url": request_url(request.environ)},
         "response": {"statusCode": error.status_code},
     }
     cause = error.__cause__

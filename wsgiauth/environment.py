@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from .errors import InputError
 from .errors import NotFoundError
 from .oauth.state import decode_oauth_state
+from .oauth.state import query_param
 
 if TYPE_CHECKING:
     from webob import Request
@@ -48,7 +49,7 @@ class EnvironmentHandler:
         return self._pick(request).logout(request)
 
     def _pick(self, request: Request) -> OAuthRouteHandlers:
-        env = request.GET.get("env")
+        env = query_param(request, "env")
         if not env and "state" in request.GET:
             env = decode_oauth_state(request.GET["state"])["env"]
         if not env:

@@ -633,6 +633,8 @@ def test_other_providers_flows_are_left_alone() -> None:
         pytest.param("abc.v.n1", id="non-numeric-start"),
         pytest.param("1..n1", id="no-verifier"),
         pytest.param("1.v.", id="no-nonce"),
+        pytest.param("\u00b2.v.n1", id="superscript-digit-start"),
+        pytest.param("%D9%A3.v.n1", id="arabic-digit-start"),
     ],
 )
 def test_malformed_flow_cookie_is_none(value: str) -> None:

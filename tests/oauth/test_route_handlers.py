@@ -504,3 +504,98 @@ def test_after_logout_the_old_token_gets_no_shared_refresh(testapp):
     testapp.set_cookie("fake-refresh-token", old)
     testapp.get("/api/auth/fake/refresh?env=development", headers=XRW)
     assert fake.refresh_counter == before + 1  # a real exchange, not the cached one
+
+
+# -- hostile input (hardening) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "redirect_url",
+    [
+        pytest.param(f"{APP_ORIGIN}/x%0D%0ASet-Cookie:%20a=b", id="crlf"),
+        pytest.param(f"{APP_ORIGIN}/x%00", id="nul"),
+        pytest.param(f"{APP_ORIGIN}/x%09y", id="tab"),
+        pytest.param(f"{APP_ORIGIN}/caf%C3%A9", id="non-ascii"),
+        pytest.param("http://localhost%0A:3000/", id="newline-in-host"),
+    ],
+)
+def test_start_refuses_a_redirect_url_that_is_not_printable_ascii(testapp, redirect_url):
+    response = testapp.get(f"{START}&flow=redirect&redirectUrl={redirect_url}", status=400)
+    assert response.json["error"] == {
+        "name": "InputError",
+        "message": "Redirect URL is invalid, it must be printable ASCII",
+    }
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix", "limit"),
+    [
+        pytest.param("scope", "", 1024, id="scope"),
+        pytest.param("origin", APP_ORIGIN + "/", 256, id="origin"),
+        pytest.param("redirectUrl", APP_ORIGIN + "/", 1024, id="redirectUrl"),
+        pytest.param("env", "", 64, id="env"),
+        pytest.param("flow", "", 16, id="flow"),
+    ],
+)
+def test_start_caps_every_parameter_that_reaches_a_header(testapp, name, prefix, limit):
+    def query(length: int) -> str:
+        value = (prefix + "x" * (limit + 1))[:length]
+        return f"/api/auth/fake/start?{name}={value}" + ("" if name == "env" else "&env=development")
+
+    response = testapp.get(query(limit + 1), status=400)
+    assert response.json["error"] == {
+        "name": "InputError",
+        "message": f"Query parameter '{name}' is too long, at most {limit} characters",
+    }
+    # At the limit it is taken: a redirect, or an env that long is merely unknown (404).
+    at_limit = testapp.get(query(limit), expect_errors=True)
+    assert at_limit.status_int in (302, 404), at_limit.text
+    assert len(at_limit.headers.get("Location", "")) < 8192
+
+
+def test_start_refuses_parameters_whose_state_would_not_come_back(testapp):
+    """Each within its cap, together too large: refused at start, not after sign-in."""
+    long_path = "/" * 1000  # each quoted as %2F inside the state, then hex-doubled
+    response = testapp.get(
+        f"{START}&flow=redirect&redirectUrl={APP_ORIGIN}{long_path}&scope={'s' * 1000}",
+        status=400,
+    )
+    assert response.json["error"]["message"] == (
+        "Request parameters are too long to fit the OAuth state"
+    )
+
+
+def test_refresh_caps_the_scope(testapp):
+    signed_in(testapp)
+    response = testapp.get(
+        f"/api/auth/fake/refresh?env=development&scope={'s' * 1025}", headers=XRW, status=400
+    )
+    assert response.json["error"]["name"] == "InputError"
+
+
+@pytest.mark.parametrize("origin", ["http://[", "http://", "null", "not a url"])
+def test_refresh_refuses_a_malformed_origin_before_the_exchange(testapp, origin):
+    """A rotated refresh token must never be spent on an answer that cannot be sent."""
+    signed_in(testapp)
+    authenticator = testapp.auth_app.providers["fake"].handlers["development"].authenticator
+    before = len(authenticator.calls)
+    response = testapp.get(
+        "/api/auth/fake/refresh?env=development",
+        headers={**XRW, "Origin": origin},
+        status=400,
+    )
+    assert response.json["error"] == {
+        "name": "InputError",
+        "message": "Origin header is invalid, failed to parse",
+    }
+    assert authenticator.calls[before:] == []  # the provider was never asked
+    assert "Set-Cookie" not in response.headers
+
+
+def test_logout_refuses_a_malformed_origin(testapp):
+    signed_in(testapp)
+    response = testapp.post(
+        "/api/auth/fake/logout?env=development", headers={**XRW, "Origin": "http://["}, status=400
+    )
+    assert response.json["error"]["name"] == "InputError"

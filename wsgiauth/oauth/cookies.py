@@ -187,7 +187,8 @@ class OAuthCookieManager:
             return None
         started_at, _, rest = value.partition(".")
         code_verifier, _, digest = rest.partition(".")
-        if not started_at.isdigit() or not code_verifier or not digest:
+        # isdigit() alone admits "²" and other digits int() refuses.
+        if not (started_at.isascii() and started_at.isdigit()) or not code_verifier or not digest:
             return None
         return FlowCookie(
             nonce_digest=digest, code_verifier=code_verifier, started_at=int(started_at)

@@ -40,6 +40,7 @@ from .scopes import split_scopes
 from .single_flight import SingleFlight
 from .state import decode_oauth_state
 from .state import encode_oauth_state
+from .state import query_param
 from .types import OAuthAuthenticateInput
 from .types import OAuthLogoutInput
 from .types import OAuthRefreshInput
@@ -96,18 +97,18 @@ class OAuthRouteHandlers:
 
     def start(self, request: Request) -> Response:
         """Redirect to the provider with a fresh nonce in a cookie and in ``state``."""
-        query = request.GET
-        origin = self._checked_origin(query.get("origin"), InputError)
-        flow = query.get("flow")
-        redirect_url = query.get("redirectUrl")
+        origin = self._checked_origin(query_param(request, "origin"), InputError)
+        flow = query_param(request, "flow")
+        redirect_url = query_param(request, "redirectUrl")
         if redirect_url is not None:
+            # Refused here, not at the callback after the user has signed in.
             self._check_redirect_url(redirect_url)
         nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
-        scope = self._scope(split_scopes(query.get("scope")), self._granted(request))
+        scope = self._scope(split_scopes(query_param(request, "scope")), self._granted(request))
         state = encode_oauth_state(
             {
                 "nonce": nonce,
-                "env": query.get("env"),
+                "env": query_param(request, "env"),
                 "origin": origin,
                 "redirectUrl": redirect_url,
                 "flow": flow,
@@ -200,13 +201,15 @@ class OAuthRouteHandlers:
     def refresh(self, request: Request) -> Response:
         """Renew the provider session from the refresh-token cookie."""
         self._check_requested_with(request)
-        origin = request.headers.get("Origin")
+        # Checked before the exchange: a rotated refresh token must never be lost
+        # because the answer could not be built for a malformed Origin.
+        origin = _request_origin(request)
+        requested = split_scopes(query_param(request, "scope"))
         try:
             refresh_token = self.cookies.get_refresh_token(request)
             if not refresh_token:
                 raise InputError("Missing session cookie")
             granted = self._granted(request)
-            requested = split_scopes(request.GET.get("scope"))
             already_granted = set(requested) <= set(granted)
             if self.authenticator.persist_scopes and not already_granted:
                 # A refresh grant can narrow scopes, never widen them (RFC 6749 §6): new
@@ -242,7 +245,7 @@ class OAuthRouteHandlers:
     def logout(self, request: Request) -> Response:
         """Clear the session cookies; revoke at the provider where it can."""
         self._check_requested_with(request)
-        origin = request.headers.get("Origin")
+        origin = _request_origin(request)
         if origin is not None and not self.is_origin_allowed(origin):
             raise NotAllowedError(f"Origin '{origin}' is not allowed")
         logout_url = None
@@ -320,7 +323,14 @@ class OAuthRouteHandlers:
             return False
 
     def _check_redirect_url(self, url: str) -> None:
-        """Stricter than Backstage (spec §12.4): no open redirect after login."""
+        """Stricter than Backstage (spec §12.4): no open redirect after login.
+
+        Only visible ASCII: a CR or LF would split the ``Location`` header, and a
+        parser that drops tabs, newlines or NULs would judge another URL than the
+        one the browser follows.
+        """
+        if not all("!" <= char <= "~" for char in url):
+            raise InputError("Redirect URL is invalid, it must be printable ASCII")
         if not self._redirect_allowed(url):
             raise NotAllowedError(f"Redirect URL '{url}' is not allowed")
 
@@ -329,6 +339,17 @@ class OAuthRouteHandlers:
         """Lightweight CSRF protection: a cross-site form or image cannot set this header."""
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
             raise AuthenticationError("Invalid X-Requested-With header")
+
+
+def _request_origin(request: Request) -> str | None:
+    """The ``Origin`` header, normalised; a malformed one is refused (400)."""
+    raw = request.headers.get("Origin")
+    if raw is None:
+        return None
+    try:
+        return origin_of(raw)
+    except ValueError:
+        raise InputError("Origin header is invalid, failed to parse") from None
 
 
 def _found(location: str) -> Response:

@@ -10,24 +10,58 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from urllib.parse import quote_plus
 
+from ..errors import InputError
 from ..errors import NotAllowedError
 
-__all__ = ["decode_oauth_state", "encode_oauth_state"]
+if TYPE_CHECKING:
+    from webob import Request
+
+__all__ = ["MAX_PARAM_LENGTHS", "decode_oauth_state", "encode_oauth_state", "query_param"]
 
 #: Field order as Backstage's ``start`` produces it.
 STATE_FIELDS = ("nonce", "env", "origin", "redirectUrl", "flow", "scope")
 
-#: A state is a handful of short fields; anything far larger is hostile.
+#: A state is a handful of short fields; anything far larger is hostile. The callback
+#: query (state, code and the provider's extras) must stay under the auth app's 8 KB.
 MAX_STATE_LENGTH = 8192
+
+#: The longest value (in characters) of each query parameter that reaches the ``state``,
+#: the provider's authorization URL or a cookie. Past it, 400: nothing a request sends
+#: may grow a ``Location`` or ``Set-Cookie`` header without bound.
+MAX_PARAM_LENGTHS: Mapping[str, int] = {
+    "env": 64,
+    "flow": 16,
+    "origin": 256,
+    "redirectUrl": 1024,
+    "scope": 1024,
+}
+
+
+def query_param(request: Request, name: str) -> str | None:
+    """The query parameter ``name``, refused (400) past its :data:`MAX_PARAM_LENGTHS`."""
+    value = request.GET.get(name)
+    if value is not None and len(value) > MAX_PARAM_LENGTHS[name]:
+        raise InputError(
+            f"Query parameter '{name}' is too long, at most {MAX_PARAM_LENGTHS[name]} characters"
+        )
+    return value
 
 
 def encode_oauth_state(state: Mapping[str, str | None]) -> str:
-    """Encode ``state`` (fields with value ``None`` dropped) as Backstage does."""
+    """Encode ``state`` (fields with value ``None`` dropped) as Backstage does.
+
+    A state past :data:`MAX_STATE_LENGTH` is refused here (400), at ``start``: the
+    callback would refuse it after the user signed in at the provider.
+    """
     pairs = [(key, value) for key, value in state.items() if value is not None]
-    return "&".join(f"{_quote(key)}={_quote(value)}" for key, value in pairs).encode().hex()
+    encoded = "&".join(f"{_quote(key)}={_quote(value)}" for key, value in pairs).encode().hex()
+    if len(encoded) > MAX_STATE_LENGTH:
+        raise InputError("Request parameters are too long to fit the OAuth state")
+    return encoded
 
 
 @lru_cache(maxsize=256)  # env, origin, flow and scope repeat from flow to flow
