@@ -6,6 +6,8 @@ import pytest
 
 from tests.conftest import base_config
 from tests.conftest import make_testapp
+from wsgiauth import origins
+from wsgiauth.errors import ConfigError
 
 XRW = {"X-Requested-With": "XMLHttpRequest"}
 
@@ -62,3 +64,53 @@ def test_actual_responses_and_errors_carry_the_headers(testapp):
 def test_no_origin_no_cors_headers(testapp):
     response = testapp.get("/api/auth/fake/refresh?env=development", headers=XRW, status=401)
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("origin", "path"),
+    [
+        pytest.param("*", "backend.cors.origin", id="star"),
+        pytest.param("https://ok.example *", "backend.cors.origin", id="star-in-a-string"),
+        pytest.param(
+            ["https://ok.example", "example.com"], "backend.cors.origin[1]", id="no-scheme"
+        ),
+    ],
+)
+def test_a_pattern_without_scheme_fails_at_load(origin, path):
+    config = base_config()
+    config["backend"]["cors"] = {"origin": origin, "credentials": True}
+    with pytest.raises(ConfigError) as raised:
+        make_testapp(config)
+    assert raised.value.path == path
+    assert "must start with http:// or https://" in raised.value.reason
+
+
+def test_a_sandboxed_iframe_cannot_read_refresh(monkeypatch):
+    """``Origin: null`` gets no CORS headers, even if a ``*`` slipped past the load check."""
+    monkeypatch.setattr(origins, "_origin_pattern", lambda pattern: pattern)
+    config = base_config(experimentalExtraAllowedOrigins=["*", "https://*"])
+    config["backend"]["cors"] = {"origin": ["*", "https://*"], "credentials": True}
+    testapp = make_testapp(config)
+    preflight = testapp.options(
+        "/api/auth/fake/refresh?env=development",
+        headers={
+            "Origin": "null",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-requested-with",
+        },
+    )
+    assert not any(h.startswith("Access-Control-") for h in preflight.headers)
+    actual = testapp.get(
+        "/api/auth/fake/refresh?env=development", headers={**XRW, "Origin": "null"}, status="*"
+    )
+    assert actual.status_int >= 400
+    assert "Access-Control-Allow-Origin" not in actual.headers
+
+
+def test_a_non_ascii_pattern_admits_the_punycode_a_browser_sends():
+    config = base_config()
+    config["backend"]["cors"] = {"origin": ["https://*.bücher.example"], "credentials": True}
+    testapp = make_testapp(config)
+    headers = {**XRW, "Origin": "https://shop.xn--bcher-kva.example"}
+    response = testapp.get("/api/auth/fake/refresh?env=development", headers=headers, status=401)
+    assert response.headers["Access-Control-Allow-Origin"] == "https://shop.xn--bcher-kva.example"

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+from wsgiauth import origins
+from wsgiauth.config import Config
+from wsgiauth.errors import ConfigError
+from wsgiauth.origins import checked_origin_patterns
 from wsgiauth.origins import create_origin_filter
 from wsgiauth.origins import origin_of
 
@@ -27,6 +33,11 @@ from wsgiauth.origins import origin_of
         pytest.param("http://[::ffff:1.2.3.4]", "http://[::ffff:102:304]", id="ipv4-mapped"),
         pytest.param("http://127.0.0.1:7007", "http://127.0.0.1:7007", id="ipv4"),
         pytest.param("http://bücher.example", "http://xn--bcher-kva.example", id="idna"),
+        # UTS #46 non-transitional, as browsers: ß stays ß (IDNA2003 makes it ss).
+        pytest.param("http://graß.example", "http://xn--gra-7ka.example", id="idna-sharp-s"),
+        # Mapped as written: a final capital Σ is σ to a browser, ς to str.lower().
+        pytest.param("http://example.ΑΣ", "http://example.xn--mxa0b", id="idna-final-sigma"),
+        pytest.param("http://例え。テスト", "http://xn--r8jz45g.xn--zckzah", id="idna-full-stop"),
         pytest.param("  http://a.example\n", "http://a.example", id="outer-whitespace"),
         # WHATWG reads "\" as "/" in http(s) URLs: the host is evil.example, as in a browser.
         pytest.param("http://evil.example\\@good.example", "http://evil.example", id="backslash"),
@@ -60,6 +71,8 @@ def test_origin_of(url: str, origin: str) -> None:
         pytest.param("http://evil.com%2f.example.net", id="percent-in-host"),
         pytest.param("http://a<b.example", id="angle-in-host"),
         pytest.param("http://a^b.example", id="caret-in-host"),
+        # idna refuses what IDNA2008 disallows (a browser would take it): never looser.
+        pytest.param("http://☃.example", id="idna-disallowed"),
     ],
 )
 def test_origin_of_rejects(url: str) -> None:
@@ -128,3 +141,109 @@ def test_pattern_regex_characters_are_literal() -> None:
 
     assert is_allowed("https://a+b.example.(net)")
     assert not is_allowed("https://aab.example.net")
+
+
+# -- IDNA: hosts compared as browsers serialise them (hardening issue 8, item 11) ----------
+
+
+def test_sharp_s_is_not_ss() -> None:
+    """IDNA2003 folds graß into grass; a browser does not, and neither may we."""
+    assert origin_of("https://graß.example") != origin_of("https://grass.example")
+    is_allowed = create_origin_filter("https://grass.example")
+    assert not is_allowed(origin_of("https://graß.example"))
+
+
+def test_non_ascii_patterns_are_mapped_like_origins() -> None:
+    is_allowed = create_origin_filter(
+        "https://app.example.com", ["https://*.bücher.example", "https://graß.example"]
+    )
+
+    # What a browser sends for https://shop.bücher.example and https://graß.example:
+    assert is_allowed("https://shop.xn--bcher-kva.example")
+    assert is_allowed("https://xn--gra-7ka.example")
+    assert not is_allowed("https://grass.example")
+
+
+def test_a_wildcard_in_a_non_ascii_label_is_refused() -> None:
+    with pytest.raises(ValueError, match="wildcard"):
+        create_origin_filter("https://app.example.com", ["https://bü*.example"])
+
+
+# -- null and other non-origins (hardening issue 8, item 4) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        pytest.param("*", id="star"),
+        pytest.param("example.com", id="host-only"),
+        pytest.param("*.example.com", id="glob-host-only"),
+        pytest.param("*://example.com", id="glob-scheme"),
+        pytest.param("http*://example.com", id="glob-in-scheme"),
+        pytest.param("ftp://example.com", id="other-scheme"),
+        pytest.param("https://", id="no-host"),
+    ],
+)
+def test_a_pattern_must_name_its_scheme(pattern: str) -> None:
+    with pytest.raises(ValueError, match="must start with http:// or https://"):
+        create_origin_filter("https://app.example.com", ["https://ok.example", pattern])
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        pytest.param("null", id="null"),
+        pytest.param("https://exa mple.com", id="space"),
+        pytest.param("https://a<b.example", id="angle"),
+        pytest.param("https://a.example:99999", id="port-range"),
+        pytest.param("https://a.example:443", id="default-port-not-serialised"),
+        pytest.param("https://bücher.example", id="non-ascii-not-serialised"),
+        pytest.param("https://\u212a.example", id="kelvin-sign-lowers-to-k"),
+    ],
+)
+def test_non_origins_never_match(origin: str) -> None:
+    is_allowed = create_origin_filter("https://app.example.com", ["https://*", "http://*"])
+
+    assert not is_allowed(origin)
+
+
+def test_null_never_matches_even_past_the_pattern_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Should a ``*`` ever slip past the load-time check, ``null`` still matches nothing."""
+    monkeypatch.setattr(origins, "_origin_pattern", lambda pattern: pattern)
+    is_allowed = create_origin_filter("https://app.example.com", ["*", "n*", "?ull"])
+
+    assert not is_allowed("null")
+
+
+@pytest.mark.parametrize(
+    ("value", "path"),
+    [
+        pytest.param(["https://ok.example", "*"], "auth.experimentalExtraAllowedOrigins[1]"),
+        pytest.param(["example.com"], "auth.experimentalExtraAllowedOrigins[0]"),
+    ],
+)
+def test_checked_origin_patterns_name_the_key(value: list[str], path: str) -> None:
+    key = "auth.experimentalExtraAllowedOrigins"
+    config = Config.from_dict({"auth": {"experimentalExtraAllowedOrigins": value}})
+
+    with pytest.raises(ConfigError) as raised:
+        checked_origin_patterns(config, key, config.get_string_list(key))
+
+    assert raised.value.path == path
+    assert "must start with http:// or https://" in raised.value.reason
+
+
+def test_checked_origin_patterns_keep_good_patterns() -> None:
+    key = "auth.experimentalExtraAllowedOrigins"
+    patterns = ["https://*.example.com", "http://localhost:30??"]
+    config = Config.from_dict({"auth": {"experimentalExtraAllowedOrigins": patterns}})
+
+    assert checked_origin_patterns(config, key, patterns) == patterns
+
+
+def test_the_app_refuses_a_star_in_extra_allowed_origins() -> None:
+    config = base_config(experimentalExtraAllowedOrigins=["*"])
+
+    # ValueError until create_auth_app reads the key through checked_origin_patterns.
+    with pytest.raises((ConfigError, ValueError), match="must start with http://"):
+        make_testapp(config)

@@ -5,7 +5,10 @@ A page on ``https://portal.example`` may call ``refresh`` and ``logout`` on
 the refresh-token cookie travels. Only allowed origins get the headers: the
 origin of ``app.baseUrl`` and the ``backend.cors.origin`` patterns (globs as
 Backstage accepts them). Any other origin gets no CORS headers at all, so its
-scripts cannot read our answers.
+scripts cannot read our answers. Stricter than Backstage: a pattern must start
+with ``http://`` or ``https://`` (checked at startup), and ``null`` is never
+allowed, because every sandboxed iframe on any site sends it (see
+:mod:`wsgiauth.origins`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from webob import Response
 
+from .origins import checked_origin_patterns
 from .origins import create_origin_filter
 
 if TYPE_CHECKING:
@@ -58,8 +62,11 @@ def cors_policy_from_config(config: Config) -> CorsPolicy:
     """The policy of ``backend.cors`` plus the app's own origin.
 
     :param config: the root config.
+    :raises ConfigError: a ``backend.cors.origin`` pattern without ``http://`` or
+        ``https://``; a bare ``*`` would admit ``null`` with credentials.
     """
-    patterns = config.get_optional_string_or_list("backend.cors.origin") or []
+    key = "backend.cors.origin"
+    patterns = checked_origin_patterns(config, key, config.get_optional_string_or_list(key) or [])
     methods = config.get_optional_string_or_list("backend.cors.methods")
     max_age = config.get_optional_number("backend.cors.maxAge")
     policy = CorsPolicy(create_origin_filter(config.get_string("app.baseUrl"), patterns))
