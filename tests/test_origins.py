@@ -244,6 +244,6 @@ def test_checked_origin_patterns_keep_good_patterns() -> None:
 def test_the_app_refuses_a_star_in_extra_allowed_origins() -> None:
     config = base_config(experimentalExtraAllowedOrigins=["*"])
 
-    # ValueError until create_auth_app reads the key through checked_origin_patterns.
-    with pytest.raises((ConfigError, ValueError), match="must start with http://"):
+    with pytest.raises(ConfigError, match="must start with http://") as raised:
         make_testapp(config)
+    assert raised.value.path == "auth.experimentalExtraAllowedOrigins[0]"

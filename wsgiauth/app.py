@@ -42,6 +42,7 @@ from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
 from .identity.service import create_identity_service
+from .origins import checked_origin_patterns
 from .origins import create_origin_filter
 from .origins import origin_of
 from .registry import ProviderModule
@@ -291,8 +292,12 @@ def create_auth_app(
     base_path = base_path or config.get_optional_string("auth.basePath") or DEFAULT_BASE_PATH
     base_path = "/" + base_path.strip("/")
     base_url = backend_url.rstrip("/") + base_path
+    extra_origins = "auth.experimentalExtraAllowedOrigins"
     is_origin_allowed = create_origin_filter(
-        app_url, config.get_optional_string_list("auth.experimentalExtraAllowedOrigins") or ()
+        app_url,
+        checked_origin_patterns(
+            config, extra_origins, config.get_optional_string_list(extra_origins) or ()
+        ),
     )
     sealer = CookieSealer(_session_secrets(config))
     http = http or create_http_client()

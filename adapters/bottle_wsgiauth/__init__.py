@@ -71,8 +71,10 @@ class WsgiAuthPlugin:
 
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            identity = authenticate(request.environ, self.verifier, protected=required)
-            if isinstance(identity, Response):  # the core's 401; not HTTPError: no error page
+            identity = authenticate(
+                request.environ, self.verifier, protected=required, cors=self.auth_app.cors
+            )
+            if isinstance(identity, Response):  # the core's 401 or preflight; no error page
                 return HTTPResponse(identity.body, identity.status, identity.headerlist)
             if takes:
                 kwargs[self.keyword] = identity

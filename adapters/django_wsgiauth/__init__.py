@@ -32,7 +32,14 @@ from wsgiauth import ConfigError
 from wsgiauth import auth_app_from
 from wsgiauth import authenticate
 
-__all__ = ["AnonymousIdentityUser", "IdentityUser", "get_auth_app", "login_required", "options"]
+__all__ = [
+    "AnonymousIdentityUser",
+    "IdentityUser",
+    "get_auth_app",
+    "login_required",
+    "options",
+    "wsgi_environ",
+]
 
 
 def options() -> dict[str, Any]:
@@ -98,7 +105,8 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
-        identity = authenticate(request.META, get_auth_app().verifier)
+        auth_app = get_auth_app()
+        identity = authenticate(wsgi_environ(request), auth_app.verifier, cors=auth_app.cors)
         if isinstance(identity, Response):
             return http_response(identity)
         request.wsgiauth_identity = identity
@@ -107,9 +115,25 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def wsgi_environ(request: Any) -> dict[str, Any]:
+    """``request.META`` with the path back in its PEP 3333 form, as wsgiauth reads it.
+
+    Django replaces ``PATH_INFO`` with decoded text: a non-ASCII protected prefix
+    would never match it, and rendering a refusal would decode the path twice.
+    """
+    meta: dict[str, Any] = request.META
+    path = meta.get("PATH_INFO", "")
+    if path.isascii():
+        return meta  # the common case: the same text in both forms, no copy
+    return {**meta, "PATH_INFO": path.encode("utf-8").decode("latin-1")}
+
+
 def http_response(response: Response) -> HttpResponse:
-    """The core's refusal as Django's response."""
+    """The core's refusal (or preflight answer) as Django's response, headers as sent."""
     reason = response.status.partition(" ")[2]
-    return HttpResponse(
+    django_response = HttpResponse(
         response.body, status=response.status_code, reason=reason, headers=response.headerlist
     )
+    if "Content-Type" not in response.headers:
+        del django_response.headers["Content-Type"]  # Django's default; a 204 has no body
+    return django_response

@@ -25,6 +25,7 @@ from . import IdentityUser
 from . import get_auth_app
 from . import http_response
 from . import options
+from . import wsgi_environ
 
 __all__ = ["WsgiAuthMiddleware"]
 
@@ -44,12 +45,16 @@ class WsgiAuthMiddleware:
             raise ConfigError(
                 "must be a list of path prefixes starting with '/'", path="WSGIAUTH.PROTECTED"
             )
-        self.verifier = get_auth_app().verifier
+        auth_app = get_auth_app()
+        self.verifier = auth_app.verifier
+        self.cors = auth_app.cors
         self.protected = path_prefixes(tuple(protected))
         self.set_user = bool(settings.get("SET_USER", False))
 
     def __call__(self, request: Any) -> Any:
-        identity = authenticate(request.META, self.verifier, protected=self.protected)
+        identity = authenticate(
+            wsgi_environ(request), self.verifier, protected=self.protected, cors=self.cors
+        )
         if isinstance(identity, Response):
             return http_response(identity)
         request.wsgiauth_identity = identity

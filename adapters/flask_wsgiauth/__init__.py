@@ -27,6 +27,7 @@ from flask import current_app
 from flask import g
 from flask import request
 from webob import Response
+from werkzeug.datastructures import Headers
 from werkzeug.local import LocalProxy
 
 from wsgiauth import AuthAppSource
@@ -85,11 +86,12 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        identity = authenticate(request.environ, current_app.extensions["wsgiauth"].verifier)
-        if isinstance(identity, Response):  # the core's 401
-            return current_app.response_class(
-                identity.body, status=identity.status, headers=identity.headerlist
-            )
+        auth_app = current_app.extensions["wsgiauth"]
+        identity = authenticate(request.environ, auth_app.verifier, cors=auth_app.cors)
+        if isinstance(identity, Response):  # the core's 401, or its answer to a preflight
+            response = current_app.response_class(identity.body, status=identity.status)
+            response.headers = Headers(identity.headerlist)  # as sent: no default Content-Type
+            return response
         g.wsgiauth_identity = identity
         return current_app.ensure_sync(view)(*args, **kwargs)
 

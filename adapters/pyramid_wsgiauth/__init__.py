@@ -122,8 +122,9 @@ def _auth_identity(request: Any) -> BackstageIdentity | None:
 
 
 def _forbidden(context: Any, request: Any) -> Any:
-    """Not signed in: the core's 401 (missing or bad token); signed in: Pyramid's 403."""
+    """Not signed in: the core's 401 (missing or bad token) or preflight; signed in: a 403."""
     if request.auth_identity is not None:
         return context
-    refusal = authenticate(request.environ, request.registry["wsgiauth.auth_app"].verifier)
+    auth_app = request.registry["wsgiauth.auth_app"]
+    refusal = authenticate(request.environ, auth_app.verifier, cors=auth_app.cors)
     return refusal if isinstance(refusal, Response) else context  # Pyramid takes webob's

@@ -2,7 +2,8 @@
 
 Each has ``GET /hello`` (a body, a cookie and headers of its own), ``POST /echo``
 (what the app received), ``GET /whoami`` (the identity, if any), ``GET /private``
-(sign-in required, through the host's own idiom), and HTML error pages of its own
+(sign-in required, through the host's own idiom, and open to ``OPTIONS``, so a
+forged preflight would reach it), and HTML error pages of its own
 for 401 and 404 with the framework's debug mode on: if the framework's error
 handling touched the auth app's answers, these pages would show up in the wire
 checks. ``plain=True`` builds the app without wsgiauth, to compare the pass-through
@@ -70,7 +71,9 @@ def build_wsgi(source: Any, *, plain: bool = False, clash: bool = False) -> Any:
     if plain:
         return app
     auth_app = _auth_app_of(source)
-    wrapped = IdentityMiddleware(app, auth_app.verifier, protected=["/private"])
+    wrapped = IdentityMiddleware(
+        app, auth_app.verifier, protected=["/private"], cors=auth_app.cors
+    )
     return AuthMiddleware(wrapped, auth_app)
 
 
@@ -181,7 +184,7 @@ def build_bottle(source: Any, *, plain: bool = False, clash: bool = False) -> An
         bottle.response.content_type = "application/json"
         return _identity_json(identity)
 
-    @app.get("/private", require_identity=True)
+    @app.route("/private", method=["GET", "OPTIONS"], require_identity=True)
     def private(identity=None):
         bottle.response.content_type = "application/json"
         return _identity_json(identity)
@@ -227,7 +230,7 @@ def build_flask(source: Any, *, plain: bool = False, clash: bool = False) -> Any
         identity = current_identity._get_current_object() if not plain else None
         return flask.Response(_identity_json(identity), content_type="application/json")
 
-    @app.get("/private")
+    @app.route("/private", methods=["GET", "OPTIONS"])  # OPTIONS too: the view sees preflights
     @(login_required if not plain else (lambda view: view))
     def private():
         identity = current_identity._get_current_object() if not plain else None

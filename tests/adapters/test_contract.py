@@ -124,6 +124,21 @@ def test_protected_view_needs_a_valid_identity_token(host):
     }
 
 
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [pytest.param(APP_ORIGIN, True, id="app-origin"), pytest.param("https://evil.example", False)],
+)
+def test_a_forged_preflight_never_reaches_a_protected_view(host, origin, allowed):
+    """A preflight carries no token: the view must not run (and answer with its data)."""
+    headers = {"Access-Control-Request-Method": "GET", "Origin": origin}
+    response = host.options("/private", headers=headers, status=204)
+    assert response.body == b""
+    assert ("Access-Control-Allow-Origin" in response.headers) is allowed
+    if allowed:
+        assert response.headers["Access-Control-Allow-Origin"] == origin
+        assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
 def test_the_401_of_a_protected_view_is_the_core_one(host):
     ours = host.get("/private?x=1", headers={"Authorization": "Bearer nope"}, status=401)
     core = reference(host).get("/private?x=1", headers={"Authorization": "Bearer nope"}, status=401)

@@ -36,6 +36,22 @@ def test_protected_prefixes_need_a_token_in_the_middleware(build_host):
     assert app.get("/open/user").json == {"is_authenticated": False, "username": ""}
 
 
+@pytest.mark.parametrize(
+    ("protected", "path"),
+    [
+        pytest.param("/api", "/api/caf%C3%A9", id="ascii-prefix-non-ascii-path"),
+        pytest.param("/api/café", "/api/caf%C3%A9/x", id="non-ascii-prefix"),
+        pytest.param("/データ", "/%E3%83%87%E3%83%BC%E3%82%BF", id="beyond-latin-1"),
+    ],
+)
+def test_non_ascii_paths_are_guarded_and_refused_cleanly(build_host, protected, path):
+    """Django decodes PATH_INFO in place: compare and echo it in its WSGI form, no 500."""
+    app = host(build_host, new_auth_app(), PROTECTED=[protected])
+    refused = app.get(path, status=401)
+    assert refused.json["request"] == {"method": "GET", "url": path}
+    app.get(path, headers=bearer(app), status=404)  # signed in: on to Django's routing
+
+
 @pytest.mark.parametrize("kind", ["path", "paths", "config"])
 def test_one_config_gives_wrap_and_middleware_one_auth_app(build_host, tmp_path, kind):
     # With keys in memory, a second auth app could not verify the first one's tokens.

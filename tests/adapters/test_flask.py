@@ -68,3 +68,24 @@ def test_a_missing_config_fails_naming_the_flask_setting():
         WsgiAuth(flask.Flask("test_flask"))
     assert caught.value.path == "WSGIAUTH_CONFIG"
     assert str(caught.value).startswith("WSGIAUTH_CONFIG: missing")
+
+
+def test_a_non_ascii_protected_prefix_guards_the_flask_view():
+    """Flask routes on the decoded path; the prefix must match PATH_INFO's PEP 3333 form."""
+    from wsgiauth import IdentityMiddleware
+
+    auth_app = new_auth_app()
+    app = flask.Flask("nonascii")
+    WsgiAuth(app, config=auth_app)
+
+    @app.get("/privé/data")
+    def data():
+        return {"secret": True}
+
+    app.wsgi_app = IdentityMiddleware(app.wsgi_app, auth_app.verifier, protected=["/privé"])
+    client = webtest.TestApp(validator(app))
+    refused = client.get("/priv%C3%A9/data", status=401)
+    assert refused.json["request"]["url"] == "/priv%C3%A9/data"
+    token = client.get("/api/auth/guest/refresh").json["backstageIdentity"]["token"]
+    signed_in = client.get("/priv%C3%A9/data", headers={"Authorization": f"Bearer {token}"})
+    assert signed_in.json == {"secret": True}

@@ -222,11 +222,72 @@ def test_protected_predicate(make_app):
     assert app.post("/x", status=401).json["response"] == {"statusCode": 401}
 
 
-def test_cors_preflight_passes_on_protected_paths(make_app):
-    app = make_app(protected=["/"])
-    preflight = {"Access-Control-Request-Method": "POST", "Origin": "http://localhost:3000"}
-    assert app.options("/x", headers=preflight).json["user"] is None
-    app.options("/x", status=401)  # a plain OPTIONS is not a preflight
+def _cors() -> Any:
+    from wsgiauth.cors import CorsPolicy
+
+    return CorsPolicy(lambda origin: origin == "http://localhost:3000")
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(None, id="no-token"),
+        pytest.param("Bearer garbage", id="garbage-token"),
+    ],
+)
+def test_a_preflight_on_a_protected_path_is_answered_never_passed_on(make_app, authorization):
+    """A forged preflight must not reach a view that takes "no identity" for "public"."""
+    app = make_app(protected=["/private"], cors=_cors())
+    headers = {"Access-Control-Request-Method": "POST", "Origin": "http://localhost:3000"}
+    if authorization:
+        headers["Authorization"] = authorization
+    response = app.options("/private/data", headers=headers, status=204)
+    assert response.body == b""  # inner_app would have answered 200 with JSON
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+    app.options("/private/data", status=401)  # a plain OPTIONS is not a preflight
+
+
+@pytest.mark.parametrize(
+    ("cors", "origin"),
+    [
+        pytest.param(True, "https://evil.example", id="origin-not-allowed"),
+        pytest.param(False, "http://localhost:3000", id="no-policy"),
+    ],
+)
+def test_a_preflight_without_permission_gets_a_bare_204(make_app, cors, origin):
+    app = make_app(protected=["/private"], cors=_cors() if cors else None)
+    headers = {"Access-Control-Request-Method": "GET", "Origin": origin}
+    response = app.options("/private", headers=headers, status=204)
+    assert not [name for name in response.headers if name.startswith("Access-Control-")]
+
+
+def test_a_preflight_on_a_public_path_reaches_the_app(make_app):
+    app = make_app(protected=["/private"], cors=_cors())
+    headers = {"Access-Control-Request-Method": "POST", "Origin": "http://localhost:3000"}
+    assert app.options("/public", headers=headers).json["user"] is None
+
+
+@pytest.mark.parametrize(
+    ("prefix", "path"),
+    [
+        pytest.param("/privé", "/privé", id="exact"),
+        pytest.param("/privé", "/privé/doc", id="under"),
+        pytest.param("/データ", "/データ/x", id="cjk"),
+        pytest.param("/privé/", "/priv%C3%A9/x", id="percent-encoded-request"),
+    ],
+)
+def test_non_ascii_protected_prefixes_are_enforced(make_app, prefix, path):
+    """PATH_INFO is UTF-8 read as latin-1 (PEP 3333): the prefix must be compared so."""
+    from urllib.parse import quote
+
+    app = make_app(protected=[prefix])
+    url = path if "%" in path else quote(path)
+    response = app.get(url, status=401)
+    assert response.json["error"]["name"] == "AuthenticationError"
+    assert response.json["request"]["url"] == url  # echoed without decoding twice
+    assert app.get(quote("/privée")).status_int == 200  # a sibling, not under it
 
 
 @pytest.mark.parametrize(
@@ -370,10 +431,11 @@ def test_authenticate_key_store_down_is_503_without_a_challenge(verifier, source
     assert "WWW-Authenticate" not in refusal.headers
 
 
-def test_authenticate_lets_a_cors_preflight_through_without_identity(verifier):
+def test_authenticate_answers_a_preflight_only_where_sign_in_is_required(verifier):
     preflight = _environ(REQUEST_METHOD="OPTIONS", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
-    assert authenticate(preflight, verifier) is None
-    assert isinstance(authenticate(_environ(REQUEST_METHOD="OPTIONS"), verifier), Response)
+    assert authenticate(preflight, verifier).status_int == 204
+    assert authenticate(preflight, verifier, protected=False) is None
+    assert authenticate(_environ(REQUEST_METHOD="OPTIONS"), verifier).status_int == 401
 
 
 def test_authenticate_asks_the_predicate_only_when_it_decides(verifier, key):

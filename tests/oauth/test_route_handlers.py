@@ -541,7 +541,8 @@ def test_start_refuses_a_redirect_url_that_is_not_printable_ascii(testapp, redir
 def test_start_caps_every_parameter_that_reaches_a_header(testapp, name, prefix, limit):
     def query(length: int) -> str:
         value = (prefix + "x" * (limit + 1))[:length]
-        return f"/api/auth/fake/start?{name}={value}" + ("" if name == "env" else "&env=development")
+        env = "" if name == "env" else "&env=development"
+        return f"/api/auth/fake/start?{name}={value}{env}"
 
     response = testapp.get(query(limit + 1), status=400)
     assert response.json["error"] == {

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
 
+    from ..cors import CorsPolicy
+
 __all__ = ["IDENTITY_ENVIRON_KEY", "IdentityMiddleware", "authenticate", "path_prefixes"]
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,9 @@ def path_prefixes(prefixes: Sequence[str]) -> Callable[[WSGIEnvironment], bool]:
     ``"/api/private"`` covers it and everything under it, not ``/api/privateer``;
     ``"/"`` covers every path. ``//``, ``.`` and ``..`` are resolved first, or
     ``/api//private`` would slip past while a router that collapses slashes still
-    serves the private view.
+    serves the private view. Prefixes are plain text (``"/privé"``, not
+    ``"/priv%C3%A9"``), compared with ``PATH_INFO`` in its PEP 3333 form: UTF-8
+    bytes read as latin-1.
     """
     if isinstance(prefixes, str):
         raise TypeError("protected must be a sequence of path prefixes, not a string")
@@ -78,7 +82,9 @@ def path_prefixes(prefixes: Sequence[str]) -> Callable[[WSGIEnvironment], bool]:
     for prefix in prefixes:
         if not prefix.startswith("/"):
             raise ValueError(f"protected path must start with '/': {prefix!r}")
-        exact = prefix.rstrip("/")
+        # PATH_INFO holds UTF-8 bytes decoded as latin-1: compare in that form, or a
+        # non-ASCII prefix would never match and its views would be served to anyone.
+        exact = prefix.rstrip("/").encode("utf-8").decode("latin-1")
         pairs.append((exact, exact + "/"))
     matches = tuple(pairs)
 
@@ -93,35 +99,54 @@ def path_prefixes(prefixes: Sequence[str]) -> Callable[[WSGIEnvironment], bool]:
 
 @overload
 def authenticate(
-    environ: WSGIEnvironment, verifier: IdentityVerifier, *, protected: Literal[False]
+    environ: WSGIEnvironment,
+    verifier: IdentityVerifier,
+    *,
+    protected: Literal[False],
+    cors: CorsPolicy | None = None,
 ) -> BackstageIdentity | None: ...
 @overload
 def authenticate(
     environ: WSGIEnvironment,
     verifier: IdentityVerifier,
     *,
-    protected: bool | Callable[[WSGIEnvironment], bool] = True,
+    protected: Literal[True] = True,
+    cors: CorsPolicy | None = None,
+) -> BackstageIdentity | Response: ...
+@overload
+def authenticate(
+    environ: WSGIEnvironment,
+    verifier: IdentityVerifier,
+    *,
+    protected: bool | Callable[[WSGIEnvironment], bool],
+    cors: CorsPolicy | None = None,
 ) -> BackstageIdentity | Response | None: ...
 def authenticate(
     environ: WSGIEnvironment,
     verifier: IdentityVerifier,
     *,
     protected: bool | Callable[[WSGIEnvironment], bool] = True,
+    cors: CorsPolicy | None = None,
 ) -> BackstageIdentity | Response | None:
     """The caller's identity, or the response to send instead: :class:`IdentityMiddleware`'s check.
 
     A request that must be signed in (``protected``: a flag, or a predicate asked
     only when it matters) without a valid token gets a 401 in Backstage's JSON
     error shape with a ``WWW-Authenticate`` challenge, or a 503 when the keys
-    cannot be fetched. Elsewhere a missing or bad token means None, so a public page
-    never fails because of a stale token. A CORS preflight carries no credentials:
-    it is None, never refused. Without an ``Authorization`` header on an unprotected
-    path no Request object is built.
+    cannot be fetched; it is never None. A CORS preflight there carries no
+    credentials, so it is answered here (204, with CORS headers only for an origin
+    ``cors`` allows) and never reaches a view. Elsewhere a missing or bad token means
+    None, so a public page never fails because of a stale token. Without an
+    ``Authorization`` header on an unprotected path no Request object is built.
     """
-    if environ.get("HTTP_AUTHORIZATION") is None:
-        if _asks(protected, environ) and not _is_preflight(environ):
-            return _refusal(environ, AuthenticationError("Missing credentials"), "Bearer")
-        return None
+    if environ.get("HTTP_AUTHORIZATION") is None or _is_preflight(environ):
+        if not _asks(protected, environ):
+            return None
+        if _is_preflight(environ):
+            # Answered, never passed on: a view that trusts "no identity means public"
+            # must not run (and answer with its data) for a forged preflight.
+            return _preflight(environ, cors)
+        return _refusal(environ, AuthenticationError("Missing credentials"), "Bearer")
     try:
         return verifier.identity_from_environ(environ)
     except HttpError as error:
@@ -136,6 +161,14 @@ def authenticate(
 
 def _asks(protected: bool | Callable[[WSGIEnvironment], bool], environ: WSGIEnvironment) -> bool:
     return protected if isinstance(protected, bool) else protected(environ)
+
+
+def _preflight(environ: WSGIEnvironment, cors: CorsPolicy | None) -> Response:
+    request = Request(environ)
+    response = cors.preflight(request) if cors is not None else Response(status=204)
+    if cors is not None:
+        cors.apply(request, response)
+    return response
 
 
 def _refusal(environ: WSGIEnvironment, error: HttpError, challenge: str) -> Response:
@@ -154,6 +187,8 @@ class IdentityMiddleware:
     :param set_remote_user: also set ``REMOTE_USER`` to the user entity ref. It is left
         as the server set it when there is no identity.
     :param environ_key: where the identity (or None) goes.
+    :param cors: the CORS policy (``auth_app.cors``) that answers preflights on protected
+        paths; without it they get a bare 204, which no browser takes as a permission.
     """
 
     def __init__(
@@ -164,8 +199,10 @@ class IdentityMiddleware:
         protected: Sequence[str] | Callable[[WSGIEnvironment], bool] = (),
         set_remote_user: bool = False,
         environ_key: str = IDENTITY_ENVIRON_KEY,
+        cors: CorsPolicy | None = None,
     ) -> None:
         self.app = app
+        self.cors = cors
         self.verifier = verifier
         self.set_remote_user = set_remote_user
         self.environ_key = environ_key
@@ -176,7 +213,7 @@ class IdentityMiddleware:
         return self._protected(environ)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        identity = authenticate(environ, self.verifier, protected=self.is_protected)
+        identity = authenticate(environ, self.verifier, protected=self.is_protected, cors=self.cors)
         if isinstance(identity, Response):
             return identity(environ, start_response)
         environ[self.environ_key] = identity
