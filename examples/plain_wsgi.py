@@ -63,7 +63,7 @@ def make_app(config_path: str = CONFIG):
     """The app behind the identity check, with the auth routes mounted in front."""
     auth_app = create_auth_app(load_config(config_path))
     protected = IdentityMiddleware(
-        app, auth_app.verifier, protected=["/private"], set_remote_user=True
+        app, auth_app.verifier, protected=["/private"], set_remote_user=True, cors=auth_app.cors
     )
     return AuthMiddleware(protected, auth_app)
 

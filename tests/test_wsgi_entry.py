@@ -91,6 +91,13 @@ def test_bare_serves_auth_routes_and_json_404_elsewhere(tmp_path):
     assert testapp.get("/api/auth/.well-known/jwks.json").json["keys"]
 
 
+def test_bare_404_of_a_path_that_is_not_utf8_is_still_a_404(tmp_path):
+    testapp = client(make_application(write_config(tmp_path)))
+    response = testapp.get("/caf%E9/%ff?q=%ff", status=404)
+    assert response.json["error"]["message"] == "Not found: /caf%E9/%FF"
+    assert response.json["request"]["url"] == "/caf%E9/%FF?q=%ff"
+
+
 def test_wrapped_app_gets_remote_user_from_a_valid_token_only(tmp_path):
     testapp = client(make_application(write_config(tmp_path), app=whoami))
     token = guest_token(testapp)

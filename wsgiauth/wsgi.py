@@ -32,6 +32,7 @@ from webob import Request
 from .app import AuthApp
 from .app import create_auth_app
 from .app import error_response
+from .app import request_url
 from .config import load_config
 from .errors import ConfigError
 from .errors import NotFoundError
@@ -55,8 +56,9 @@ APP_ENV = "WSGIAUTH_APP"
 
 def _not_found(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     """What a bare auth app serves outside its base path: Backstage's 404 JSON."""
-    request = Request(environ)
-    return error_response(request, NotFoundError(f"Not found: {request.path}"))(
+    # The path as sent, escaped: decoding a hostile one to report it would fail.
+    path = request_url({**environ, "QUERY_STRING": ""})
+    return error_response(Request(environ), NotFoundError(f"Not found: {path}"))(
         environ, start_response
     )
 
@@ -107,6 +109,7 @@ def serve(auth_app: AuthApp, app: WSGIApplication | None) -> WSGIApplication:
             auth_app.verifier,
             protected=tuple(getattr(app, "protected_paths", ())),
             set_remote_user=True,
+            cors=auth_app.cors,
         )
     return AuthMiddleware(wrapped, auth_app)
 
