@@ -185,7 +185,7 @@ def _check_utf8(environ: WSGIEnvironment) -> None:
     query = environ.get("QUERY_STRING", "")
     if "%" in query or not query.isascii():
         try:
-            unquote_to_bytes(query).decode("utf-8")
+            unquote_to_bytes(_wsgi_bytes(query)).decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("Request query is not valid UTF-8") from None
 
