@@ -25,6 +25,11 @@ from tests.identity.conftest import CRAFTED_TOKENS
 from wsgiauth._http import HttpClient
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.jwks import JWKS_DEFAULT_MAX_AGE
+from wsgiauth.identity.jwks import JWKS_MAX_MAX_AGE
+from wsgiauth.identity.jwks import JWKS_MIN_MAX_AGE
+from wsgiauth.identity.jwks import JWKS_STALE_GRACE
+from wsgiauth.identity.jwks import KEY_SOURCE_MAX_AGE
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.token_factory import TokenFactory
 from wsgiauth.identity.verifier import BackstageIdentity
@@ -610,6 +615,191 @@ def test_key_source_failure_without_keys_is_503(key, clock, error):
     with pytest.raises(ServiceUnavailableError) as raised:
         verifier.verify(key.sign())
     assert "driver exploded" not in raised.value.full_message()
+
+
+# -- keys expire: a withdrawn key stops verifying (issue 8, item 12) ----------------------
+
+
+def _http_verifier(clock: Clock) -> IdentityVerifier:
+    return IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
+
+
+def _serve_jwks(*keys: SigningKey, cache_control: str | None = "max-age=120") -> None:
+    headers = {"Cache-Control": cache_control} if cache_control is not None else {}
+    jwks = {"keys": [key.public_jwk for key in keys]}
+    if responses.registered():
+        responses.replace(responses.GET, JWKS_URL, json=jwks, headers=headers)
+    else:
+        responses.get(JWKS_URL, json=jwks, headers=headers)
+
+
+@responses.activate
+def test_a_key_withdrawn_from_the_jwks_stops_verifying_after_max_age(key, clock):
+    other = SigningKey()
+    _serve_jwks(key, other)
+    verifier = _http_verifier(clock)
+    cached = key.sign()
+    assert verifier.verify(cached).user_entity_ref == USER
+    _serve_jwks(other)  # the key leaked and was withdrawn
+    clock.now += 119
+
+    # Within max-age the keys are not fetched again: the cached token still passes.
+    assert verifier.verify(cached).user_entity_ref == USER
+    assert len(responses.calls) == 1
+    clock.now += 1
+
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(key.sign(sub="user:default/mallory"))
+    assert len(responses.calls) == 2
+    assert verifier.verify(other.sign()).user_entity_ref == USER
+
+
+@responses.activate
+def test_a_cached_token_does_not_outlive_its_withdrawn_key(key, clock, decode_calls):
+    other = SigningKey()
+    _serve_jwks(key, other)
+    verifier = _http_verifier(clock)
+    token, kept = key.sign(), other.sign()
+    verifier.verify(token)
+    verifier.verify(kept)
+    _serve_jwks(other)
+    clock.now += 120
+
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(token)
+    # A key still published keeps its cached tokens: no verification again.
+    calls = len(decode_calls)
+    assert verifier.verify(kept).user_entity_ref == USER
+    assert len(decode_calls) == calls
+
+
+@responses.activate
+def test_a_cached_token_does_not_outlive_a_key_replaced_under_its_kid(key, clock):
+    _serve_jwks(key)
+    verifier = _http_verifier(clock)
+    token = key.sign()
+    verifier.verify(token)
+    _serve_jwks(SigningKey(kid=key.kid))
+    clock.now += 120
+
+    with pytest.raises(AuthenticationError, match="signature verification failed"):
+        verifier.verify(token)
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "seconds"),
+    [
+        pytest.param("public, max-age=120", 120, id="honoured"),
+        pytest.param('max-age="90"', 90, id="quoted"),
+        pytest.param("max-age=0", JWKS_MIN_MAX_AGE, id="zero-clamped-up"),
+        pytest.param("no-store, max-age=600", JWKS_MIN_MAX_AGE, id="no-store"),
+        pytest.param("no-cache", JWKS_MIN_MAX_AGE, id="no-cache"),
+        pytest.param("max-age=31536000", JWKS_MAX_MAX_AGE, id="a-year-clamped-down"),
+        pytest.param("max-age=" + "9" * 5000, JWKS_MAX_MAX_AGE, id="huge-number"),
+        pytest.param("max-age=soon", JWKS_DEFAULT_MAX_AGE, id="not-a-number"),
+        pytest.param("max-age=-5", JWKS_DEFAULT_MAX_AGE, id="negative"),
+        pytest.param("public", JWKS_DEFAULT_MAX_AGE, id="no-max-age"),
+        pytest.param(None, JWKS_DEFAULT_MAX_AGE, id="no-header"),
+    ],
+)
+@responses.activate
+def test_jwks_max_age_is_honoured_within_bounds(key, clock, cache_control, seconds):
+    _serve_jwks(key, cache_control=cache_control)
+    verifier = _http_verifier(clock)
+    verifier.verify(key.sign())
+    clock.now += seconds - 1
+    verifier.verify(key.sign(sub="user:default/a"))
+    assert len(responses.calls) == 1  # no refetch before the max-age
+    clock.now += 1
+    verifier.verify(key.sign(sub="user:default/b"))
+    assert len(responses.calls) == 2
+
+
+def test_key_source_keys_expire_too(key, source, clock, verifier):
+    token = key.sign()
+    verifier.verify(token)
+    source.keys = [SigningKey()]
+    clock.now += KEY_SOURCE_MAX_AGE - 1
+    assert verifier.verify(token).user_entity_ref == USER
+    assert source.calls == 1
+    clock.now += 1
+
+    with pytest.raises(AuthenticationError, match="unknown signing key"):
+        verifier.verify(token)
+    assert source.calls == 2
+
+
+def test_unchanged_keys_keep_their_cached_tokens_across_refetches(
+    verifier, key, source, clock, decode_calls
+):
+    token = key.sign()
+    verifier.verify(token)
+    for _ in range(3):
+        clock.now += KEY_SOURCE_MAX_AGE
+        verifier.verify(token)
+    assert source.calls == 4
+    assert len(decode_calls) == 1
+
+
+@responses.activate
+def test_failed_refetch_serves_the_last_keys_for_a_grace_then_503(key, clock, caplog):
+    _serve_jwks(key, cache_control="max-age=60")
+    verifier = _http_verifier(clock)
+    token = key.sign(lifetime=7200)
+    verifier.verify(token)
+    responses.replace(responses.GET, JWKS_URL, body=requests.ConnectionError("down"))
+    clock.now += 60
+
+    # The auth service is down: the last good keys go on, with a warning.
+    assert verifier.verify(token).user_entity_ref == USER
+    assert len(responses.calls) == 2
+    assert "Could not refetch the identity keys" in caplog.text
+    clock.now += 29
+    assert verifier.verify(key.sign(sub="user:default/a")).user_entity_ref == "user:default/a"
+    assert len(responses.calls) == 2  # retried once per refetch_interval, not per request
+    clock.now += 1
+    verifier.verify(key.sign(sub="user:default/b"))
+    assert len(responses.calls) == 3
+
+    # But not for ever: past the grace nothing verifies, not even a cached token.
+    clock.now = START + 60 + JWKS_STALE_GRACE
+    with pytest.raises(ServiceUnavailableError):
+        verifier.verify(token)
+    with pytest.raises(ServiceUnavailableError):
+        verifier.verify(key.sign(sub="user:default/c"))
+
+    _serve_jwks(key)
+    clock.now += 1  # min_refetch_interval
+    assert verifier.verify(token).user_entity_ref == USER
+
+
+def test_a_due_refetch_does_not_hold_up_other_requests(key, clock):
+    """While one thread refetches slowly, the others verify with the keys in hand."""
+    fetching, release = threading.Event(), threading.Event()
+    source = KeySource(key)
+    waited_out: list[bool] = []
+
+    def slow_source() -> list[dict[str, Any]]:
+        if source.calls:
+            fetching.set()
+            # Released once the other request is answered, unless it queued behind us.
+            waited_out.append(not release.wait(5))
+        return source()
+
+    verifier = IdentityVerifier(key_source=slow_source, issuer=ISSUER, clock=clock)
+    verifier.verify(key.sign())
+    clock.now += KEY_SOURCE_MAX_AGE
+    slow = threading.Thread(target=verifier.verify, args=(key.sign(sub="user:default/a"),))
+    slow.start()
+    try:
+        assert fetching.wait(5)
+        other = verifier.verify(key.sign(sub="user:default/b"))
+        assert other.user_entity_ref == "user:default/b"
+    finally:
+        release.set()
+        slow.join()
+    assert waited_out == [False]
+    assert source.calls == 2
 
 
 # -- verified-token cache ----------------------------------------------------------------

@@ -10,17 +10,30 @@ and refreshing keys is its own problem: which keys are usable, when an unknown
 Keys are parsed once and kept by ``kid``. An unknown ``kid`` triggers a refetch,
 rate-limited (see :class:`JwksKeys`), so a flood of tokens with made-up key ids
 cannot hammer the JWKS endpoint.
+
+Keys also expire, so that a key withdrawn from the JWKS (after a leak, say) stops
+verifying without a restart: a JWKS fetched over HTTP is used for its
+``Cache-Control: max-age``, held within :data:`JWKS_MIN_MAX_AGE` and
+:data:`JWKS_MAX_MAX_AGE` (:data:`JWKS_DEFAULT_MAX_AGE` without one), and keys
+from a ``key_source`` for :data:`KEY_SOURCE_MAX_AGE`; then the next verification
+fetches them again. If that fetch fails, the last good keys go on verifying
+for :data:`JWKS_STALE_GRACE` more (a warning is logged on each failed attempt,
+one per ``refetch_interval``), and after that nothing verifies (503) until a
+fetch succeeds: an outage of the auth service should not log everyone out at
+once, but neither may it keep a withdrawn key alive for ever.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
@@ -38,6 +51,21 @@ log = logging.getLogger(__name__)
 #: Clock skew allowed between the issuing host and us when judging whether a
 #: token could carry a key published after our last fetch.
 _ISSUE_MARGIN_SECONDS = 10.0
+#: Seconds a JWKS fetched over HTTP is used without a ``Cache-Control: max-age``.
+JWKS_DEFAULT_MAX_AGE = 300.0
+#: The least time a JWKS is used, whatever it says (``max-age=0``, ``no-store``):
+#: a JWKS endpoint must not make us fetch on every request. It is also the
+#: ``max-age`` wsgiauth's own JWKS route sends.
+JWKS_MIN_MAX_AGE = 30.0
+#: The longest time a JWKS is used, whatever it says: a withdrawn key stops
+#: verifying within this time even if the JWKS asked to be cached for a year.
+JWKS_MAX_MAX_AGE = 3600.0
+#: Seconds keys from a ``key_source`` are used: it has no Cache-Control, and it is
+#: cheap (the token factory's list is cached in memory).
+KEY_SOURCE_MAX_AGE = JWKS_MIN_MAX_AGE
+#: How long past their max-age the last good keys still verify while fetching them
+#: again fails.
+JWKS_STALE_GRACE = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +73,31 @@ class _KeySet:
     """The usable keys of one fetch, replaced whole (never mutated) on refetch."""
 
     by_kid: Mapping[str, jwt.PyJWK]
+    #: The JWK each key was parsed from: an unchanged key keeps its PyJWK object.
+    jwks: Mapping[str, Mapping[str, Any]]
     #: When the fetch was tried (``clock()``), successful or not.
     fetched_at: float
-    #: Whether that fetch failed (``by_kid`` then holds the keys from before).
-    failed: bool = False
+    #: When the next fetch is due: max-age after a success, later after a failure.
+    refresh_at: float
+    #: ``by_kid`` verifies until then: max-age plus the grace after the last success.
+    usable_until: float
+
+
+def _max_age(cache_control: str | None) -> float:
+    """How long a fetched JWKS is used: its ``Cache-Control`` max-age, within bounds."""
+    seconds = JWKS_DEFAULT_MAX_AGE
+    for directive in (cache_control or "").split(","):
+        name, _, value = directive.partition("=")
+        name = name.strip().lower()
+        if name in ("no-cache", "no-store"):
+            return JWKS_MIN_MAX_AGE
+        value = value.strip().strip('"')
+        if name == "max-age" and value.isascii() and value.isdigit():
+            # int() refuses more than 4300 digits; any long number is "too long" anyway.
+            seconds = int(value) if len(value) <= 12 else JWKS_MAX_MAX_AGE
+    # Bounds either way: a max-age of 0 must not make us fetch per request, and one
+    # of a year must not keep a withdrawn key verifying for a year.
+    return min(max(seconds, JWKS_MIN_MAX_AGE), JWKS_MAX_MAX_AGE)
 
 
 class JwksKeys:
@@ -65,8 +114,13 @@ class JwksKeys:
         own schedules), so for such tokens the floor is ``min_refetch_interval``.
         The claimed issue time is not verified yet when it is read, so a forger can
         claim any; the floor bounds the fetches to one per ``min_refetch_interval``
-        whatever the tokens say.
+        whatever the tokens say. After a failed fetch, keys still in use are tried
+        again once per ``refetch_interval``.
     :param clock: epoch seconds, when :meth:`key` is not given ``now``.
+
+    Keys expire after their max-age (see the module docstring); the first
+    request after that fetches them again while the other requests go on with
+    the keys in hand.
     """
 
     def __init__(
@@ -108,34 +162,62 @@ class JwksKeys:
         """
         if now is None:
             now = self._clock()
-        keys = self._keys
-        if keys is not None:
-            key = keys.by_kid.get(kid)
-            if key is not None:
-                return key  # the common case: no lock
+        key = self._current(now).by_kid.get(kid)
+        if key is not None:
+            return key  # the common case: no lock
         with self._lock:  # one fetch at a time; the others reuse its result
             keys = self._keys
-            if keys is None:
-                return self._load(now).by_kid.get(kid)
+            assert keys is not None  # noqa: S101 - _current loaded them
             key = keys.by_kid.get(kid)
             if key is not None:
                 return key
-            if keys.failed and not keys.by_kid:
-                # No key at all to check with: the service is down for everyone (503),
-                # asked again at most once per min_refetch_interval.
-                if now - keys.fetched_at < self.min_refetch_interval:
-                    raise ServiceUnavailableError("The identity signing keys are unavailable")
-                return self._load(now).by_kid.get(kid)
             if not self._may_refetch(keys, issued_at_hint, now):
                 return None
-            try:
-                keys = self._load(now)
-            except HttpError as exc:
-                # Keys are cached, so the service is not down for tokens we know; a kid
-                # we cannot check is the token's problem: 401, not 503.
-                log.warning("Could not refetch identity keys for an unknown kid: %s", exc)
-                return None
-            return keys.by_kid.get(kid)
+            # A failed fetch keeps the keys we have, so the service is not down for
+            # tokens we know; a kid we cannot check is the token's problem: 401.
+            return self._refresh(now).by_kid.get(kid)
+
+    def known(self, kid: str, now: float) -> jwt.PyJWK | None:
+        """The key with this ``kid`` in the keys in force now; never fetches for the kid.
+
+        The verifier asks this of a token it verified before: a key that has left the
+        JWKS since (or was replaced under its kid) must not go on vouching for it.
+
+        :raises ServiceUnavailableError: no keys are usable (503).
+        """
+        return self._current(now).by_kid.get(kid)
+
+    def _current(self, now: float) -> _KeySet:
+        """The keys in force, fetched again when their max-age has passed."""
+        keys = self._keys
+        # Fetch again after max-age: a key withdrawn from the JWKS (leaked, say) must
+        # stop verifying then, not at the next restart.
+        if keys is None or now >= keys.refresh_at:
+            keys = self._refresh_due(now)
+        if now >= keys.usable_until:
+            # No usable key: none could be loaded, or the last good ones are past
+            # their grace (an outage must not keep a withdrawn key verifying). The
+            # service is down for everyone (503), asked again at most once per
+            # min_refetch_interval.
+            raise ServiceUnavailableError("The identity signing keys are unavailable")
+        return keys
+
+    def _refresh_due(self, now: float) -> _KeySet:
+        keys = self._keys
+        if keys is not None and now < keys.usable_until:
+            # Keys in hand: one thread fetches, the others go on with these meanwhile
+            # rather than queue behind a slow JWKS endpoint.
+            if not self._lock.acquire(blocking=False):
+                return keys
+        else:
+            self._lock.acquire()  # nothing to verify with: wait for the one fetch
+        try:
+            keys = self._keys
+            if keys is None or now >= keys.refresh_at:  # not fetched while we waited
+                keys = self._refresh(now)
+            return keys
+        finally:
+            self._lock.release()
 
     def _may_refetch(
         self, keys: _KeySet, issued_at_hint: Callable[[], float | None], now: float
@@ -151,30 +233,58 @@ class JwksKeys:
         # fetch can carry a key we have not seen yet.
         return issued_at is not None and issued_at > keys.fetched_at - _ISSUE_MARGIN_SECONDS
 
-    def _load(self, now: float) -> _KeySet:
-        """Fetch and parse the keys; a failed fetch still counts for the rate limits."""
+    def _refresh(self, now: float) -> _KeySet:
+        """Under the lock: fetch and parse the keys; a failed fetch still counts for
+        the rate limits, and keeps the last good keys while they are usable."""
         previous = self._keys
         try:
-            jwks = self._fetch()
+            jwks, max_age = self._fetch()
         except HttpError as exc:
+            if previous is not None and now < previous.usable_until:
+                # Go on with the last good keys (only until usable_until, so that an
+                # outage cannot keep a withdrawn key alive), trying again later.
+                log.warning(
+                    "Could not refetch the identity keys, using the last ones for %.0f s more: %s",
+                    previous.usable_until - now,
+                    exc,
+                )
+                self._keys = replace(
+                    previous,
+                    fetched_at=now,
+                    refresh_at=max(previous.refresh_at, now + self.refetch_interval),
+                )
+                return self._keys
             # Remember the attempt so that a down key source is not asked on every
-            # request; keep whatever keys we had.
+            # request.
             self._keys = _KeySet(
-                by_kid=previous.by_kid if previous else {}, fetched_at=now, failed=True
+                by_kid={},
+                jwks={},
+                fetched_at=now,
+                refresh_at=now + self.min_refetch_interval,
+                usable_until=-math.inf,
             )
             if isinstance(exc, ServiceUnavailableError):
                 raise ServiceUnavailableError("Could not load the identity signing keys") from exc
             raise
         by_kid: dict[str, jwt.PyJWK] = {}
+        sources: dict[str, Mapping[str, Any]] = {}
         for jwk in jwks:
-            parsed = self._parse_key(jwk)
+            parsed = self._parse_key(jwk, previous)
             if parsed is not None:
                 by_kid[parsed[0]] = parsed[1]
-        self._keys = _KeySet(by_kid=MappingProxyType(by_kid), fetched_at=now)
-        log.debug("Loaded %d identity keys", len(by_kid))
+                sources[parsed[0]] = jwk
+        self._keys = _KeySet(
+            by_kid=MappingProxyType(by_kid),
+            jwks=MappingProxyType(sources),
+            fetched_at=now,
+            refresh_at=now + max_age,
+            usable_until=now + max_age + JWKS_STALE_GRACE,
+        )
+        log.debug("Loaded %d identity keys, kept for %.0f s", len(by_kid), max_age)
         return self._keys
 
-    def _fetch(self) -> list[Any]:
+    def _fetch(self) -> tuple[list[Any], float]:
+        """The JWKs, and how many seconds they may be used."""
         if self._key_source is not None:
             try:
                 keys: object = self._key_source()
@@ -183,18 +293,28 @@ class JwksKeys:
             except Exception as exc:
                 log.exception("The identity key source failed")
                 raise ServiceUnavailableError("Could not load the identity signing keys") from exc
+            max_age = KEY_SOURCE_MAX_AGE
         else:
             assert self.jwks_url is not None  # noqa: S101 - checked in __init__
             if self._http is None:
                 self._http = create_http_client()
-            keys = self._http.get_json(self.jwks_url).get("keys")
+            response = self._http.request(
+                "GET", self.jwks_url, headers={"Accept": "application/json"}
+            )
+            if not response.ok:
+                raise ServiceUnavailableError(f"The identity JWKS answered {response.status}")
+            document = response.json()
+            keys = document.get("keys") if isinstance(document, dict) else None
+            max_age = _max_age(response.headers.get("Cache-Control"))
         if not isinstance(keys, list):
             raise ServiceUnavailableError("The identity JWKS has no list of keys")
-        return keys
+        return keys, max_age
 
-    def _parse_key(self, jwk: object) -> tuple[str, jwt.PyJWK] | None:
+    def _parse_key(self, jwk: object, previous: _KeySet | None) -> tuple[str, jwt.PyJWK] | None:
         if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str):
             return None
+        if previous is not None and previous.jwks.get(jwk["kid"]) == jwk:
+            return jwk["kid"], previous.by_kid[jwk["kid"]]  # unchanged: the same object
         if jwk.get("use") not in (None, "sig") or jwk.get("alg") not in (None, *self.algorithms):
             return None  # a key published for something else must not verify tokens
         if "d" in jwk:

@@ -25,8 +25,9 @@ What it accepts, and why:
   would answer 500 on every path, public ones included.
 
 Keys are parsed once and kept by ``kid``; an unknown ``kid`` triggers a
-rate-limited refetch (see :mod:`wsgiauth.identity.jwks`). Verified tokens are
-cached until they expire, so a token seen again costs one dictionary lookup.
+rate-limited refetch, and the keys are fetched again after their max-age (see
+:mod:`wsgiauth.identity.jwks`). Verified tokens are cached until they expire or
+their key leaves the key set, so a token seen again costs two dictionary lookups.
 
 Time checks (``exp``, ``iat``, ``nbf``) use the verifier's own clock rather than
 PyJWT's, so that the cache and the checks can never disagree about when a token
@@ -176,8 +177,9 @@ class IdentityVerifier:
             min_refetch_interval=min_refetch_interval,
             clock=clock,
         )
-        # Insertion-ordered, so the first entry is the oldest; guarded by _cache_lock.
-        self._cache: dict[str, BackstageIdentity] = {}
+        # token -> (identity, kid, the key that verified it). Insertion-ordered, so the
+        # first entry is the oldest; guarded by _cache_lock.
+        self._cache: dict[str, tuple[BackstageIdentity, str, jwt.PyJWK]] = {}
         self._cache_lock = threading.Lock()
 
     # -- public API ----------------------------------------------------------------------
@@ -250,7 +252,7 @@ class IdentityVerifier:
             # RecursionError, a 500; only a signed payload gets here, still a bad token.
             raise _invalid("malformed token") from exc
         identity = self._identity(token, claims, now)
-        self._remember(identity, now)
+        self._remember(identity, kid, key, now)
         return identity
 
     # -- claims --------------------------------------------------------------------------
@@ -298,16 +300,24 @@ class IdentityVerifier:
 
     def _cached(self, token: str, now: float) -> BackstageIdentity | None:
         with self._cache_lock:
-            identity = self._cache.get(token)
-            if identity is None:
+            entry = self._cache.get(token)
+            if entry is None:
                 return None
-            if identity.expires_at > now:
-                return identity
-            # Past exp: verify again, which applies the leeway or refuses.
-            del self._cache[token]
-            return None
+            identity, kid, key = entry
+            if identity.expires_at <= now:
+                # Past exp: verify again, which applies the leeway or refuses.
+                del self._cache[token]
+                return None
+        if self._keys.known(kid, now) is key:
+            return identity
+        # The key was withdrawn from the key set (or replaced under its kid) since this
+        # token was verified: a leaked key must stop vouching for the tokens it signed,
+        # cached ones included. Verify again, which refuses it.
+        with self._cache_lock:
+            self._cache.pop(token, None)
+        return None
 
-    def _remember(self, identity: BackstageIdentity, now: float) -> None:
+    def _remember(self, identity: BackstageIdentity, kid: str, key: jwt.PyJWK, now: float) -> None:
         if self.cache_size == 0 or identity.expires_at <= now:
             return  # an entry must never outlive the token's exp
         with self._cache_lock:
@@ -316,7 +326,7 @@ class IdentityVerifier:
             # next to expire; expired ones met on lookup are dropped there.
             while identity.token not in cache and len(cache) >= self.cache_size:
                 del cache[next(iter(cache))]
-            cache[identity.token] = identity
+            cache[identity.token] = (identity, kid, key)
 
 
 def _claimed_issued_at(payload_segment: str) -> float | None:
