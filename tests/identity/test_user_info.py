@@ -13,6 +13,8 @@ from wsgiauth.identity.database import Database
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.key_stores import SqlKeyStore
 from wsgiauth.identity.token_factory import TokenFactory
+from wsgiauth.identity.user_info import EXPIRED_AFTER_SECONDS
+from wsgiauth.identity.user_info import PRUNE_INTERVAL
 from wsgiauth.identity.user_info import MemoryUserInfoStore
 from wsgiauth.identity.user_info import SqlUserInfoStore
 from wsgiauth.identity.user_info import user_info_store_from_config
@@ -28,15 +30,15 @@ JANE = "user:default/jane"
         pytest.param("postgres", marks=pytest.mark.e2e),
     ]
 )
-def store(request, tmp_path):
+def store(request, tmp_path, clock):
     if request.param == "memory":
-        yield MemoryUserInfoStore()
+        yield MemoryUserInfoStore(clock=clock)
         return
     if request.param == "sqlite":
         database = Database.sqlite(tmp_path / "users.sqlite3")
     else:
         database = Database.postgres(request.getfixturevalue("postgres_dsn"))
-    yield SqlUserInfoStore(database)
+    yield SqlUserInfoStore(database, clock=clock)
     database.close()
 
 
@@ -57,6 +59,73 @@ def test_returned_claims_are_a_copy(store):
     store.save_user_info(JANE, {"sub": JANE, "exp": 1})
     store.get_user_info(JANE)["sub"] = "changed"
     assert store.get_user_info(JANE)["sub"] == JANE
+
+
+def _save(store, ref: str, exp: float | None) -> None:
+    claims = {"sub": ref} if exp is None else {"sub": ref, "exp": int(exp)}
+    store.save_user_info(ref, claims)
+
+
+def test_expired_entries_go_on_a_write_and_live_ones_stay(store, clock):
+    """Issue 8 item 12: rows whose exp passed a token lifetime ago are pruned."""
+    start = clock.now
+    _save(store, JANE, start + 600)  # the first write prunes (nothing yet)
+    _save(store, "user:default/gone", start - EXPIRED_AFTER_SECONDS)
+    _save(store, "user:default/no-exp", None)
+    # Expired, but by less than a token lifetime when the next prune runs: kept.
+    _save(store, "user:default/recent", start + PRUNE_INTERVAL + 60 - EXPIRED_AFTER_SECONDS)
+    _save(store, "user:default/live", start + PRUNE_INTERVAL + 600)
+    clock.advance(PRUNE_INTERVAL)
+
+    _save(store, "user:default/new", clock.now + 600)
+
+    assert store.get_user_info("user:default/gone") is None
+    assert store.get_user_info("user:default/no-exp") is None
+    for ref in (JANE, "user:default/recent", "user:default/live", "user:default/new"):
+        assert store.get_user_info(ref) is not None, ref
+
+
+def test_expired_entries_are_pruned_at_most_once_per_interval(store, clock):
+    _save(store, JANE, clock.now + 600)  # prunes
+    _save(store, "user:default/gone", 1)
+    clock.advance(PRUNE_INTERVAL - 1)
+    _save(store, JANE, clock.now + 600)
+    assert store.get_user_info("user:default/gone") is not None  # not pruned yet
+    clock.advance(1)
+    _save(store, JANE, clock.now + 600)
+    assert store.get_user_info("user:default/gone") is None
+
+
+def test_a_failed_prune_does_not_fail_the_save(tmp_path, clock, caplog):
+    database = Database.sqlite(tmp_path / "users.sqlite3")
+    users = SqlUserInfoStore(database, clock=clock)
+    users._prune = "DELETE FROM no_such_table WHERE exp < ?"
+    try:
+        _save(users, JANE, clock.now + 600)
+        assert users.get_user_info(JANE) == {"sub": JANE, "exp": int(clock.now + 600)}
+        assert "Failed to remove expired user_info rows" in caplog.text
+    finally:
+        database.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("not json", id="not-json"),
+        pytest.param("[" * 50_000, id="nested"),
+        pytest.param("[]", id="not-an-object"),
+        pytest.param('{"claims": []}', id="claims-not-an-object"),
+    ],
+)
+def test_a_sql_row_that_does_not_parse_is_no_user_info(tmp_path, body):
+    database = Database.sqlite(tmp_path / "users.sqlite3")
+    users = SqlUserInfoStore(database)
+    try:
+        _save(users, JANE, 1)
+        database.execute("UPDATE user_info SET user_info = ?", (body,))
+        assert users.get_user_info(JANE) is None
+    finally:
+        database.close()
 
 
 def test_sql_row_is_backstage_shaped(tmp_path):
