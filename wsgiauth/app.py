@@ -145,7 +145,10 @@ class AuthApp:
             )
         if self.cors is not None and "HTTP_ORIGIN" in environ:
             self.cors.apply(request, response)
-        response.headerlist.extend(SECURITY_HEADERS)
+        headers = response.headers
+        for name, value in SECURITY_HEADERS:
+            if name not in headers:  # a handler's own choice stands
+                headers[name] = value
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:

@@ -32,3 +32,19 @@ def make_app() -> WSGIApplication:
 
     config = load_config(os.environ["WSGIAUTH_CONFIG"])
     return AuthMiddleware(downstream_app, create_auth_app(config))
+
+
+def make_hostile_stack() -> WSGIApplication:
+    """gunicorn app factory: ``tests.hostile``'s stack, and ``/_pid`` naming the worker."""
+    from tests.hostile import build_stack
+    from wsgiauth.config import load_config
+
+    stack = build_stack(load_config(os.environ["WSGIAUTH_CONFIG"]))
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ["PATH_INFO"] == "/_pid":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(os.getpid()).encode()]
+        return stack(environ, start_response)
+
+    return app

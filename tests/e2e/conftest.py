@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from html.parser import HTMLParser
@@ -345,9 +346,15 @@ def e2e_config(base_url: str, provider: OidcProvider) -> dict[str, object]:
 
 @contextlib.contextmanager
 def run_gunicorn(
-    port: int, config: dict[str, object], workdir: Path, *, workers: int = 2
+    port: int,
+    config: dict[str, object],
+    workdir: Path,
+    *,
+    workers: int = 2,
+    app: str = "tests.e2e.apps:make_app()",
+    extra_args: Sequence[str] = (),
 ) -> Iterator[WsgiServer]:
-    """Serve ``tests.e2e.apps:make_app()`` with ``config`` on ``127.0.0.1:port``."""
+    """Serve ``app`` (by default ``tests.e2e.apps:make_app()``) with ``config`` on 127.0.0.1."""
     config_path = workdir / "app-config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     log_path = workdir / "gunicorn.log"
@@ -371,7 +378,8 @@ def run_gunicorn(
     if gunicorn_version() >= (27,):
         # Else each gunicorn claims the same socket in $HOME, and test runs collide.
         args.append("--no-control-socket")
-    args.append("tests.e2e.apps:make_app()")
+    args.extend(extra_args)
+    args.append(app)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     server = WsgiServer(

@@ -51,8 +51,9 @@ def navigate(page, url: str) -> None:
 def callback_with_error(frontend: Frontend, context, env, params: dict[str, str]):
     """Start a real sign-in; send its popup to the callback with ``params`` and its state.
 
-    The state (and the nonce cookie behind it) come from a real ``start``, so the
-    callback gets past its checks and reports the provider's error.
+    The state (and the nonce cookie behind it) come from a real ``start``, and ``iss``
+    names the real provider (RFC 9207: it promises ``iss`` on every response, errors
+    included), so the callback gets past its checks and reports the provider's error.
     """
     authorize: list[str] = []
     context.on(
@@ -63,7 +64,8 @@ def callback_with_error(frontend: Frontend, context, env, params: dict[str, str]
     popup.wait_for_load_state("domcontentloaded")
     (url,) = authorize
     state = parse_qs(urlsplit(url).query)["state"][0]
-    navigate(popup, f"{env.callback}?{urlencode({'state': state, **params})}")
+    query = urlencode({"state": state, **params, "iss": env.idp.issuer})
+    navigate(popup, f"{env.callback}?{query}")
     return popup
 
 
