@@ -82,6 +82,11 @@ def test_missing_ent_is_empty():
         ),
         pytest.param("not-a-jwt", "Identity response must return a JWT", id="garbage"),
         pytest.param(
+            "e30." + "W1tb" * 20_000 + ".sig",  # a payload of 60,000 '[': too deep for json
+            "Identity response must return a JWT",
+            id="nested-payload",
+        ),
+        pytest.param(
             token(sub="u", ent="group:default/a"), "list of ownership refs", id="ent-not-a-list"
         ),
     ],

@@ -32,7 +32,7 @@ def _unverified_claims(token: str) -> dict[str, Any]:
         claims = json.loads(base64url_decode(parts[1]))
         if not isinstance(claims, dict):
             raise ValueError("payload is not an object")
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:  # json.loads of deep nesting
         raise InputError("Identity response must return a JWT") from exc
     return claims
 
