@@ -49,8 +49,9 @@ def _domain_to_ascii(host: str) -> str:
 
     ``idna`` maps non-transitionally by default (its ``transitional`` flag is deprecated,
     as in UTS #46 itself), so ``ß`` stays ``ß`` instead of becoming ``ss``. Its
-    ``IDNAError`` is a ``ValueError``; from 3.15 on it refuses overlong input before
-    doing any work, which matters here as hosts come from query strings.
+    ``IDNAError`` is a ``ValueError``. It refuses a label past 1,024 characters before
+    mapping it, which matters as hosts come from query strings (``origin`` is also
+    capped at 256 characters before it gets here).
     """
     return idna.encode(host, uts46=True).decode("ascii")
 
