@@ -145,10 +145,7 @@ class AuthApp:
             )
         if self.cors is not None and "HTTP_ORIGIN" in environ:
             self.cors.apply(request, response)
-        headers = response.headers
-        for name, value in SECURITY_HEADERS:
-            if name not in headers:  # a handler's own choice stands
-                headers[name] = value
+        response.headerlist.extend(SECURITY_HEADERS)  # handlers leave these to us
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
@@ -181,10 +178,12 @@ class AuthApp:
 
 def _check_utf8(environ: WSGIEnvironment) -> None:
     """Refuse a path or query that is not UTF-8 (400) before any handler decodes it."""
-    try:
-        _wsgi_bytes(environ.get("PATH_INFO", "")).decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError("Request path is not valid UTF-8") from None
+    path = environ.get("PATH_INFO", "")
+    if not path.isascii():
+        try:
+            _wsgi_bytes(path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("Request path is not valid UTF-8") from None
     query = environ.get("QUERY_STRING", "")
     if "%" in query or not query.isascii():
         try:
@@ -202,12 +201,12 @@ def _limit_body(request: Request) -> None:
     POST would be read whole into memory.
     """
     environ = request.environ
-    length = request.content_length
-    if length is not None:
-        if length > MAX_BODY_LENGTH:
+    length = environ.get("CONTENT_LENGTH", "")
+    if length.isdigit():
+        if int(length) > MAX_BODY_LENGTH:
             raise PayloadTooLargeError("Request body is too large")
-        return
-    if request.method in ("GET", "HEAD") or not environ.get("wsgi.input_terminated"):
+        return  # WebOb reads a declared body by its length, and no further
+    if environ["REQUEST_METHOD"] in ("GET", "HEAD") or not environ.get("wsgi.input_terminated"):
         return  # no handler reads these; PEP 3333: without a length there is no body
     stream = environ["wsgi.input"]
     chunks: list[bytes] = []

@@ -46,7 +46,6 @@ def client_script(request: Request) -> Response:
         headerlist=[
             ("Content-Type", "text/javascript; charset=utf-8"),
             ("Cache-Control", "public, max-age=300"),
-            ("ETag", f'"{etag}"'),
-            ("X-Content-Type-Options", "nosniff"),
+            ("ETag", f'"{etag}"'),  # nosniff: AuthApp adds it to every answer
         ],
     )

@@ -49,7 +49,7 @@ class EnvironmentHandler:
         return self._pick(request).logout(request)
 
     def _pick(self, request: Request) -> OAuthRouteHandlers:
-        env = query_param(request, "env")
+        env = query_param(request.GET, "env")
         if not env and "state" in request.GET:
             env = decode_oauth_state(request.GET["state"])["env"]
         if not env:

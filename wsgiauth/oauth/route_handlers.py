@@ -97,18 +97,19 @@ class OAuthRouteHandlers:
 
     def start(self, request: Request) -> Response:
         """Redirect to the provider with a fresh nonce in a cookie and in ``state``."""
-        origin = self._checked_origin(query_param(request, "origin"), InputError)
-        flow = query_param(request, "flow")
-        redirect_url = query_param(request, "redirectUrl")
+        query = request.GET
+        origin = self._checked_origin(query_param(query, "origin"), InputError)
+        flow = query_param(query, "flow")
+        redirect_url = query_param(query, "redirectUrl")
         if redirect_url is not None:
             # Refused here, not at the callback after the user has signed in.
             self._check_redirect_url(redirect_url)
         nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
-        scope = self._scope(split_scopes(query_param(request, "scope")), self._granted(request))
+        scope = self._scope(split_scopes(query_param(query, "scope")), self._granted(request))
         state = encode_oauth_state(
             {
                 "nonce": nonce,
-                "env": query_param(request, "env"),
+                "env": query_param(query, "env"),
                 "origin": origin,
                 "redirectUrl": redirect_url,
                 "flow": flow,
@@ -204,7 +205,7 @@ class OAuthRouteHandlers:
         # Checked before the exchange: a rotated refresh token must never be lost
         # because the answer could not be built for a malformed Origin.
         origin = _request_origin(request)
-        requested = split_scopes(query_param(request, "scope"))
+        requested = split_scopes(query_param(request.GET, "scope"))
         try:
             refresh_token = self.cookies.get_refresh_token(request)
             if not refresh_token:

@@ -10,15 +10,11 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from urllib.parse import quote_plus
 
 from ..errors import InputError
 from ..errors import NotAllowedError
-
-if TYPE_CHECKING:
-    from webob import Request
 
 __all__ = ["MAX_PARAM_LENGTHS", "decode_oauth_state", "encode_oauth_state", "query_param"]
 
@@ -41,9 +37,10 @@ MAX_PARAM_LENGTHS: Mapping[str, int] = {
 }
 
 
-def query_param(request: Request, name: str) -> str | None:
-    """The query parameter ``name``, refused (400) past its :data:`MAX_PARAM_LENGTHS`."""
-    value = request.GET.get(name)
+def query_param(query: Mapping[str, str], name: str) -> str | None:
+    """The parameter ``name`` of ``query`` (``request.GET``), refused (400) past its
+    :data:`MAX_PARAM_LENGTHS`."""
+    value = query.get(name)
     if value is not None and len(value) > MAX_PARAM_LENGTHS[name]:
         raise InputError(
             f"Query parameter '{name}' is too long, at most {MAX_PARAM_LENGTHS[name]} characters"
