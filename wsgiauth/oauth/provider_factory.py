@@ -2,7 +2,7 @@
 
 One :class:`~wsgiauth.oauth.route_handlers.OAuthRouteHandlers` per environment
 under ``auth.providers.<id>``, behind an
-:class:`~wsgiauth.environment.EnvironmentHandler`. Everything is read and
+:class:`~wsgiauth.oauth.environment.EnvironmentHandler`. Everything is read and
 checked here, at startup, so a bad config never waits for the first request.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..environment import EnvironmentHandler
 from ..sign_in.common import load_resolver_factories
 from ..sign_in.declarative import read_declarative_sign_in_resolver
 from ..sign_in.identity_response import prepare_backstage_identity_response
 from ..types import SignInInfo
 from .cookies import OAuthCookieManager
+from .environment import EnvironmentHandler
 from .route_handlers import OAuthRouteHandlers
 
 if TYPE_CHECKING:

@@ -11,16 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .errors import NotFoundError
-from .oauth.state import decode_oauth_state
-from .oauth.state import query_param
+from ..errors import InputError
+from ..errors import NotFoundError
+from .state import decode_oauth_state
+from .state import query_param
 
 if TYPE_CHECKING:
     from webob import Request
     from webob import Response
 
-    from .oauth.route_handlers import OAuthRouteHandlers
+    from .route_handlers import OAuthRouteHandlers
 
 __all__ = ["EnvironmentHandler"]
 
