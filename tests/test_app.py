@@ -286,7 +286,7 @@ def test_error_url_of_a_path_a_server_already_decoded():
     """Django hands on real text in PATH_INFO; rendering an error must not decode it again."""
     from webob import Request
 
-    from wsgiauth.app import request_url
+    from wsgiauth.responses import request_url
 
     environ = Request.blank("/").environ
     environ.update(PATH_INFO="/api/日本", QUERY_STRING="q=%ff&\xc3\xa9")  # raw é in WSGI form

@@ -16,12 +16,12 @@ import webtest
 
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
-from wsgiauth.config import load_config
 from wsgiauth.demo import DemoPortal
 from wsgiauth.demo import DemoProvider
 from wsgiauth.demo import application
 from wsgiauth.demo import make_application
 from wsgiauth.identity.middleware import IdentityMiddleware
+from wsgiauth.loader import load_config
 from wsgiauth.middleware import AuthMiddleware
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -21,7 +21,6 @@ from .catalog.context import CatalogAuthResolverContext as CatalogAuthResolverCo
 from .catalog.types import Catalog as Catalog
 from .catalog.yaml_catalog import YamlCatalog as YamlCatalog
 from .config import Config as Config
-from .config import load_config as load_config
 from .errors import AuthenticationError as AuthenticationError
 from .errors import ConfigError as ConfigError
 from .errors import HttpError as HttpError
@@ -35,6 +34,7 @@ from .identity.middleware import authenticate as authenticate
 from .identity.middleware import path_prefixes as path_prefixes
 from .identity.verifier import BackstageIdentity as BackstageIdentity
 from .identity.verifier import IdentityVerifier as IdentityVerifier
+from .loader import load_config as load_config
 from .middleware import AuthMiddleware as AuthMiddleware
 from .registry import ProviderModule as ProviderModule
 from .sign_in.factory import create_sign_in_resolver_factory as create_sign_in_resolver_factory

@@ -1,11 +1,12 @@
 """``AuthApp``: the WSGI app behind the auth base path, and ``create_auth_app``.
 
 It routes ``/{provider}/{action}`` (paths relative to where it is mounted) to
-provider route handlers, checks methods and sizes, and is the one place where
-errors become responses: Backstage's JSON error body for every
-:class:`~wsgiauth.errors.HttpError`, a generic 500 (logged, never a stack
-trace) for anything else. Every host mounts this same object: the
-:class:`~wsgiauth.middleware.AuthMiddleware`, Pyramid, Bottle, gunicorn.
+provider route handlers, checks methods and sizes, and turns what handlers raise
+into responses: Backstage's JSON error body for every
+:class:`~wsgiauth.errors.HttpError` (:func:`~wsgiauth.responses.error_response`),
+a generic 500 (logged, never a stack trace) for anything else. Every host mounts
+this same object: the :class:`~wsgiauth.middleware.AuthMiddleware`, Pyramid,
+Bottle, gunicorn.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 from urllib.parse import unquote_to_bytes
 
 from webob import Request
@@ -31,7 +31,6 @@ from .catalog.yaml_catalog import YamlCatalog
 from .client import CLIENT_PATH
 from .client import client_script
 from .config import Config
-from .config import load_config
 from .cors import CorsPolicy
 from .cors import cors_policy_from_config
 from .errors import ConfigError
@@ -42,12 +41,14 @@ from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
 from .identity.service import create_identity_service
+from .loader import load_config
 from .origins import checked_origin_patterns
 from .origins import create_origin_filter
 from .origins import origin_of
 from .registry import ProviderModule
 from .registry import resolve_providers
-from .responses import json_response
+from .responses import error_response
+from .responses import wsgi_bytes
 from .sealing import CookieSealer
 from .types import AuthProviderFactoryOptions
 from .types import AuthProviderRouteHandlers
@@ -181,13 +182,13 @@ def _check_utf8(environ: WSGIEnvironment) -> None:
     path = environ.get("PATH_INFO", "")
     if not path.isascii():
         try:
-            _wsgi_bytes(path).decode("utf-8")
+            wsgi_bytes(path).decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("Request path is not valid UTF-8") from None
     query = environ.get("QUERY_STRING", "")
     if "%" in query or not query.isascii():
         try:
-            unquote_to_bytes(_wsgi_bytes(query)).decode("utf-8")
+            unquote_to_bytes(wsgi_bytes(query)).decode("utf-8")
         except UnicodeDecodeError:
             raise InputError("Request query is not valid UTF-8") from None
 
@@ -220,50 +221,6 @@ def _limit_body(request: Request) -> None:
     if size > MAX_BODY_LENGTH:
         raise PayloadTooLargeError("Request body is too large")
     request.body = b"".join(chunks)
-
-
-def _wsgi_bytes(value: str) -> bytes:
-    """The bytes of a PEP 3333 native string (latin-1); a server that decoded them gets UTF-8."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape")
-
-
-#: What stays unescaped in a path, as in WebOb's ``path_qs``.
-_PATH_SAFE = "/~!$&'()*+,;=:@"
-#: A query is sent escaped: keep its escapes and separators, escape anything else.
-_QUERY_SAFE = _PATH_SAFE + "%?[]"
-
-
-def request_url(environ: WSGIEnvironment) -> str:
-    """The request's path and query, escaped from the raw environ: never decodes, never fails.
-
-    Error bodies echo it; decoding a hostile path or query again to render the error
-    would raise while reporting it.
-    """
-    path = _wsgi_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
-    url = quote(path, safe=_PATH_SAFE)
-    query = environ.get("QUERY_STRING")
-    if query:
-        url += "?" + quote(_wsgi_bytes(query), safe=_QUERY_SAFE)
-    return url
-
-
-def error_response(request: Request, error: HttpError, *, name: str | None = None) -> Response:
-    """Backstage's error body (spec §6.3): ``error``, ``request`` and ``response``."""
-    body: dict[str, object] = {
-        "error": {"name": name or error.name, "message": error.full_message()},
-        "request": {"method": request.method, "url": request_url(request.environ)},
-        "response": {"statusCode": error.status_code},
-    }
-    cause = error.__cause__
-    if isinstance(cause, HttpError):
-        body["error"] = {**body["error"], "cause": {"name": cause.name, "message": cause.message}}  # type: ignore[dict-item]
-    response = json_response(body, status=error.status_code)
-    if isinstance(error, MethodNotAllowedError):
-        response.allow = error.allow
-    return response
 
 
 def create_auth_app(

@@ -24,9 +24,9 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 from .app import create_auth_app
-from .config import check_config
-from .config import load_config
+from .check import check_config
 from .errors import ConfigError
+from .loader import load_config
 from .wsgi import CONFIG_ENV
 from .wsgi import configured
 from .wsgi import import_app

@@ -5,29 +5,23 @@ every error it raises names the file a key came from and the full dotted key, so
 bad deployment fails at startup with a message that says where to look. Durations
 read as Backstage's ``HumanDuration`` objects, ``ms``-style strings or ISO 8601.
 
-:func:`load_config` reads one or more YAML files and merges them as Backstage
-does: later files win, mappings merge deeply, lists and scalars replace, and
-``null`` removes a value. String values get ``${VAR}`` substitution (``$${``
-escapes a literal ``${``; values are trimmed, and there is no ``${VAR:-x}``
-default form), and an object whose only key is ``$env``, ``$file`` or
-``$include`` is replaced by what it names, paths being relative to the file
-that holds them. :func:`check_config` lists every problem instead of the first.
-The loading itself lives in :mod:`wsgiauth._config_files`; this module stays its
-public home.
+The reader knows nothing of files: :func:`wsgiauth.loader.load_config` loads and
+merges them into a :class:`Config`, and :func:`wsgiauth.check.check_config` lists
+every problem instead of the first.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .errors import kind_of
 
-__all__ = ["Config", "check_config", "load_config"]
+__all__ = ["Config", "join_key"]
 
 _DAY = 86400.0
 #: Seconds per unit, with the ``ms``-style aliases. Years and months use Luxon's casual
@@ -53,25 +47,11 @@ _ISO_UNITS = ("years", "months", "weeks", "days", "hours", "minutes", "seconds")
 _DURATION_HINT = "expected a duration such as '1h', '30 days', 'PT1H' or {hours: 1}"
 
 
-def _join(prefix: str, key: str | int) -> str:
+def join_key(prefix: str, key: str | int) -> str:
+    """The dotted path of ``key`` (a name, or a list index) under ``prefix``."""
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else key
-
-
-def _kind(value: object) -> str:
-    """How a value's type is named in errors: 'a string', 'a number', ..."""
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string" if value else "an empty string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return "null" if value is None else type(value).__name__
 
 
 def _parse_duration(value: object) -> float:
@@ -99,10 +79,10 @@ def _parse_duration(value: object) -> float:
             if unit not in _UNITS:
                 raise ValueError(f"unknown duration unit {unit!r}; use {', '.join(_UNITS)}")
             if isinstance(amount, bool) or not isinstance(amount, int | float):
-                raise ValueError(f"duration {unit} must be a number, got {_kind(amount)}")
+                raise ValueError(f"duration {unit} must be a number, got {kind_of(amount)}")
             seconds += float(amount) * _UNITS[unit][0]
     else:
-        raise ValueError(f"{_DURATION_HINT}, got {_kind(value)}")
+        raise ValueError(f"{_DURATION_HINT}, got {kind_of(value)}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"a duration must be finite and not negative, got {value!r}")
     return seconds
@@ -141,7 +121,7 @@ class Config:
 
     def error(self, key: str, message: str) -> ConfigError:
         """A :class:`ConfigError` naming the source file and full dotted key of ``key``."""
-        path = _join(self._path, key) if key else self._path
+        path = join_key(self._path, key) if key else self._path
         probe = path
         while probe and probe not in self._sources:
             probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
@@ -162,7 +142,9 @@ class Config:
             if value is None:
                 return None
             if not isinstance(value, Mapping):
-                raise self.error(".".join(parts[:index]), f"expected an object, got {_kind(value)}")
+                raise self.error(
+                    ".".join(parts[:index]), f"expected an object, got {kind_of(value)}"
+                )
             value = value.get(part)
         return value
 
@@ -189,8 +171,8 @@ class Config:
         if value is None:
             return None
         if not isinstance(value, Mapping):
-            raise self.error(key, f"expected an object, got {_kind(value)}")
-        path = _join(self._path, key)
+            raise self.error(key, f"expected an object, got {kind_of(value)}")
+        path = join_key(self._path, key)
         return Config(value, path=path, sources=self._sources, source=self._source)
 
     def get_config(self, key: str) -> Config:
@@ -203,12 +185,12 @@ class Config:
         if value is None:
             return None
         if not isinstance(value, list):
-            raise self.error(key, f"expected a list of objects, got {_kind(value)}")
+            raise self.error(key, f"expected a list of objects, got {kind_of(value)}")
         out = []
         for index, item in enumerate(value):
             if not isinstance(item, Mapping):
-                raise self.error(_join(key, index), f"expected an object, got {_kind(item)}")
-            path = _join(_join(self._path, key), index)
+                raise self.error(join_key(key, index), f"expected an object, got {kind_of(item)}")
+            path = join_key(join_key(self._path, key), index)
             out.append(Config(item, path=path, sources=self._sources, source=self._source))
         return out
 
@@ -218,7 +200,7 @@ class Config:
 
     def _string(self, key: str, value: Any) -> str:
         if not isinstance(value, str) or not value:
-            raise self.error(key, f"expected a string, got {_kind(value)}")
+            raise self.error(key, f"expected a string, got {kind_of(value)}")
         return value
 
     def get_optional_string(self, key: str) -> str | None:
@@ -237,7 +219,7 @@ class Config:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise self.error(key, f"expected a boolean, got {_kind(value)}")
+        raise self.error(key, f"expected a boolean, got {kind_of(value)}")
 
     def get_bool(self, key: str) -> bool:
         """The boolean at ``key``; it must be present."""
@@ -250,7 +232,7 @@ class Config:
             return value
         if isinstance(value, str) and re.fullmatch(r"\s*-?(\d+\.?\d*|\.\d+)\s*", value):
             return float(value) if "." in value else int(value)
-        raise self.error(key, f"expected a number, got {_kind(value)}")
+        raise self.error(key, f"expected a number, got {kind_of(value)}")
 
     def get_number(self, key: str) -> float | int:
         """The number at ``key``; it must be present."""
@@ -262,8 +244,8 @@ class Config:
         if value is None:
             return None
         if not isinstance(value, list):
-            raise self.error(key, f"expected a list of strings, got {_kind(value)}")
-        return [self._string(_join(key, index), item) for index, item in enumerate(value)]
+            raise self.error(key, f"expected a list of strings, got {kind_of(value)}")
+        return [self._string(join_key(key, index), item) for index, item in enumerate(value)]
 
     def get_string_list(self, key: str) -> list[str]:
         """The list of strings at ``key``; it must be present."""
@@ -282,7 +264,7 @@ class Config:
         elif isinstance(value, list) and all(isinstance(item, str) for item in value):
             items = value
         else:
-            raise self.error(key, f"expected a string or a list of strings, got {_kind(value)}")
+            raise self.error(key, f"expected a string or a list of strings, got {kind_of(value)}")
         return [word for item in items for word in re.split(r"[\s,|]+", item) if word]
 
     def get_optional_duration_seconds(self, key: str) -> float | None:
@@ -294,29 +276,3 @@ class Config:
             return _parse_duration(value)
         except ValueError as exc:
             raise self.error(key, str(exc)) from None
-
-
-def load_config(*paths: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
-    """Load, substitute and merge config files (later files win), as Backstage's loader does.
-
-    :param environ: the variables for ``${VAR}`` and ``$env``; :data:`os.environ` by default.
-    :raises ConfigError: the first problem found; :func:`check_config` lists all of them.
-    """
-    # Imported here: the loader builds on Config, so a top-level import would be a cycle.
-    from ._config_files import load_files
-
-    return load_files(paths, environ)
-
-
-def check_config(
-    *paths: str | os.PathLike[str], environ: Mapping[str, str] | None = None
-) -> list[ConfigError]:
-    """Every problem found in a set of config files, for ``wsgiauth check-config``.
-
-    Checks loading (files, syntax, substitution, includes), the global keys Backstage's
-    auth backend reads, and, when :mod:`wsgiauth.app` is available, builds the auth app
-    so provider factories validate their own config. Returns an empty list when clean.
-    """
-    from ._config_files import check_files
-
-    return check_files(paths, environ)

@@ -18,10 +18,12 @@ Every error the library raises on purpose derives from :class:`WsgiAuthError`::
 
 The wire names and status codes are Backstage's (``@backstage/errors``), so a
 Backstage frontend understands our bodies. Foreign errors are translated where
-they enter (``raise ... from exc``); only :mod:`wsgiauth.app` renders them.
+they enter (``raise ... from exc``); only :mod:`wsgiauth.responses` renders them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 __all__ = [
     "AuthenticationError",
@@ -37,6 +39,7 @@ __all__ = [
     "ServiceUnavailableError",
     "UnimplementedError",
     "WsgiAuthError",
+    "kind_of",
 ]
 
 
@@ -150,3 +153,18 @@ class ServiceUnavailableError(HttpError):
     """An upstream service (the identity provider, a key store) failed (503)."""
 
     status_code = 503
+
+
+def kind_of(value: object) -> str:
+    """How a value's type is named in an error message: 'a string', 'a list', ..."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "null" if value is None else type(value).__name__

@@ -31,13 +31,13 @@ from webob import Request
 
 from .app import AuthApp
 from .app import create_auth_app
-from .app import error_response
-from .app import request_url
-from .config import load_config
 from .errors import ConfigError
 from .errors import NotFoundError
 from .identity.middleware import IdentityMiddleware
+from .loader import load_config
 from .middleware import AuthMiddleware
+from .responses import error_response
+from .responses import request_url
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse

@@ -11,8 +11,8 @@ import pytest
 from tests.catalog.fakes import CATALOG_DIR
 from wsgiauth.catalog import YamlCatalog
 from wsgiauth.config import Config
-from wsgiauth.config import load_config
 from wsgiauth.errors import ConfigError
+from wsgiauth.loader import load_config
 
 
 def refs(entities):

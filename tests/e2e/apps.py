@@ -27,7 +27,7 @@ def downstream_app(environ: WSGIEnvironment, start_response: StartResponse) -> I
 def make_app() -> WSGIApplication:
     """gunicorn app factory: wsgiauth in front of :func:`downstream_app`."""
     from wsgiauth.app import create_auth_app
-    from wsgiauth.config import load_config
+    from wsgiauth.loader import load_config
     from wsgiauth.middleware import AuthMiddleware
 
     config = load_config(os.environ["WSGIAUTH_CONFIG"])
@@ -37,7 +37,7 @@ def make_app() -> WSGIApplication:
 def make_hostile_stack() -> WSGIApplication:
     """gunicorn app factory: ``tests.hostile``'s stack, and ``/_pid`` naming the worker."""
     from tests.hostile import build_stack
-    from wsgiauth.config import load_config
+    from wsgiauth.loader import load_config
 
     stack = build_stack(load_config(os.environ["WSGIAUTH_CONFIG"]))
 

@@ -601,8 +601,8 @@ def test_postgres_down_and_back(postgres_server, postgres_dsn, databases):
 
 
 def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
-    from wsgiauth.config import load_config
     from wsgiauth.identity.key_stores import key_store_from_config
+    from wsgiauth.loader import load_config
 
     folder = tmp_path / "conf"
     folder.mkdir()

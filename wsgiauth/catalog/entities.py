@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
+from ..errors import kind_of
 from .refs import DEFAULT_NAMESPACE
 from .refs import parse_entity_ref
 from .refs import stringify_entity_ref
@@ -60,27 +61,19 @@ class ParsedEntity:
     links: tuple[tuple[str, str], ...] = ()
 
 
-def _kind_of(value: object) -> str:
-    if value is None:
-        return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string"}.get(
-        type(value), "a list" if isinstance(value, list) else "an object"
-    )
-
-
 def _mapping(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
     value = parent.get(key)
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise EntityError(f"{where} must be an object, got {_kind_of(value)}")
+        raise EntityError(f"{where} must be an object, got {kind_of(value)}")
     return value
 
 
 def _text(parent: Mapping[str, Any], key: str, where: str) -> str | None:
     value = parent.get(key)
     if value is not None and (not isinstance(value, str) or not value):
-        raise EntityError(f"{where} must be a non-empty string, got {_kind_of(value)}")
+        raise EntityError(f"{where} must be a non-empty string, got {kind_of(value)}")
     return value
 
 
@@ -89,10 +82,10 @@ def _text_list(parent: Mapping[str, Any], key: str, where: str) -> list[str]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise EntityError(f"{where} must be a list of strings, got {_kind_of(value)}")
+        raise EntityError(f"{where} must be a list of strings, got {kind_of(value)}")
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item:
-            raise EntityError(f"{where}[{index}] must be a non-empty string, got {_kind_of(item)}")
+            raise EntityError(f"{where}[{index}] must be a non-empty string, got {kind_of(item)}")
     return value
 
 
@@ -138,16 +131,16 @@ def parse_entity(doc: Any) -> ParsedEntity | None:
         Group is malformed; the message names the field.
     """
     if not isinstance(doc, Mapping):
-        raise EntityError(f"must be an object, got {_kind_of(doc)}")
+        raise EntityError(f"must be an object, got {kind_of(doc)}")
     kind = doc.get("kind")
     if not isinstance(kind, str) or not kind:
-        raise EntityError(f"kind must be a non-empty string, got {_kind_of(kind)}")
+        raise EntityError(f"kind must be a non-empty string, got {kind_of(kind)}")
     if kind.lower() not in _KINDS:
         return None
     metadata = _mapping(doc, "metadata", "metadata")
     name = metadata.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 63:
-        shown = f"{name!r}" if isinstance(name, str) else _kind_of(name)
+        shown = f"{name!r}" if isinstance(name, str) else kind_of(name)
         raise EntityError(
             f"metadata.name must be 1-63 letters, digits and [-_.], "
             f"starting and ending with a letter or digit, got {shown}"
@@ -158,7 +151,7 @@ def parse_entity(doc: Any) -> ParsedEntity | None:
     for key, value in _mapping(metadata, "annotations", "metadata.annotations").items():
         if not isinstance(value, str):
             raise EntityError(
-                f"metadata.annotations[{key!r}] must be a string, got {_kind_of(value)}"
+                f"metadata.annotations[{key!r}] must be a string, got {kind_of(value)}"
                 " (quote numbers and dates)"
             )
     spec = _mapping(doc, "spec", "spec")

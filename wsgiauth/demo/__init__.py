@@ -39,13 +39,13 @@ from webob import Request
 from webob import Response
 
 from ..app import DEFAULT_BASE_PATH
-from ..app import error_response
 from ..errors import AuthenticationError
 from ..errors import HttpError
 from ..errors import MethodNotAllowedError
 from ..errors import NotFoundError
 from ..identity.verifier import BackstageIdentity
 from ..origins import origin_of
+from ..responses import error_response
 from ..responses import json_response
 
 if TYPE_CHECKING:

@@ -33,9 +33,9 @@ from typing import overload
 from webob import Request
 from webob import Response
 
-from ..app import error_response
 from ..errors import AuthenticationError
 from ..errors import HttpError
+from ..responses import error_response
 from .verifier import BackstageIdentity
 from .verifier import IdentityVerifier
 

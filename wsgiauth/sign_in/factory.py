@@ -16,6 +16,7 @@ from typing import Any
 from typing import TypeVar
 
 from ..errors import InputError
+from ..errors import kind_of
 from ..types import SignInResolver
 
 __all__ = [
@@ -36,36 +37,26 @@ SignInResolverFactory = Callable[[Mapping[str, Any] | None], SignInResolver]
 FACTORY_MARKER = "__wsgiauth_sign_in_resolver_factory__"
 
 
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "a list" if isinstance(value, list) else type(value).__name__
-
-
 def boolean(value: Any) -> bool:
     """A boolean; the strings ``"true"``/``"false"`` count, as ``${VAR}`` yields them."""
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise ValueError(f"expected a boolean, got {_kind(value)}")
+    raise ValueError(f"expected a boolean, got {kind_of(value)}")
 
 
 def string(value: Any) -> str:
     """A non-empty string."""
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {_kind(value)}")
+        raise ValueError(f"expected a non-empty string, got {kind_of(value)}")
     return value
 
 
 def string_list(value: Any) -> tuple[str, ...]:
     """A list of strings, as a tuple."""
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"expected a list of strings, got {_kind(value)}")
+        raise ValueError(f"expected a list of strings, got {kind_of(value)}")
     return tuple(value)
 
 

@@ -227,7 +227,7 @@ def frontend_app(
 def make_app() -> WSGIApplication:
     """gunicorn app factory: wsgiauth (config from ``WSGIAUTH_CONFIG``) in front of the pages."""
     from wsgiauth.app import create_auth_app
-    from wsgiauth.config import load_config
+    from wsgiauth.loader import load_config
     from wsgiauth.middleware import AuthMiddleware
 
     auth_app = create_auth_app(load_config(os.environ["WSGIAUTH_CONFIG"]))

@@ -1,11 +1,14 @@
-"""Loading of ``app-config.yaml`` files into a :class:`~wsgiauth.config.Config`.
+"""Loading ``app-config.yaml`` files into a :class:`~wsgiauth.config.Config`.
 
-Backstage's loader, file side: YAML 1.2-ish parsing, ``${VAR}`` substitution, the
-``$env``/``$file``/``$include`` directives, deep merging of several files while
-remembering which file each value came from (so the reader's errors can name it),
-and the startup checks behind ``wsgiauth check-config``. Kept apart from the reader
-so each module holds one idea; :mod:`wsgiauth.config` is the public entry point
-(:func:`~wsgiauth.config.load_config`, :func:`~wsgiauth.config.check_config`).
+Backstage's loader, file side: YAML 1.2-ish parsing, and several files merged as
+Backstage merges them: later files win, mappings merge deeply, lists and scalars
+replace, and ``null`` removes a value, while remembering which file each value came
+from, so the reader's errors can name it. String values get ``${VAR}`` substitution
+(``$${`` escapes a literal ``${``; values are trimmed, and there is no ``${VAR:-x}``
+default form), and an object whose only key is ``$env``, ``$file`` or ``$include``
+is replaced by what it names, paths being relative to the file that holds them.
+The reader (:mod:`wsgiauth.config`) knows nothing of files; ``wsgiauth
+check-config`` (:mod:`wsgiauth.check`) collects every problem this module finds.
 """
 
 from __future__ import annotations
@@ -13,18 +16,18 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 
 from .config import Config
-from .config import _join
-from .config import _kind
+from .config import join_key
 from .errors import ConfigError
+from .errors import kind_of
+
+__all__ = ["load_collecting", "load_config"]
 
 _SUBSTITUTION = re.compile(r"\$?\$\{([^{}]*)\}")
 _DIRECTIVES = ("$env", "$file", "$include")
@@ -131,12 +134,14 @@ class _FileLoader:
         if isinstance(value, str):
             return self.substitute(value)
         if isinstance(value, list):
-            return [self.resolve(item, _join(path, i), source) for i, item in enumerate(value)]
+            return [self.resolve(item, join_key(path, i), source) for i, item in enumerate(value)]
         if not isinstance(value, dict):
             return value
         directives = [key for key in value if isinstance(key, str) and key.startswith("$")]
         if not directives:
-            return {str(k): self.resolve(v, _join(path, str(k)), source) for k, v in value.items()}
+            return {
+                str(k): self.resolve(v, join_key(path, str(k)), source) for k, v in value.items()
+            }
         try:
             return self.directive(value, directives[0], path, source)
         except ConfigError as exc:
@@ -155,7 +160,7 @@ class _FileLoader:
         if isinstance(arg, _Missing):
             return arg
         if not arg:
-            raise fail(f"{key} needs a non-empty string, got {_kind(value[key])}")
+            raise fail(f"{key} needs a non-empty string, got {kind_of(value[key])}")
         if key == "$env":
             name = arg.strip()
             return (
@@ -194,7 +199,7 @@ def _merge(base: Any, over: Any, path: str, sources: dict[str, str], new: Mappin
         sources[path] = new.get(path, sources.get(path, ""))
         out = dict(base)
         for key, value in over.items():
-            out[key] = _merge(base.get(key), value, _join(path, key), sources, new)
+            out[key] = _merge(base.get(key), value, join_key(path, key), sources, new)
         return out
     for key in list(_subtree(sources, path)):
         del sources[key]
@@ -202,7 +207,7 @@ def _merge(base: Any, over: Any, path: str, sources: dict[str, str], new: Mappin
     return over
 
 
-def _load(
+def load_collecting(
     paths: tuple[str | os.PathLike[str], ...], environ: Mapping[str, str] | None
 ) -> tuple[Config | None, list[ConfigError]]:
     """Load and merge ``paths``; the merged config (None if no file loaded) and every problem."""
@@ -221,7 +226,7 @@ def _load(
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            message = f"expected an object at the top, got {_kind(data)}"
+            message = f"expected an object at the top, got {kind_of(data)}"
             errors.append(ConfigError(message, source=filename))
             continue
         merged = _merge(merged or {}, data, "", sources, loader.sources)
@@ -236,82 +241,22 @@ def _load(
             errors.append(namer.error(path, value.message))
             return None
         if isinstance(value, dict):
-            return {key: unset(item, _join(path, key)) for key, item in value.items()}
+            return {key: unset(item, join_key(path, key)) for key, item in value.items()}
         if isinstance(value, list):
-            return [unset(item, _join(path, index)) for index, item in enumerate(value)]
+            return [unset(item, join_key(path, index)) for index, item in enumerate(value)]
         return value
 
     return Config(unset(merged, ""), path="", sources=sources, source=source), errors
 
 
-def load_files(
-    paths: tuple[str | os.PathLike[str], ...], environ: Mapping[str, str] | None
-) -> Config:
-    """What :func:`wsgiauth.config.load_config` does: the merged config or the first problem."""
-    config, errors = _load(paths, environ)
+def load_config(*paths: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Load, substitute and merge config files (later files win), as Backstage's loader does.
+
+    :param environ: the variables for ``${VAR}`` and ``$env``; :data:`os.environ` by default.
+    :raises ConfigError: the first problem found; :func:`wsgiauth.check.check_config`
+        lists all of them.
+    """
+    config, errors = load_collecting(paths, environ)
     if errors or config is None:
         raise errors[0]
     return config
-
-
-def _check_url(config: Config, key: str, *, http_only: bool) -> None:
-    parts = urlsplit(config.get_string(key))
-    schemes = ("http", "https") if http_only else (parts.scheme,)
-    if not parts.scheme or parts.scheme not in schemes or not parts.netloc:
-        kind = "http(s) URL" if http_only else "URL"
-        raise config.error(key, f"expected an absolute {kind}, got {config.get(key)!r}")
-
-
-def _check_secret(config: Config) -> None:
-    value = config.get("auth.session.secret")
-    items = value if isinstance(value, list) else [value]
-    if value is not None and (not items or not all(isinstance(i, str) and i for i in items)):
-        raise config.error(
-            "auth.session.secret", f"expected a string or a list of strings, got {_kind(value)}"
-        )
-
-
-def _add(errors: list[ConfigError], error: ConfigError) -> None:
-    """Record ``error`` unless the same key already has a problem (no echo of one cause)."""
-    if not any(str(error) == str(seen) or error.path == seen.path != "" for seen in errors):
-        errors.append(error)
-
-
-def _check_providers(config: Config, errors: list[ConfigError]) -> None:
-    providers = config.get_optional_config("auth.providers")
-    for provider_id in providers.keys() if providers else ():
-        try:
-            providers.get_config(provider_id)  # type: ignore[union-attr]
-        except ConfigError as exc:
-            _add(errors, exc)
-
-
-def check_files(
-    paths: tuple[str | os.PathLike[str], ...], environ: Mapping[str, str] | None
-) -> list[ConfigError]:
-    """What :func:`wsgiauth.config.check_config` does: every problem, in the order found."""
-    config, errors = _load(paths, environ)
-    if config is None:
-        return errors
-    checks: list[Callable[[], object]] = [
-        lambda: _check_url(config, "app.baseUrl", http_only=True),
-        lambda: _check_url(config, "backend.baseUrl", http_only=False),
-        lambda: config.get_optional_string("auth.environment"),
-        lambda: _check_secret(config),
-        lambda: config.get_optional_string_list("auth.experimentalExtraAllowedOrigins"),
-        lambda: config.get_optional_duration_seconds("auth.backstageTokenExpiration"),
-    ]
-    checks.append(lambda: _check_providers(config, errors))
-    try:
-        from .app import create_auth_app
-    except ImportError:
-        pass
-    else:
-        checks.append(lambda: create_auth_app(config))
-    for check in checks:
-        try:
-            check()
-        except ConfigError as exc:
-            # An error raised without its file (a registry, say) gets the file of its key.
-            _add(errors, config.error(exc.path, exc.reason) if exc.path and not exc.source else exc)
-    return errors

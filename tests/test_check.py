@@ -1,0 +1,143 @@
+"""wsgiauth.check: every problem of a set of config files, in one pass."""
+
+from __future__ import annotations
+
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+from wsgiauth.check import check_config
+from wsgiauth.config import Config
+from wsgiauth.errors import ConfigError
+from wsgiauth.loader import load_config
+
+FILES = Path(__file__).parent / "files"
+BASE = str(FILES / "app-config.yaml")
+PRODUCTION = str(FILES / "app-config.production.yaml")
+ENV = {"SESSION_SECRET": "s3cret"}
+HINT = "expected a duration such as '1h', '30 days', 'PT1H' or {hours: 1}"
+
+
+def write(directory: Path, name: str, text: str) -> str:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+
+@pytest.fixture
+def fake_app(monkeypatch):
+    """Stand in for create_auth_app so check_config's app build is under the test's control."""
+    import wsgiauth.check
+
+    calls: list[Config] = []
+    fake = types.SimpleNamespace(calls=calls, error=None)
+
+    def create_auth_app(config):
+        calls.append(config)
+        if fake.error is not None:
+            raise fake.error
+        return object()
+
+    monkeypatch.setattr(wsgiauth.check, "create_auth_app", create_auth_app)
+    return fake
+
+
+# --- check_config -----------------------------------------------------------------------
+
+
+def test_check_config_lists_every_problem(fake_app):
+    broken = str(FILES / "app-config.broken.yaml")
+    assert [str(error) for error in check_config(broken, environ={})] == [
+        f"{broken}: app.baseUrl: expected an absolute http(s) URL, got 'localhost:3000'",
+        f"{broken}: backend.baseUrl: missing",
+        f"{broken}: auth.session.secret: expected a string or a list of strings, got a number",
+        f"{broken}: auth.experimentalExtraAllowedOrigins: expected a list of strings, got a string",
+        f"{broken}: auth.backstageTokenExpiration: expected a duration such as '1h', '30 days',"
+        " 'PT1H' or {hours: 1}, got 'soon'",
+        f"{broken}: auth.providers.oidc: expected an object, got a string",
+    ]
+
+
+def test_check_config_clean(fake_app):
+    assert check_config(BASE, PRODUCTION, environ=ENV) == []
+    assert fake_app.calls[0].get_string("auth.environment") == "production"
+
+
+def test_check_config_reports_app_build_errors(fake_app):
+    config = load_config(BASE, environ=ENV)
+    fake_app.error = config.error("auth.providers.oidc.development.metadataUrl", "unreachable")
+    assert [str(e) for e in check_config(BASE, environ=ENV)] == [
+        f"{BASE}: auth.providers.oidc.development.metadataUrl: unreachable"
+    ]
+
+
+def test_check_config_names_the_file_of_a_sourceless_error(fake_app):
+    fake_app.error = ConfigError("cannot load provider", path="auth.providers.oidc")
+    assert [str(e) for e in check_config(BASE, PRODUCTION, environ=ENV)] == [
+        f"{PRODUCTION}: auth.providers.oidc: cannot load provider"
+    ]
+
+
+def test_check_config_does_not_repeat_a_key(fake_app):
+    fake_app.error = ConfigError("missing", path="auth.session.secret", source=BASE)
+    errors = check_config(BASE, environ={})
+    assert [str(e) for e in errors] == [
+        f"{BASE}: auth.session.secret: environment variable SESSION_SECRET is not set"
+    ]
+
+
+def test_check_config_collects_errors_across_files(tmp_path, fake_app):
+    bad = write(tmp_path, "bad.yaml", "a: [\n")
+    directive = write(tmp_path, "d.yaml", "x: {$env: NOPE}\ny: {$file: missing.txt}\n")
+    errors = [str(e) for e in check_config(BASE, bad, directive, environ=ENV)]
+    assert errors == [
+        f"{bad}: invalid YAML at line 2: expected the node content, but found '<stream end>'"
+        " (while parsing a flow node at line 2)",
+        f"{directive}: y: $file {tmp_path}/missing.txt: No such file or directory",
+        f"{directive}: x: environment variable NOPE is not set",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("base_urls", "message"),
+    [
+        pytest.param(
+            ("ftp://x", "http://b"),
+            "app.baseUrl: expected an absolute http(s) URL, got 'ftp://x'",
+            id="app-scheme",
+        ),
+        pytest.param(
+            ("http://a", "/api"),
+            "backend.baseUrl: expected an absolute URL, got '/api'",
+            id="backend-relative",
+        ),
+        pytest.param((None, "http://b"), "app.baseUrl: missing", id="app-missing"),
+    ],
+)
+def test_check_config_base_urls(tmp_path, fake_app, base_urls, message):
+    app, backend = base_urls
+    text = (f"app: {{baseUrl: '{app}'}}\n" if app else "") + f"backend: {{baseUrl: '{backend}'}}\n"
+    path = write(tmp_path, "a.yaml", text)
+    assert [str(e) for e in check_config(path, environ={})] == [f"{path}: {message}"]
+
+
+def test_check_config_secret_list(tmp_path, fake_app):
+    text = "app: {baseUrl: 'http://a'}\nbackend: {baseUrl: 'http://b'}\n"
+    text += "auth: {session: {secret: [a, '']}}\n"
+    path = write(tmp_path, "a.yaml", text)
+    assert [str(e) for e in check_config(path, environ={})] == [
+        f"{path}: auth.session.secret: expected a string or a list of strings, got a list"
+    ]
+    Path(path).write_text(text.replace("''", "b"), encoding="utf-8")
+    assert check_config(path, environ={}) == []
+
+
+def test_empty_substitution_is_an_error(tmp_path):
+    path = write(tmp_path, "a.yaml", "v: 'x${}'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={"": "never"})
+    assert str(info.value) == f"{path}: v: ${{}} names no variable (write $${{}} for a literal ${{)"
