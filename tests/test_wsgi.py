@@ -127,7 +127,7 @@ def test_app_by_dotted_name_is_configured_and_its_protected_paths_need_a_token(t
 @pytest.mark.parametrize(
     ("dotted", "message"),
     [
-        pytest.param("tests.test_wsgi_entry", "expected package.module:attribute", id="no-colon"),
+        pytest.param(__name__, "expected package.module:attribute", id="no-colon"),
         pytest.param("tests.no_such_module:app", "cannot load", id="no-module"),
         pytest.param(f"{__name__}:missing", "cannot load", id="no-attribute"),
         pytest.param(f"{__name__}:not_callable", "not a WSGI callable", id="not-callable"),
