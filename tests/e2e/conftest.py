@@ -35,6 +35,9 @@ import pytest
 import requests
 import yaml
 
+from tests.e2e.postgres import postgres_dsn  # noqa: F401 - PostgreSQL for every e2e test
+from tests.e2e.postgres import postgres_server  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 IDP_DIR = Path(__file__).resolve().parent / "idp"
 CLIENT_ID = "wsgiauth-e2e"

@@ -12,8 +12,6 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.e2e.postgres import postgres_dsn  # noqa: F401 - fixtures for the e2e tests here
-from tests.e2e.postgres import postgres_server  # noqa: F401
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.types import StoredKey

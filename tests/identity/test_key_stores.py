@@ -1,15 +1,15 @@
-"""Key stores and their databases: memory, SQLite, static PEM keys, config, real PostgreSQL."""
+"""Key stores and their databases: memory, SQLite, static PEM keys, config.
+
+The KeyStore contract below runs on PostgreSQL too, in ``tests/e2e/test_postgres.py``.
+"""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 from pathlib import Path
 
-import psycopg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -30,7 +30,6 @@ from wsgiauth.identity.key_stores import key_store_from_config
 from wsgiauth.identity.token_factory import TokenFactory
 from wsgiauth.types import TokenParams
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 JANE = TokenParams(claims={"sub": "user:default/jane"})
 
 
@@ -53,7 +52,6 @@ def databases():
         pytest.param("memory"),
         pytest.param("sqlite-file"),
         pytest.param("sqlite-memory"),
-        pytest.param("postgres", marks=pytest.mark.e2e),
     ]
 )
 def make_store(request, databases, tmp_path):
@@ -66,12 +64,9 @@ def make_store(request, databases, tmp_path):
             return make.shared
         if request.param == "sqlite-file":
             return SqlKeyStore(databases(Database.sqlite(tmp_path / "keys.sqlite3")), clock=clock)
-        if request.param == "sqlite-memory":
-            if not hasattr(make, "shared"):
-                make.shared = databases(Database.sqlite(":memory:"))
-            return SqlKeyStore(make.shared, clock=clock)
-        dsn = request.getfixturevalue("postgres_dsn")
-        return SqlKeyStore(databases(Database.postgres(dsn)), clock=clock)
+        if not hasattr(make, "shared"):  # sqlite-memory
+            make.shared = databases(Database.sqlite(":memory:"))
+        return SqlKeyStore(make.shared, clock=clock)
 
     return make
 
@@ -208,19 +203,6 @@ def test_malformed_rows_are_skipped(tmp_path, databases):
     database.execute("INSERT INTO signing_keys VALUES ('bad', 'not json', 0)")
     database.execute("INSERT INTO signing_keys VALUES ('nokid', '{}', 0)")
     assert [s.key["kid"] for s in store.list_keys()] == ["good"]
-
-
-def test_closed_port_postgres_is_503():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    database = Database.postgres(f"postgresql://nobody@127.0.0.1:{port}/x")
-    try:
-        with pytest.raises(ServiceUnavailableError) as info:
-            SqlKeyStore(database).list_keys()
-        assert isinstance(info.value.__cause__, psycopg.OperationalError)
-    finally:
-        database.close()
 
 
 # --- static keys ---------------------------------------------------------------------------
@@ -391,6 +373,9 @@ def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
     ],
 )
 def test_database_from_config(tmp_path, block, dialect, description):
+    if dialect == "postgres":
+        # PostgreSQL connection strings are read with psycopg's conninfo parser.
+        pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
     database = database_from_config(
         Config.from_dict({"backend": {"database": block}}), base_dir=tmp_path
     )
@@ -420,184 +405,14 @@ def test_database_config_errors(block, path):
     assert info.value.path == path
 
 
-# --- a real PostgreSQL ---------------------------------------------------------------------
-
-_PROCESS = """
-import sys
-import jwt
-from wsgiauth.identity.database import Database
-from wsgiauth.identity.key_stores import SqlKeyStore
-from wsgiauth.identity.token_factory import TokenFactory
-from wsgiauth.types import TokenParams
-
-dsn, name = sys.argv[1], sys.argv[2]
-database = Database.postgres(dsn)
-factory = TokenFactory("http://localhost:7007/api/auth", SqlKeyStore(database), 600)
-print(factory.issue_token(TokenParams(claims={"sub": "user:default/" + name})), flush=True)
-other = sys.stdin.readline().strip()
-kid = jwt.get_unverified_header(other)["kid"]
-jwk = next(k for k in factory.list_public_keys() if k["kid"] == kid)
-claims = jwt.decode(other, jwt.PyJWK(jwk), algorithms=["ES256"], audience="backstage")
-print(claims["sub"], flush=True)
-database.close()
-"""
-
-
-@pytest.mark.e2e
-def test_two_processes_verify_each_others_tokens(postgres_dsn):
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _PROCESS, postgres_dsn, name],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO_ROOT,
-        )
-        for name in ("alice", "bob")
-    ]
-    try:
-        tokens = [process.stdout.readline().strip() for process in processes]
-        assert all(token.count(".") == 2 for token in tokens), [p.stderr.read() for p in processes]
-        assert kid_of(tokens[0]) != kid_of(tokens[1])
-        results = [
-            process.communicate(other + "\n", timeout=60)
-            for process, other in zip(processes, reversed(tokens), strict=True)
-        ]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    assert [out.strip() for out, _ in results] == ["user:default/bob", "user:default/alice"]
-    assert [process.returncode for process in processes] == [0, 0]
-
-
-@pytest.mark.e2e
-def test_postgres_concurrent_creation_and_inserts(postgres_dsn, databases):
-    # Sixteen "processes" (own connections) race to create the table and insert.
-    barrier = threading.Barrier(16)
-    errors = []
-
-    def publish(index):
-        store = SqlKeyStore(databases(Database.postgres(postgres_dsn)))
-        barrier.wait()
-        try:
-            store.add_key({"kid": f"k{index}"})
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=publish, args=(i,)) for i in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    listed = SqlKeyStore(databases(Database.postgres(postgres_dsn))).list_keys()
-    assert {s.key["kid"] for s in listed} == {f"k{i}" for i in range(16)}
-
-
-@pytest.mark.e2e
-def test_postgres_tables_have_backstage_column_types(postgres_dsn, databases):
-    database = databases(Database.postgres(postgres_dsn))
-    SqlKeyStore(database).list_keys()
-    rows = database.execute(
-        "SELECT column_name, data_type FROM information_schema.columns"
-        " WHERE table_name = 'signing_keys' ORDER BY column_name"
-    )
-    assert rows == [
-        ("created_at", "timestamp with time zone"),
-        ("key", "text"),
-        ("kid", "character varying"),
-    ]
-    # A row written the way Backstage writes it (created_at defaulted by the server).
-    database.execute(
-        "INSERT INTO signing_keys (kid, key, created_at) VALUES ('bs', '{\"kid\":\"bs\"}', now())"
-    )
-    assert [s.key["kid"] for s in SqlKeyStore(database).list_keys()] == ["bs"]
-
-
-@pytest.mark.e2e
-def test_postgres_database_is_created_when_missing(postgres_server, databases):
-    url = f"postgresql://postgres@127.0.0.1:{postgres_server.port}"
-    config = {
-        "backend": {"database": {"client": "pg", "prefix": "wsgiauth_e2e_", "connection": url}}
-    }
-    database = databases(database_from_config(Config.from_dict(config)))
-    assert database.description.endswith("/wsgiauth_e2e_auth")
-    SqlKeyStore(database).add_key({"kid": "k"})
-    assert [s.key["kid"] for s in SqlKeyStore(database).list_keys()] == ["k"]
-
-
-@pytest.mark.e2e
-def test_rotation_while_four_threads_verify(postgres_dsn, databases):
-    clock = FakeClock()
-    issuing = TokenFactory(
-        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
-        clock=clock,
-    )  # fmt: skip
-    serving = TokenFactory(
-        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
-        clock=clock,
-    )  # fmt: skip
-    latest = [issuing.issue_token(JANE)]
-    stop = threading.Event()
-    failures: list[BaseException] = []
-    verified = [0] * 4
-
-    def verifier(index):
-        while not stop.is_set():
-            token = latest[0]
-            try:
-                verify(token, serving.list_public_keys(), check_time=False)
-                verified[index] += 1
-            except Exception as exc:  # collected and asserted below
-                failures.append(exc)
-
-    threads = [threading.Thread(target=verifier, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    kids = set()
-    try:
-        for _ in range(250):  # 2500 s: four rotations, with pruning
-            clock.advance(10)
-            latest[0] = issuing.issue_token(JANE)
-            kids.add(kid_of(latest[0]))
-            stop.wait(0.002)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert failures == []
-    assert len(kids) >= 4
-    assert all(count > 0 for count in verified)
-
-
-@pytest.mark.e2e
-def test_postgres_down_and_back(postgres_server, postgres_dsn, databases):
-    clock = FakeClock()
-    database = databases(Database.postgres(postgres_dsn))
-    running = TokenFactory(ISSUER, SqlKeyStore(database, clock=clock), 600, clock=clock)
-    token = running.issue_token(JANE)
-    running.list_public_keys()
-    fresh = TokenFactory(
-        ISSUER, SqlKeyStore(databases(Database.postgres(postgres_dsn)), clock=clock), 600,
-        clock=clock,
-    )  # fmt: skip
-    postgres_server.stop()
-    try:
-        with pytest.raises(ServiceUnavailableError) as info:
-            fresh.issue_token(JANE)
-        assert info.value.status_code == 503
-        clock.advance(5)
-        # Verification goes on with the last good key list.
-        assert verify(token, running.list_public_keys())["sub"] == "user:default/jane"
-    finally:
-        postgres_server.start()
-    # The dropped connection is re-opened on next use.
-    clock.advance(5)
-    assert {k["kid"] for k in running.list_public_keys()} == {kid_of(token)}
-    assert database.execute("SELECT 1") == [(1,)]
+def test_postgres_without_the_postgres_extra_is_a_config_error_naming_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    monkeypatch.setitem(sys.modules, "psycopg.conninfo", None)
+    config = {"backend": {"database": {"client": "pg", "connection": "postgresql://db/auth"}}}
+    with pytest.raises(ConfigError) as info:
+        database_from_config(Config.from_dict(config))
+    assert info.value.path == "backend.database.client"
+    assert "pip install 'wsgiauth[postgres]'" in info.value.reason
 
 
 def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path, monkeypatch):

@@ -23,21 +23,13 @@ from wsgiauth.types import TokenParams
 JANE = "user:default/jane"
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("memory"),
-        pytest.param("sqlite"),
-        pytest.param("postgres", marks=pytest.mark.e2e),
-    ]
-)
+@pytest.fixture(params=[pytest.param("memory"), pytest.param("sqlite")])
 def store(request, tmp_path, clock):
+    """Each store; the contract below runs on PostgreSQL in ``tests/e2e/test_postgres.py``."""
     if request.param == "memory":
         yield MemoryUserInfoStore(clock=clock)
         return
-    if request.param == "sqlite":
-        database = Database.sqlite(tmp_path / "users.sqlite3")
-    else:
-        database = Database.postgres(request.getfixturevalue("postgres_dsn"))
+    database = Database.sqlite(tmp_path / "users.sqlite3")
     yield SqlUserInfoStore(database, clock=clock)
     database.close()
 
