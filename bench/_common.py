@@ -45,9 +45,9 @@ from wsgiauth.oauth.types import OAuthRefreshInput
 from wsgiauth.oauth.types import OAuthSession
 from wsgiauth.oauth.types import OAuthStartInput
 from wsgiauth.oauth.types import OAuthStartResponse
-from wsgiauth.registry import ProviderModule
 from wsgiauth.sealing import CookieSealer
 from wsgiauth.types import ProfileInfo
+from wsgiauth.types import ProviderModule
 
 if TYPE_CHECKING:
     from typing import Self

@@ -21,8 +21,8 @@ from wsgiauth.oauth.types import OAuthAuthenticatorResult
 from wsgiauth.oauth.types import OAuthLogoutResult
 from wsgiauth.oauth.types import OAuthSession
 from wsgiauth.oauth.types import OAuthStartResponse
-from wsgiauth.registry import ProviderModule
 from wsgiauth.types import ProfileInfo
+from wsgiauth.types import ProviderModule
 
 APP_ORIGIN = "http://localhost:3000"
 BACKEND = "http://localhost:7007"

@@ -369,3 +369,27 @@ def test_every_answer_carries_nosniff_and_no_referrer(testapp, path):
     assert response.headers["Referrer-Policy"] == "no-referrer"
     preflight = testapp.options(path, headers={"Origin": "https://evil.example"})
     assert preflight.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    ("module_name", "builds"),
+    [pytest.param("oauth2", True, id="oauth2-offers-it"), pytest.param("fake", False, id="fake")],
+)
+def test_a_provider_module_keeps_its_resolvers_under_another_id(module_name, builds):
+    from tests.conftest import FAKE_MODULE
+    from wsgiauth.providers import oauth2
+
+    env = {
+        "clientId": "id",
+        "clientSecret": "secret",
+        "authorizationUrl": "https://idp.example/authorize",
+        "tokenUrl": "https://idp.example/token",
+        "signIn": {"resolvers": [{"resolver": "usernameMatchingUserEntityName"}]},
+    }
+    config = Config.from_dict(base_config(providers={"corp": {"development": env}}))
+    module = {"oauth2": oauth2.module, "fake": FAKE_MODULE}[module_name]
+    if builds:
+        assert "corp" in create_auth_app(config, providers={"corp": module}).providers
+    else:
+        with pytest.raises(ConfigError, match="usernameMatchingUserEntityName"):
+            create_auth_app(config, providers={"corp": module})

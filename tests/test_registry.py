@@ -11,8 +11,8 @@ from tests.conftest import FAKE_MODULE
 from wsgiauth import registry
 from wsgiauth.errors import ConfigError
 from wsgiauth.registry import ENTRY_POINT_GROUP
-from wsgiauth.registry import ProviderModule
 from wsgiauth.registry import resolve_providers
+from wsgiauth.types import ProviderModule
 
 OTHER_MODULE = ProviderModule(provider_id="other", factory=FAKE_MODULE.factory)
 

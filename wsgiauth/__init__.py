@@ -36,11 +36,11 @@ from .identity.verifier import BackstageIdentity as BackstageIdentity
 from .identity.verifier import IdentityVerifier as IdentityVerifier
 from .loader import load_config as load_config
 from .middleware import AuthMiddleware as AuthMiddleware
-from .registry import ProviderModule as ProviderModule
 from .sign_in.factory import create_sign_in_resolver_factory as create_sign_in_resolver_factory
 from .types import AuthResolverContext as AuthResolverContext
 from .types import BackstageSignInResult as BackstageSignInResult
 from .types import ProfileInfo as ProfileInfo
+from .types import ProviderModule as ProviderModule
 from .types import SignInInfo as SignInInfo
 from .types import SignInResolver as SignInResolver
 from .types import TokenParams as TokenParams

@@ -45,11 +45,11 @@ from .loader import load_config
 from .origins import checked_origin_patterns
 from .origins import create_origin_filter
 from .origins import origin_of
-from .registry import ProviderModule
 from .registry import resolve_providers
 from .responses import error_response
 from .responses import wsgi_bytes
 from .sealing import CookieSealer
+from .sign_in.common import load_resolver_factories
 from .types import AuthProviderFactoryOptions
 from .types import AuthProviderRouteHandlers
 from .types import SupportsLogout
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from .identity.types import KeyStore
     from .identity.verifier import IdentityVerifier
     from .types import CookieConfigurer
+    from .types import ProviderModule
 
 __all__ = ["DEFAULT_BASE_PATH", "AuthApp", "AuthAppSource", "auth_app_from", "create_auth_app"]
 
@@ -266,6 +267,7 @@ def create_auth_app(
         identity.token_issuer,
         user_info_store=identity.user_info_store,
     )
+    environment = config.get_optional_string("auth.environment") or "development"
     providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
     built: dict[str, AuthProviderRouteHandlers] = {}
     for provider_id, module in resolve_providers(providers_config.keys(), providers).items():
@@ -277,8 +279,9 @@ def create_auth_app(
             is_origin_allowed=is_origin_allowed,
             http=http,
             sealer=sealer,
-            root_config=config,
             resolver_context=resolver_context,
+            environment=environment,
+            sign_in_resolver_factories=load_resolver_factories(module.resolvers),
             cookie_configurer=cookie_configurer,
         )
         try:

@@ -14,21 +14,17 @@ built-ins; an entry point that silently takes a built-in's name is a
 
 from __future__ import annotations
 
-import importlib
+import pkgutil
 from collections.abc import Iterable
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+from .types import ProviderModule
 
-if TYPE_CHECKING:
-    from .types import AuthProviderFactory
-
-__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "ProviderModule", "resolve_providers"]
+__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "resolve_providers"]
 
 ENTRY_POINT_GROUP = "wsgiauth.providers"
 
@@ -40,22 +36,13 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderModule:
-    """A provider, as built-ins and entry points both provide it."""
-
-    provider_id: str
-    factory: AuthProviderFactory
-
-
 @cache
 def _entry_points() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def _load(path: str) -> ProviderModule:
-    module_name, _, attribute = path.partition(":")
-    loaded = getattr(importlib.import_module(module_name), attribute)
+    loaded = pkgutil.resolve_name(path)
     if not isinstance(loaded, ProviderModule):
         raise TypeError(f"{path} is not a wsgiauth ProviderModule")
     return loaded

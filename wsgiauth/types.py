@@ -38,8 +38,10 @@ __all__ = [
     "CookieConfigurer",
     "CookieSettings",
     "ProfileInfo",
+    "ProviderModule",
     "SignInInfo",
     "SignInResolver",
+    "SignInResolverFactory",
     "SupportsLogout",
     "SupportsRefresh",
     "TokenParams",
@@ -142,8 +144,9 @@ class SupportsLogout(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class AuthProviderFactoryOptions:
-    """Everything a provider factory gets to build its route handlers."""
+    """Everything a provider factory gets to build its route handlers, and nothing more."""
 
+    #: The id the provider is mounted under: ``auth.providers.<id>``, ``/<id>/start``.
     provider_id: str
     #: The provider's own subtree, ``auth.providers.<id>``.
     config: Config
@@ -151,18 +154,39 @@ class AuthProviderFactoryOptions:
     base_url: str
     #: ``app.baseUrl``; its origin is the default postMessage target.
     app_url: str
+    #: Whether an origin may receive sign-in results (app origin and allowed globs).
     is_origin_allowed: Callable[[str], bool]
+    #: The one outbound HTTP client: timeouts, a size cap, faults as 503.
     http: HttpClient
+    #: Seals cookie values with ``auth.session.secret`` (a no-op without one).
     sealer: CookieSealer
-    #: The whole config, for the few global keys a provider reads (``auth.environment``).
-    root_config: Config | None = None
-    resolver_context: Any = None
+    #: What sign-in resolvers use to find users and issue tokens.
+    resolver_context: AuthResolverContext
+    #: ``auth.environment``: ``development`` unless configured otherwise.
+    environment: str = "development"
+    #: The resolvers ``signIn.resolvers`` may name: the common ones, the provider
+    #: module's own (:attr:`ProviderModule.resolvers`) and entry points.
+    sign_in_resolver_factories: Mapping[str, SignInResolverFactory] = field(default_factory=dict)
     cookie_configurer: CookieConfigurer | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 #: Builds one provider's route handlers from its options.
 AuthProviderFactory = Callable[[AuthProviderFactoryOptions], AuthProviderRouteHandlers]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderModule:
+    """A provider, as built-ins and third-party packages (entry points) both provide it.
+
+    It carries its own sign-in resolvers, so they follow it under any id it is
+    mounted as (``providers={"corp": oidc.module}``).
+    """
+
+    #: The id it is known by (Backstage's ``providerId``).
+    provider_id: str
+    factory: AuthProviderFactory
+    #: Resolvers this provider adds to the common ones, by the name config uses.
+    resolvers: Mapping[str, SignInResolverFactory] = field(default_factory=dict)
 
 
 # -- sign-in (spec §10) --------------------------------------------------------------------
@@ -222,3 +246,6 @@ class AuthResolverContext(Protocol):
 
 #: Maps a provider's result to an identity token.
 SignInResolver = Callable[[SignInInfo, AuthResolverContext], BackstageSignInResult]
+
+#: Builds a resolver from its options (``None`` when config gives none).
+SignInResolverFactory = Callable[[Mapping[str, Any] | None], SignInResolver]

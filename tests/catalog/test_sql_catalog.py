@@ -10,10 +10,10 @@ import pytest
 
 from tests.catalog.fakes import FakeTokenIssuer
 from tests.catalog.fakes import claims_of
+from tests.sign_in.conftest import provider_resolvers
 from wsgiauth.catalog import CatalogAuthResolverContext
 from wsgiauth.errors import ConflictError
 from wsgiauth.errors import NotFoundError
-from wsgiauth.sign_in import load_resolver_factories
 from wsgiauth.types import ProfileInfo
 from wsgiauth.types import SignInInfo
 
@@ -116,7 +116,7 @@ def test_table_name_is_checked():
 
 def test_sign_in_through_the_sql_catalog(catalog):
     context = CatalogAuthResolverContext(catalog, FakeTokenIssuer())
-    resolver = load_resolver_factories("oidc")["emailMatchingUserEntityProfileEmail"](None)
+    resolver = provider_resolvers("oidc")["emailMatchingUserEntityProfileEmail"](None)
     claims = claims_of(
         resolver(SignInInfo(profile=ProfileInfo(email="jane+x@acme.org"), result={}), context).token
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.catalog.fakes import claims_of
+from tests.sign_in.conftest import provider_resolvers
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConflictError
 from wsgiauth.errors import InputError
@@ -14,7 +15,6 @@ from wsgiauth.oauth.types import OAuthAuthenticatorResult
 from wsgiauth.oauth.types import OAuthSession
 from wsgiauth.sign_in import COMMON_SIGN_IN_RESOLVERS
 from wsgiauth.sign_in import SIGN_IN_FAILED
-from wsgiauth.sign_in import load_resolver_factories
 from wsgiauth.types import ProfileInfo
 from wsgiauth.types import SignInInfo
 
@@ -30,7 +30,7 @@ def info(email=None, **full_profile):
 
 
 def sign_in(name, options, sign_in_info, context, provider="oidc"):
-    resolver = load_resolver_factories(provider)[name](options)
+    resolver = provider_resolvers(provider)[name](options)
     return claims_of(resolver(sign_in_info, context).token)
 
 
@@ -257,7 +257,7 @@ def test_generic_annotation_resolver_needs_the_annotation_option():
 
 
 def test_annotation_not_found(context):
-    resolver = load_resolver_factories("google")["emailMatchingUserEntityAnnotation"](None)
+    resolver = provider_resolvers("google")["emailMatchingUserEntityAnnotation"](None)
     with pytest.raises(NotFoundError) as caught:
         resolver(info("carl@acme.org"), context)
     assert caught.value.message == SIGN_IN_FAILED
@@ -287,7 +287,7 @@ def test_username_matching_user_entity_name(context, full_profile, options, sub)
 
 
 def test_username_from_a_proxy_result_mapping(context):
-    resolver = load_resolver_factories("oauth2")["usernameMatchingUserEntityName"](None)
+    resolver = provider_resolvers("oauth2")["usernameMatchingUserEntityName"](None)
     sign_in_info = SignInInfo(profile=ProfileInfo(), result={"username": "joe"})
     assert claims_of(resolver(sign_in_info, context).token)["sub"] == "user:default/joe"
 
@@ -343,11 +343,11 @@ def test_oidc_preferred_username(context):
         pytest.param("someone-else", set(COMMON_SIGN_IN_RESOLVERS), id="common-only"),
     ],
 )
-def test_load_resolver_factories(provider, names):
-    assert set(load_resolver_factories(provider)) == names
+def test_provider_resolvers_add_to_the_common_ones(provider, names):
+    assert set(provider_resolvers(provider)) == names
 
 
 def test_oidc_aliases_are_the_common_resolvers():
-    oidc = load_resolver_factories("oidc")
+    oidc = provider_resolvers("oidc")
     for name in ("emailMatchingUserEntityProfileEmail", "emailLocalPartMatchingUserEntityName"):
         assert oidc[name] is COMMON_SIGN_IN_RESOLVERS[name]

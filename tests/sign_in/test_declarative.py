@@ -8,6 +8,7 @@ import pytest
 
 from tests.catalog.fakes import claims_of
 from tests.sign_in import custom_resolvers
+from tests.sign_in.conftest import provider_resolvers
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import ConflictError
@@ -15,7 +16,6 @@ from wsgiauth.errors import NotAllowedError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.sign_in import SIGN_IN_FAILED
 from wsgiauth.sign_in import declarative
-from wsgiauth.sign_in import load_resolver_factories
 from wsgiauth.sign_in import read_declarative_sign_in_resolver
 from wsgiauth.types import ProfileInfo
 from wsgiauth.types import SignInInfo
@@ -37,7 +37,7 @@ def env_config(*resolvers, source="app-config.yaml"):
 
 def read(*resolvers, provider="oidc"):
     return read_declarative_sign_in_resolver(
-        env_config(*resolvers), load_resolver_factories(provider)
+        env_config(*resolvers), provider_resolvers(provider)
     )
 
 
@@ -63,7 +63,7 @@ def _reset():
 )
 def test_nothing_configured_is_none(config):
     assert (
-        read_declarative_sign_in_resolver(Config.from_dict(config), load_resolver_factories("oidc"))
+        read_declarative_sign_in_resolver(Config.from_dict(config), provider_resolvers("oidc"))
         is None
     )
 
@@ -252,7 +252,7 @@ def test_entry_point_resolvers(monkeypatch, context):
     monkeypatch.setattr(
         declarative, "entry_points", lambda group: [ep for ep in found if ep.group == group]
     )
-    factories = load_resolver_factories("oidc")
+    factories = provider_resolvers("oidc")
     assert "byDisplayName" in factories
     assert "broken" not in factories
     # A plugin cannot take a built-in's name.

@@ -1,0 +1,67 @@
+"""The OAuth provider-author API: everything a provider module built on OAuth 2 needs.
+
+A provider is an :class:`OAuthAuthenticator` (it builds the authorization URL and
+talks to the token endpoint) made into a :class:`ProviderModule` by
+:func:`create_oauth_provider_factory`, which brings the nonce, PKCE, cookies,
+environments, scopes, sign-in resolvers and the response shapes. The built-in
+``oidc`` and ``oauth2`` providers use only this module (and :mod:`wsgiauth.sign_in`
+for resolvers); third-party packages use the same, and register their module under
+the ``wsgiauth.providers`` entry-point group. ``docs/writing-a-provider.md`` walks
+through one.
+"""
+
+from __future__ import annotations
+
+from .._http import HttpClient as HttpClient
+from ..config import Config as Config
+from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
+from ..types import ProfileInfo as ProfileInfo
+from ..types import ProviderModule as ProviderModule
+from ..types import SignInResolverFactory as SignInResolverFactory
+from .client import TOKEN_ENDPOINT_AUTH_METHODS as TOKEN_ENDPOINT_AUTH_METHODS
+from .client import ClientCredentials as ClientCredentials
+from .client import authorization_url as authorization_url
+from .client import callback_code as callback_code
+from .client import read_absolute_url as read_absolute_url
+from .client import request_token as request_token
+from .client import session_from_token as session_from_token
+from .provider_factory import create_oauth_provider_factory as create_oauth_provider_factory
+from .types import OAuthAuthenticateInput as OAuthAuthenticateInput
+from .types import OAuthAuthenticator as OAuthAuthenticator
+from .types import OAuthAuthenticatorResult as OAuthAuthenticatorResult
+from .types import OAuthLogoutInput as OAuthLogoutInput
+from .types import OAuthLogoutResult as OAuthLogoutResult
+from .types import OAuthRefreshInput as OAuthRefreshInput
+from .types import OAuthSession as OAuthSession
+from .types import OAuthStartInput as OAuthStartInput
+from .types import OAuthStartResponse as OAuthStartResponse
+from .types import ProfileTransform as ProfileTransform
+from .types import SupportsOAuthLogout as SupportsOAuthLogout
+
+__all__ = [
+    "TOKEN_ENDPOINT_AUTH_METHODS",
+    "AuthProviderFactoryOptions",
+    "ClientCredentials",
+    "Config",
+    "HttpClient",
+    "OAuthAuthenticateInput",
+    "OAuthAuthenticator",
+    "OAuthAuthenticatorResult",
+    "OAuthLogoutInput",
+    "OAuthLogoutResult",
+    "OAuthRefreshInput",
+    "OAuthSession",
+    "OAuthStartInput",
+    "OAuthStartResponse",
+    "ProfileInfo",
+    "ProfileTransform",
+    "ProviderModule",
+    "SignInResolverFactory",
+    "SupportsOAuthLogout",
+    "authorization_url",
+    "callback_code",
+    "create_oauth_provider_factory",
+    "read_absolute_url",
+    "request_token",
+    "session_from_token",
+]

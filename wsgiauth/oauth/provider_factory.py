@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from ..sign_in.common import load_resolver_factories
 from ..sign_in.declarative import read_declarative_sign_in_resolver
 from ..sign_in.identity_response import prepare_backstage_identity_response
 from ..types import SignInInfo
@@ -46,12 +45,13 @@ def create_oauth_provider_factory(
 
     :param sign_in_resolver: used when an environment configures no ``signIn.resolvers``.
     :param sign_in_resolver_factories: the names ``signIn.resolvers`` may use; by
-        default the common ones, the provider's own and entry points.
+        default ``options.sign_in_resolver_factories``: the common ones, the provider
+        module's own and entry points.
     """
 
     def factory(options: AuthProviderFactoryOptions) -> EnvironmentHandler:
         provider_id = options.provider_id
-        factories = sign_in_resolver_factories or load_resolver_factories(provider_id)
+        factories = sign_in_resolver_factories or options.sign_in_resolver_factories
         handlers = {}
         for env in options.config.keys():
             config = options.config.get_config(env)
@@ -88,9 +88,9 @@ def create_oauth_provider_factory(
     return factory
 
 
-def _sign_in(resolver: SignInResolver | None, context: AuthResolverContext | None) -> SignIn | None:
+def _sign_in(resolver: SignInResolver | None, context: AuthResolverContext) -> SignIn | None:
     """The route handlers' sign-in step; ``None`` (no ``backstageIdentity``) without a resolver."""
-    if resolver is None or context is None:
+    if resolver is None:
         return None
 
     def sign_in(

@@ -10,25 +10,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..catalog.refs import parse_entity_ref
-from ..catalog.refs import stringify_entity_ref
+from ..catalog import parse_entity_ref
+from ..catalog import stringify_entity_ref
 from ..errors import InputError
 from ..errors import UnimplementedError
-from ..proxy.provider_factory import create_proxy_auth_provider_factory
-from ..proxy.route_handlers import ProxyAuthenticatorResult
-from ..registry import ProviderModule
-from ..types import ProfileInfo
-from ..types import TokenParams
+from ..proxy import ProfileInfo
+from ..proxy import ProviderModule
+from ..proxy import ProxyAuthenticatorResult
+from ..proxy import create_proxy_auth_provider_factory
+from ..sign_in import TokenParams
 
 if TYPE_CHECKING:
     from webob import Request
 
-    from ..config import Config
-    from ..types import AuthProviderFactoryOptions
-    from ..types import AuthResolverContext
-    from ..types import BackstageSignInResult
-    from ..types import SignInInfo
-    from ..types import SignInResolver
+    from ..proxy import AuthProviderFactoryOptions
+    from ..proxy import Config
+    from ..sign_in import AuthResolverContext
+    from ..sign_in import BackstageSignInResult
+    from ..sign_in import SignInInfo
+    from ..sign_in import SignInResolver
 
 __all__ = ["GuestAuthenticator", "module"]
 
@@ -68,9 +68,7 @@ def _guest_resolver(options: AuthProviderFactoryOptions) -> SignInResolver:
         ]
     except InputError as error:
         raise config.error("userEntityRef", str(error)) from error
-    root = options.root_config
-    environment = (root.get_optional_string("auth.environment") if root else None) or "development"
-    allowed = environment == "development" or bool(
+    allowed = options.environment == "development" or bool(
         config.get_optional_bool("dangerouslyAllowOutsideDevelopment")
     )
 

@@ -21,27 +21,28 @@ from typing import Any
 from oauthlib.oauth2 import WebApplicationClient
 
 from ..errors import InputError
-from ..oauth.client import ClientCredentials
-from ..oauth.client import authorization_url
-from ..oauth.client import callback_code
-from ..oauth.client import read_absolute_url
-from ..oauth.client import request_token
-from ..oauth.client import session_from_token
-from ..oauth.provider_factory import create_oauth_provider_factory
-from ..oauth.types import OAuthAuthenticatorResult
-from ..oauth.types import OAuthStartResponse
-from ..registry import ProviderModule
-from ..types import ProfileInfo
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import read_absolute_url
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
     from typing import Self
 
-    from .._http import HttpClient
-    from ..config import Config
-    from ..oauth.types import OAuthAuthenticateInput
-    from ..oauth.types import OAuthRefreshInput
-    from ..oauth.types import OAuthSession
-    from ..oauth.types import OAuthStartInput
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
+    from ..oauth import OAuthStartInput
 
 __all__ = ["OAuth2Authenticator", "module"]
 
@@ -228,5 +229,7 @@ class OAuth2Authenticator:
 
 #: The built-in ``oauth2`` provider.
 module = ProviderModule(
-    provider_id="oauth2", factory=create_oauth_provider_factory(OAuth2Authenticator)
+    provider_id="oauth2",
+    factory=create_oauth_provider_factory(OAuth2Authenticator),
+    resolvers={"usernameMatchingUserEntityName": username_matching_user_entity_name},
 )

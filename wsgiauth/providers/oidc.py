@@ -29,18 +29,19 @@ from oauthlib.oauth2 import WebApplicationClient
 
 from ..errors import AuthenticationError
 from ..errors import HttpError
-from ..oauth.client import ClientCredentials
-from ..oauth.client import authorization_url
-from ..oauth.client import callback_code
-from ..oauth.client import read_absolute_url
-from ..oauth.client import request_token
-from ..oauth.client import session_from_token
-from ..oauth.provider_factory import create_oauth_provider_factory
-from ..oauth.types import OAuthAuthenticatorResult
-from ..oauth.types import OAuthLogoutResult
-from ..oauth.types import OAuthStartResponse
-from ..registry import ProviderModule
-from ..types import ProfileInfo
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthLogoutResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import read_absolute_url
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import preferred_username_matching_user_entity_name
 from .oidc_tokens import ID_TOKEN_ALGORITHMS
 from .oidc_tokens import OidcMetadata as OidcMetadata
 from .oidc_tokens import OidcTokenVerifier
@@ -51,12 +52,12 @@ if TYPE_CHECKING:
 
     from webob import Request
 
-    from .._http import HttpClient
-    from ..config import Config
-    from ..oauth.types import OAuthAuthenticateInput
-    from ..oauth.types import OAuthLogoutInput
-    from ..oauth.types import OAuthRefreshInput
-    from ..oauth.types import OAuthStartInput
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthLogoutInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthStartInput
 
 __all__ = ["OidcAuthenticator", "OidcMetadata", "derive_id_token_nonce", "module"]
 
@@ -328,5 +329,9 @@ def _check_response_issuer(request: Request, metadata: OidcMetadata) -> None:
 
 #: The built-in ``oidc`` provider.
 module = ProviderModule(
-    provider_id="oidc", factory=create_oauth_provider_factory(OidcAuthenticator)
+    provider_id="oidc",
+    factory=create_oauth_provider_factory(OidcAuthenticator),
+    resolvers={
+        "preferredUsernameMatchingUserEntityName": preferred_username_matching_user_entity_name
+    },
 )

@@ -1,1 +1,35 @@
-"""Proxy providers: identity comes from the request itself (headers, or nothing for guest)."""
+"""The proxy provider-author API: providers whose identity comes with the request itself.
+
+An authenticating proxy or load balancer in front of the app (or nothing at all, for
+``guest``) says who the caller is; a :class:`ProxyAuthenticator` reads and checks
+that from the request, and :func:`create_proxy_auth_provider_factory` makes it a
+provider with only a ``refresh`` route (and ``logout``), resolved to a catalog user
+by a mandatory sign-in resolver. The built-in ``guest`` provider uses only this
+module; third-party packages use the same.
+"""
+
+from __future__ import annotations
+
+from .._http import HttpClient as HttpClient
+from ..config import Config as Config
+from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
+from ..types import ProfileInfo as ProfileInfo
+from ..types import ProviderModule as ProviderModule
+from ..types import SignInResolverFactory as SignInResolverFactory
+from .provider_factory import (
+    create_proxy_auth_provider_factory as create_proxy_auth_provider_factory,
+)
+from .route_handlers import ProxyAuthenticator as ProxyAuthenticator
+from .route_handlers import ProxyAuthenticatorResult as ProxyAuthenticatorResult
+
+__all__ = [
+    "AuthProviderFactoryOptions",
+    "Config",
+    "HttpClient",
+    "ProfileInfo",
+    "ProviderModule",
+    "ProxyAuthenticator",
+    "ProxyAuthenticatorResult",
+    "SignInResolverFactory",
+    "create_proxy_auth_provider_factory",
+]

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from typing import Any
 
 from ..sign_in.declarative import read_declarative_sign_in_resolver
 from ..sign_in.identity_response import prepare_backstage_identity_response
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from ..types import AuthProviderFactory
     from ..types import AuthProviderFactoryOptions
     from ..types import SignInResolver
+    from ..types import SignInResolverFactory
     from .route_handlers import ProxyAuthenticator
 
 __all__ = ["create_proxy_auth_provider_factory"]
@@ -29,19 +29,19 @@ __all__ = ["create_proxy_auth_provider_factory"]
 def create_proxy_auth_provider_factory(
     authenticator: Callable[[Config], ProxyAuthenticator],
     *,
-    sign_in_resolver_factories: Mapping[str, Callable[..., SignInResolver]] | None = None,
+    sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
     sign_in_resolver: Callable[[AuthProviderFactoryOptions], SignInResolver] | None = None,
 ) -> AuthProviderFactory:
     """A provider factory for a proxy ``authenticator``.
 
-    :param sign_in_resolver_factories: resolvers ``signIn.resolvers`` may name.
+    :param sign_in_resolver_factories: resolvers ``signIn.resolvers`` may name; by
+        default ``options.sign_in_resolver_factories``.
     :param sign_in_resolver: builds the resolver from the options when config names none.
     """
 
     def factory(options: AuthProviderFactoryOptions) -> ProxyRouteHandlers:
-        resolver = read_declarative_sign_in_resolver(
-            options.config, dict(sign_in_resolver_factories or {})
-        )
+        factories = sign_in_resolver_factories or options.sign_in_resolver_factories
+        resolver = read_declarative_sign_in_resolver(options.config, factories)
         if resolver is None and sign_in_resolver is not None:
             resolver = sign_in_resolver(options)
         if resolver is None:
@@ -49,11 +49,10 @@ def create_proxy_auth_provider_factory(
                 "signIn",
                 f"No sign-in resolver configured for proxy auth provider '{options.provider_id}'",
             )
-        context: Any = options.resolver_context
         return ProxyRouteHandlers(
             authenticator(options.config),
             sign_in_resolver=resolver,
-            resolver_context=context,
+            resolver_context=options.resolver_context,
             identity_response=prepare_backstage_identity_response,
         )
 

@@ -8,8 +8,13 @@ configurable with :func:`create_sign_in_resolver_factory`.
 
 from __future__ import annotations
 
+from ..types import AuthResolverContext as AuthResolverContext
+from ..types import BackstageSignInResult as BackstageSignInResult
+from ..types import SignInInfo as SignInInfo
+from ..types import SignInResolver as SignInResolver
+from ..types import SignInResolverFactory as SignInResolverFactory
+from ..types import TokenParams as TokenParams
 from .common import COMMON_SIGN_IN_RESOLVERS as COMMON_SIGN_IN_RESOLVERS
-from .common import PROVIDER_SIGN_IN_RESOLVERS as PROVIDER_SIGN_IN_RESOLVERS
 from .common import (
     email_local_part_matching_user_entity_name as email_local_part_matching_user_entity_name,
 )
@@ -26,7 +31,6 @@ from .common import username_matching_user_entity_name as username_matching_user
 from .declarative import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .declarative import SIGN_IN_FAILED as SIGN_IN_FAILED
 from .declarative import read_declarative_sign_in_resolver as read_declarative_sign_in_resolver
-from .factory import SignInResolverFactory as SignInResolverFactory
 from .factory import create_sign_in_resolver_factory as create_sign_in_resolver_factory
 from .factory import options_schema as options_schema
 from .identity_response import (
@@ -36,9 +40,13 @@ from .identity_response import (
 __all__ = [
     "COMMON_SIGN_IN_RESOLVERS",
     "ENTRY_POINT_GROUP",
-    "PROVIDER_SIGN_IN_RESOLVERS",
     "SIGN_IN_FAILED",
+    "AuthResolverContext",
+    "BackstageSignInResult",
+    "SignInInfo",
+    "SignInResolver",
     "SignInResolverFactory",
+    "TokenParams",
     "create_sign_in_resolver_factory",
     "email_local_part_matching_user_entity_name",
     "email_matching_user_entity_annotation",

@@ -42,7 +42,6 @@ from .factory import string_list
 
 __all__ = [
     "COMMON_SIGN_IN_RESOLVERS",
-    "PROVIDER_SIGN_IN_RESOLVERS",
     "email_local_part_matching_user_entity_name",
     "email_matching_user_entity_annotation",
     "email_matching_user_entity_profile_email",
@@ -244,38 +243,17 @@ COMMON_SIGN_IN_RESOLVERS: Mapping[str, SignInResolverFactory] = {
     "emailMatchingUserEntityAnnotation": email_matching_user_entity_annotation(),
 }
 
-_BY_USERNAME = {"usernameMatchingUserEntityName": username_matching_user_entity_name}
+def load_resolver_factories(
+    provider_resolvers: Mapping[str, SignInResolverFactory] | None = None,
+) -> dict[str, SignInResolverFactory]:
+    """The resolvers a provider's ``signIn.resolvers`` may name.
 
-
-def _by_annotation(annotation: str) -> dict[str, SignInResolverFactory]:
-    return {"emailMatchingUserEntityAnnotation": email_matching_user_entity_annotation(annotation)}
-
-
-#: What each provider adds, by provider id (Backstage's per-module ``resolvers.ts``).
-PROVIDER_SIGN_IN_RESOLVERS: Mapping[str, Mapping[str, SignInResolverFactory]] = {
-    "oidc": {
-        "preferredUsernameMatchingUserEntityName": preferred_username_matching_user_entity_name
-    },
-    "oauth2": _BY_USERNAME,
-    "github": _BY_USERNAME,
-    "gitlab": _BY_USERNAME,
-    "bitbucket": _BY_USERNAME,
-    "onelogin": _BY_USERNAME,
-    "google": _by_annotation("google.com/email"),
-    "gcpIap": _by_annotation("google.com/email"),
-    "microsoft": _by_annotation("microsoft.com/email"),
-    "okta": _by_annotation("okta.com/email"),
-}
-
-
-def load_resolver_factories(provider_id: str) -> dict[str, SignInResolverFactory]:
-    """The resolvers ``signIn.resolvers`` of ``provider_id`` may name.
-
-    Common ones, overridden by the provider's own, plus entry points
+    The common ones, overridden by the provider module's own
+    (:attr:`~wsgiauth.types.ProviderModule.resolvers`), plus entry points
     (``wsgiauth.resolvers``) under names not already taken: a plugin cannot
     silently replace a built-in resolver.
     """
-    found = {**COMMON_SIGN_IN_RESOLVERS, **PROVIDER_SIGN_IN_RESOLVERS.get(provider_id, {})}
+    found = {**COMMON_SIGN_IN_RESOLVERS, **(provider_resolvers or {})}
     for name, factory in entry_point_resolver_factories().items():
         if name in found:
             log.warning("entry point resolver %r ignored: a built-in has that name", name)

@@ -18,6 +18,7 @@ from typing import TypeVar
 from ..errors import InputError
 from ..errors import kind_of
 from ..types import SignInResolver
+from ..types import SignInResolverFactory
 
 __all__ = [
     "SignInResolverFactory",
@@ -29,9 +30,6 @@ __all__ = [
 ]
 
 OptionsT = TypeVar("OptionsT")
-
-#: Builds a resolver from its options (``None`` when config gives none).
-SignInResolverFactory = Callable[[Mapping[str, Any] | None], SignInResolver]
 
 #: Marks callables made by :func:`create_sign_in_resolver_factory`, for dotted-path loading.
 FACTORY_MARKER = "__wsgiauth_sign_in_resolver_factory__"
