@@ -37,7 +37,7 @@ from ..errors import AuthenticationError
 from ..errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
-    from .._http import HttpClient
+    from ..oauth import HttpClient
 
 __all__ = [
     "ID_TOKEN_ALGORITHMS",
