@@ -48,7 +48,7 @@ from wsgiauth.oauth.types import OAuthStartInput
 from wsgiauth.oauth.types import SupportsOAuthLogout
 from wsgiauth.providers import oidc
 from wsgiauth.providers.oidc import OidcAuthenticator
-from wsgiauth.providers.oidc import derive_id_token_nonce
+from wsgiauth.providers.oidc_tokens import derive_id_token_nonce
 from wsgiauth.types import ProfileInfo
 
 ISSUER = "https://idp.example.com"

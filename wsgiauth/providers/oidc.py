@@ -43,9 +43,9 @@ from ..oauth import request_token
 from ..oauth import session_from_token
 from ..sign_in import preferred_username_matching_user_entity_name
 from .oidc_tokens import ID_TOKEN_ALGORITHMS
-from .oidc_tokens import OidcMetadata as OidcMetadata
+from .oidc_tokens import OidcMetadata
 from .oidc_tokens import OidcTokenVerifier
-from .oidc_tokens import derive_id_token_nonce as derive_id_token_nonce
+from .oidc_tokens import derive_id_token_nonce
 
 if TYPE_CHECKING:
     from typing import Self
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthStartInput
 
-__all__ = ["OidcAuthenticator", "OidcMetadata", "derive_id_token_nonce", "module"]
+__all__ = ["OidcAuthenticator", "module"]
 
 log = logging.getLogger(__name__)
 
