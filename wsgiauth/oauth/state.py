@@ -18,9 +18,6 @@ from ..errors import NotAllowedError
 
 __all__ = ["MAX_PARAM_LENGTHS", "decode_oauth_state", "encode_oauth_state", "query_param"]
 
-#: Field order as Backstage's ``start`` produces it.
-STATE_FIELDS = ("nonce", "env", "origin", "redirectUrl", "flow", "scope")
-
 #: A state is a handful of short fields; anything far larger is hostile. The callback
 #: query (state, code and the provider's extras) must stay under the auth app's 8 KB.
 MAX_STATE_LENGTH = 8192
