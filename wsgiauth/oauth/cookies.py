@@ -97,7 +97,12 @@ def _digest(nonce: str) -> str:
 
 def flow_id(nonce: str) -> str:
     """A short, cookie-name-safe id for the flow that ``nonce`` belongs to."""
-    return _digest(nonce)[:12]
+    return _flow_id_of(_digest(nonce))
+
+
+def _flow_id_of(nonce_digest: str) -> str:
+    """The flow id from the nonce's digest: ``set_flow`` holds only the digest."""
+    return nonce_digest[:12]
 
 
 class OAuthCookieManager:
@@ -159,19 +164,21 @@ class OAuthCookieManager:
         for name, _ in live[: max(0, len(live) - MAX_FLOWS + 1)]:
             self._write(response, name, "", settings, 0)
         value = f"{flow.started_at}.{flow.code_verifier}.{flow.nonce_digest}"
-        name = self._flow_prefix + flow.nonce_digest[:12]
+        name = self._flow_name(flow.nonce_digest)
         self._write(response, name, self._sealer.seal(value), settings, NONCE_MAX_AGE)
 
     def get_flow(self, request: Request, nonce: str) -> FlowCookie | None:
         """The flow that ``nonce`` started in this browser, if its cookie is still there."""
-        name = self._flow_prefix + flow_id(nonce)
-        raw = self._read(request, name)
+        raw = self._read(request, self._flow_name(_digest(nonce)))
         return self._parse_flow(raw) if raw is not None else None
 
     def remove_flow(self, response: Response, nonce: str, origin: str | None) -> None:
         """Forget a finished flow (Backstage lets its nonce cookie expire instead)."""
-        name = self._flow_prefix + flow_id(nonce)
-        self._write(response, name, "", self.settings(origin), 0)
+        self._write(response, self._flow_name(_digest(nonce)), "", self.settings(origin), 0)
+
+    def _flow_name(self, nonce_digest: str) -> str:
+        """``<id>-flow-<flow id>``: the one place a flow cookie's name is made."""
+        return self._flow_prefix + _flow_id_of(nonce_digest)
 
     def _flows(self, request: Request) -> list[tuple[str, FlowCookie]]:
         unreadable = FlowCookie("", "", 0)  # sorts first, so it is evicted first
