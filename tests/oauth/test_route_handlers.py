@@ -73,20 +73,6 @@ def test_start_sends_a_pkce_challenge_that_the_callback_verifier_matches(testapp
     ("query", "status", "name", "message"),
     [
         pytest.param(
-            "/api/auth/fake/start",
-            400,
-            "InputError",
-            "Must specify 'env' query to select environment",
-            id="no-env",
-        ),
-        pytest.param(
-            "/api/auth/fake/start?env=production",
-            404,
-            "NotFoundError",
-            "No configuration available for the 'production' environment of this provider.",
-            id="unknown-env",
-        ),
-        pytest.param(
             "/api/auth/fake/start?env=development&origin=not%20a%20url",
             400,
             "InputError",
@@ -117,6 +103,7 @@ def test_start_sends_a_pkce_challenge_that_the_callback_verifier_matches(testapp
     ],
 )
 def test_start_rejects_bad_input(testapp, query, status, name, message):
+    """A missing or unknown ``env`` is ``test_environment.py``'s."""
     response = testapp.get(query, status=status)
     assert response.content_type == "application/json"
     assert response.json["error"] == {"name": name, "message": message}

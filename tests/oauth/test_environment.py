@@ -1,0 +1,191 @@
+"""EnvironmentHandler: each request goes to the environment named by ``env`` or the state.
+
+Backstage's ``OAuthEnvironmentHandler`` reads ``env`` from the query and, on the
+callback (where the identity provider adds no ``env``), from the decoded ``state``;
+its two errors are JSON errors, raised before any provider code runs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from webob import Request
+from webob import Response
+
+from tests.conftest import APP_ORIGIN
+from tests.conftest import base_config
+from tests.conftest import make_testapp
+from tests.conftest import parse_web_message
+from tests.conftest import state_of
+from wsgiauth.errors import InputError
+from wsgiauth.errors import NotAllowedError
+from wsgiauth.errors import NotFoundError
+from wsgiauth.oauth.environment import EnvironmentHandler
+from wsgiauth.oauth.state import encode_oauth_state
+
+ROUTES = ["start", "frame_handler", "refresh", "logout"]
+
+
+class RecordingHandlers:
+    """Stands in for one environment's OAuthRouteHandlers: answers with its name."""
+
+    def __init__(self, env: str) -> None:
+        self.env = env
+        self.calls: list[tuple[str, Request]] = []
+
+    def _answer(self, route: str, request: Request) -> Response:
+        self.calls.append((route, request))
+        return Response(text=f"{self.env} {route}")
+
+    def start(self, request):
+        return self._answer("start", request)
+
+    def frame_handler(self, request):
+        return self._answer("frame_handler", request)
+
+    def refresh(self, request):
+        return self._answer("refresh", request)
+
+    def logout(self, request):
+        return self._answer("logout", request)
+
+
+@pytest.fixture
+def handler() -> EnvironmentHandler:
+    return EnvironmentHandler(
+        "fake",
+        {
+            "development": RecordingHandlers("development"),
+            "production": RecordingHandlers("production"),
+        },
+    )
+
+
+def state_for(env: str) -> str:
+    return encode_oauth_state({"nonce": "n0nce", "env": env})
+
+
+@pytest.mark.parametrize("route", [pytest.param(route, id=route) for route in ROUTES])
+@pytest.mark.parametrize(
+    ("query", "env"),
+    [
+        pytest.param("env=production", "production", id="query"),
+        pytest.param(f"state={state_for('production')}", "production", id="state"),
+        pytest.param(
+            f"env=development&state={state_for('production')}", "development", id="query-wins"
+        ),
+    ],
+)
+def test_each_route_goes_to_the_named_environment(handler, route, query, env):
+    request = Request.blank(f"/{route}?{query}")
+    response = getattr(handler, route)(request)
+    assert response.text == f"{env} {route}"
+    other = "development" if env == "production" else "production"
+    assert handler.handlers[env].calls == [(route, request)]
+    assert handler.handlers[other].calls == []
+
+
+@pytest.mark.parametrize(
+    ("query", "error", "message"),
+    [
+        pytest.param(
+            "", InputError, "Must specify 'env' query to select environment", id="no-env-no-state"
+        ),
+        pytest.param(
+            "code=abc", InputError, "Must specify 'env' query to select environment", id="code-only"
+        ),
+        pytest.param(
+            "env=staging",
+            NotFoundError,
+            "No configuration available for the 'staging' environment of this provider.",
+            id="unknown-env",
+        ),
+        pytest.param(
+            f"state={state_for('staging')}",
+            NotFoundError,
+            "No configuration available for the 'staging' environment of this provider.",
+            id="unknown-env-in-state",
+        ),
+        pytest.param(
+            "env=" + "d" * 65,
+            InputError,
+            "Query parameter 'env' is too long, at most 64 characters",
+            id="env-too-long",
+        ),
+        pytest.param(
+            f"state={encode_oauth_state({'nonce': 'n0nce'})}",
+            NotAllowedError,
+            "OAuth state is invalid, missing env",
+            id="state-without-env",
+        ),
+        pytest.param(
+            "state=zz", NotAllowedError, "OAuth state is invalid, missing env", id="bad-state"
+        ),
+    ],
+)
+def test_no_usable_environment_is_an_error_before_any_handler_runs(handler, query, error, message):
+    for route in ROUTES:
+        with pytest.raises(error) as info:
+            getattr(handler, route)(Request.blank(f"/{route}?{query}"))
+        assert info.value.full_message() == message
+    assert all(handlers.calls == [] for handlers in handler.handlers.values())
+
+
+def test_the_handlers_mapping_is_copied():
+    given = {"development": RecordingHandlers("development")}
+    handler = EnvironmentHandler("fake", given)
+    given["production"] = RecordingHandlers("production")
+    with pytest.raises(NotFoundError):
+        handler.start(Request.blank("/start?env=production"))
+
+
+# -- on the wire ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "name", "message"),
+    [
+        pytest.param(
+            "/api/auth/fake/start",
+            400,
+            "InputError",
+            "Must specify 'env' query to select environment",
+            id="no-env",
+        ),
+        pytest.param(
+            "/api/auth/fake/start?env=production",
+            404,
+            "NotFoundError",
+            "No configuration available for the 'production' environment of this provider.",
+            id="unknown-env",
+        ),
+        pytest.param(
+            "/api/auth/fake/refresh?env=production",
+            404,
+            "NotFoundError",
+            "No configuration available for the 'production' environment of this provider.",
+            id="unknown-env-refresh",
+        ),
+    ],
+)
+def test_backstage_errors_on_the_wire(testapp, query, status, name, message):
+    response = testapp.get(query, headers={"X-Requested-With": "XMLHttpRequest"}, status=status)
+    assert response.content_type == "application/json"
+    assert response.json["error"] == {"name": name, "message": message}
+    assert response.json["response"] == {"statusCode": status}
+    assert "Set-Cookie" not in response.headers
+
+
+def test_a_sign_in_started_in_one_environment_finishes_in_it():
+    providers = {"fake": {"development": {"clientId": "dev"}, "production": {"clientId": "prod"}}}
+    testapp = make_testapp(base_config(providers=providers))
+    start = testapp.get(f"/api/auth/fake/start?env=production&origin={APP_ORIGIN}")
+    # The identity provider's callback carries state and code, and no env.
+    page = testapp.get(
+        f"/api/auth/fake/handler/frame?state={state_of(start.location)}&code=jane@example.com"
+    )
+    assert parse_web_message(page.text)["response"]["profile"]["email"] == "jane@example.com"
+    handlers = testapp.auth_app.providers["fake"].handlers
+    production = handlers["production"].authenticator
+    assert production.config.get_string("clientId") == "prod"
+    assert [name for name, _ in production.calls] == ["start", "authenticate"]
+    assert handlers["development"].authenticator.calls == []
