@@ -17,7 +17,7 @@ Two things go beyond Backstage, neither visible on the wire:
   a minute, and falls back to the last good list while the key store is down.
 
 The token format itself (claims and a key in, a signed token out) lives in
-:mod:`wsgiauth.identity.tokens`; its public names are re-exported here.
+:mod:`wsgiauth.identity.tokens`.
 """
 
 from __future__ import annotations
@@ -42,27 +42,13 @@ from ..errors import ServiceUnavailableError
 from ..types import TokenParams
 from .key_stores import StaticKeyStore
 from .key_stores import public_jwk_of
-from .tokens import AUDIENCE as AUDIENCE
-from .tokens import MAX_TOKEN_LENGTH as MAX_TOKEN_LENGTH
-from .tokens import TYP_LIMITED_USER as TYP_LIMITED_USER
-from .tokens import TYP_USER as TYP_USER
 from .tokens import SigningKey
-from .tokens import TokenTooLargeError as TokenTooLargeError
 from .tokens import issue_user_token
 from .types import KeyStore
 from .types import StoredKey
 from .types import UserInfoStore
 
-__all__ = [
-    "AUDIENCE",
-    "MAX_TOKEN_LENGTH",
-    "TYP_LIMITED_USER",
-    "TYP_USER",
-    "StaticTokenIssuer",
-    "TokenFactory",
-    "TokenTooLargeError",
-    "read_token_expiration",
-]
+__all__ = ["StaticTokenIssuer", "TokenFactory", "read_token_expiration"]
 
 log = logging.getLogger(__name__)
 

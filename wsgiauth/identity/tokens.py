@@ -41,7 +41,8 @@ TYP_USER = "vnd.backstage.user"
 TYP_LIMITED_USER = "vnd.backstage.limited-user"
 #: The ``aud`` of every user token.
 AUDIENCE = "backstage"
-#: Backstage refuses to issue longer tokens (about 500 ownership refs of 64 bytes).
+#: Backstage refuses to issue longer tokens (about 500 ownership refs of 64 bytes), and
+#: the verifier refuses to read them.
 MAX_TOKEN_LENGTH = 32768
 
 _JWS = PyJWS()

@@ -18,11 +18,12 @@ What it accepts, and why:
 - ``aud`` containing ``backstage``, ``iss`` equal to the configured issuer,
   ``exp``, ``iat`` and ``sub`` present, ``exp`` checked with a small leeway;
 - exactly three segments, each no longer than its cap (:data:`MAX_HEADER_LENGTH`,
-  :data:`MAX_SIGNATURE_LENGTH`, and :data:`MAX_TOKEN_LENGTH` for the whole token
-  and so for the payload), checked before anything is decoded. Every failure to
-  decode (base64, UTF-8, JSON, JSON nested past the recursion limit, a header
-  that is not an object) is an invalid token, a 401: never an exception that
-  would answer 500 on every path, public ones included.
+  :data:`MAX_SIGNATURE_LENGTH`, and :data:`~wsgiauth.identity.tokens.MAX_TOKEN_LENGTH`
+  for the whole token and so for the payload, which holds the ownership refs),
+  checked before anything is decoded. Every failure to decode (base64, UTF-8,
+  JSON, JSON nested past the recursion limit, a header that is not an object) is
+  an invalid token, a 401: never an exception that would answer 500 on every
+  path, public ones included.
 
 Keys are parsed once and kept by ``kid``; an unknown ``kid`` triggers a
 rate-limited refetch, and the keys are fetched again after their max-age (see
@@ -56,6 +57,9 @@ from jwt.utils import base64url_decode
 
 from ..errors import AuthenticationError
 from .jwks import JwksKeys
+from .tokens import AUDIENCE
+from .tokens import MAX_TOKEN_LENGTH
+from .tokens import TYP_USER
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
@@ -64,11 +68,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
 
-#: The header ``typ`` of a full user identity token.
-USER_TOKEN_TYPE = "vnd.backstage.user"  # noqa: S105 - a media type, not a secret
-#: Backstage refuses to issue tokens longer than this; we refuse to read them. It is
-#: also the payload's cap: the payload holds the ownership refs, the bulk of a token.
-MAX_TOKEN_LENGTH = 32_768
 #: The longest header segment read, in base64url characters. Backstage's header
 #: (``typ``, ``alg`` and a uuid ``kid``) takes about 100; 1024 leaves room for long
 #: key ids and keeps JSON nesting far below Python's recursion limit.
@@ -137,7 +136,7 @@ class IdentityVerifier:
         jwks_url: str | None = None,
         *,
         issuer: str,
-        audience: str = "backstage",
+        audience: str = AUDIENCE,
         algorithms: Sequence[str] = ("ES256",),
         leeway: float = 30,
         key_source: Callable[[], list[dict[str, Any]]] | None = None,
@@ -218,7 +217,7 @@ class IdentityVerifier:
             # HS256 tokens "signed" with our public key as the HMAC secret.
             raise _invalid(f"algorithm {_short(algorithm)} is not allowed")
         token_type = header.get("typ")
-        if token_type is not None and token_type != USER_TOKEN_TYPE:
+        if token_type is not None and token_type != TYP_USER:
             # A limited-user token (or anything else) must not pass as a full identity.
             raise _invalid(f"token type {_short(token_type)} is not a user identity")
         kid = header.get("kid")
@@ -275,7 +274,7 @@ class IdentityVerifier:
         ):
             raise _invalid("token not valid yet (nbf)")
         payload_type = claims.get("typ")
-        if payload_type is not None and payload_type != USER_TOKEN_TYPE:
+        if payload_type is not None and payload_type != TYP_USER:
             # Tokens of about 2024 carry typ as a claim: refuse limited ones there too.
             raise _invalid(f"token type {_short(payload_type)} is not a user identity")
         subject = claims["sub"]
