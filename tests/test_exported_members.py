@@ -41,6 +41,7 @@ def test_all_is_pinned_and_sorted():
         "create_sign_in_resolver_factory",
         "load_config",
         "path_prefixes",
+        "refusal_response",
     ]
 
 

@@ -32,6 +32,7 @@ from .errors import WsgiAuthError as WsgiAuthError
 from .identity.middleware import IdentityMiddleware as IdentityMiddleware
 from .identity.middleware import authenticate as authenticate
 from .identity.middleware import path_prefixes as path_prefixes
+from .identity.middleware import refusal_response as refusal_response
 from .identity.verifier import BackstageIdentity as BackstageIdentity
 from .identity.verifier import IdentityVerifier as IdentityVerifier
 from .loader import load_config as load_config
@@ -77,4 +78,5 @@ __all__ = [
     "create_sign_in_resolver_factory",
     "load_config",
     "path_prefixes",
+    "refusal_response",
 ]

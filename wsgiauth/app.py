@@ -121,6 +121,27 @@ class AuthApp:
         self.verifier = verifier
         self.cors = cors
 
+    def check_host_route(self, route: str, literal_prefix: str) -> None:
+        """Refuse a host app's route at or under the base path: one side would never be reached.
+
+        Framework adapters call it for each route at startup.
+
+        :param route: the route as the host shows it, for the message.
+        :param literal_prefix: the route's text before its first variable.
+        :raises ConfigError: on ``auth.basePath``.
+        """
+        prefix = "/" + literal_prefix.lstrip("/")
+        if prefix.rstrip("/") == self.base_path or prefix.startswith(self.base_path + "/"):
+            raise self.route_clash(route)
+
+    def route_clash(self, route: str) -> ConfigError:
+        """The error for a host route that clashes with the auth routes."""
+        return ConfigError(
+            f"route {route} clashes with the auth base path {self.base_path}; "
+            "move it or set another auth.basePath",
+            path="auth.basePath",
+        )
+
     def _add_provider(self, provider_id: str, handlers: AuthProviderRouteHandlers) -> None:
         # Optional routes are bound once, here, as Backstage binds only what a provider has.
         for action, (methods, attribute) in _ACTIONS.items():

@@ -24,13 +24,13 @@ from typing import Any
 
 from bottle import HTTPResponse
 from bottle import request
-from webob import Response
 
 from wsgiauth import AuthAppSource
 from wsgiauth import BackstageIdentity
-from wsgiauth import ConfigError
+from wsgiauth import HttpError
 from wsgiauth import auth_app_from
 from wsgiauth import authenticate
+from wsgiauth import refusal_response
 
 __all__ = ["WsgiAuthPlugin"]
 
@@ -71,11 +71,11 @@ class WsgiAuthPlugin:
 
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            identity = authenticate(
-                request.environ, self.verifier, protected=required, cors=self.auth_app.cors
-            )
-            if isinstance(identity, Response):  # the core's 401 or preflight; no error page
-                return HTTPResponse(identity.body, identity.status, identity.headerlist)
+            try:
+                identity = authenticate(request.environ, self.verifier, protected=required)
+            except HttpError as error:  # the core's 401 or preflight answer; no error page
+                refusal = refusal_response(request.environ, error, cors=self.auth_app.cors)
+                return HTTPResponse(refusal.body, refusal.status, refusal.headerlist)
             if takes:
                 kwargs[self.keyword] = identity
             return callback(*args, **kwargs)
@@ -86,11 +86,4 @@ class WsgiAuthPlugin:
         mountpoint = route.config.get("mountpoint") or {}
         if mountpoint.get("target") is self.auth_app:
             return
-        base = self.auth_app.base_path
-        static = route.rule.split("<", 1)[0]
-        if static == base or static.startswith(base + "/"):
-            raise ConfigError(
-                f"route {route.rule} clashes with the auth base path {base}; "
-                "move it or set another auth.basePath",
-                path="auth.basePath",
-            )
+        self.auth_app.check_host_route(route.rule, route.rule.split("<", 1)[0])

@@ -29,8 +29,10 @@ from webob import Response
 from wsgiauth import AuthApp
 from wsgiauth import BackstageIdentity
 from wsgiauth import ConfigError
+from wsgiauth import HttpError
 from wsgiauth import auth_app_from
 from wsgiauth import authenticate
+from wsgiauth import refusal_response
 
 __all__ = [
     "AnonymousIdentityUser",
@@ -106,9 +108,11 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
         auth_app = get_auth_app()
-        identity = authenticate(wsgi_environ(request), auth_app.verifier, cors=auth_app.cors)
-        if isinstance(identity, Response):
-            return http_response(identity)
+        environ = wsgi_environ(request)
+        try:
+            identity = authenticate(environ, auth_app.verifier)
+        except HttpError as error:
+            return http_response(refusal_response(environ, error, cors=auth_app.cors))
         request.wsgiauth_identity = identity
         return view(request, *args, **kwargs)
 

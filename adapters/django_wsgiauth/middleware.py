@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from webob import Response
-
 from wsgiauth import ConfigError
+from wsgiauth import HttpError
 from wsgiauth import authenticate
 from wsgiauth import path_prefixes
+from wsgiauth import refusal_response
 
 from . import AnonymousIdentityUser
 from . import IdentityUser
@@ -52,11 +52,11 @@ class WsgiAuthMiddleware:
         self.set_user = bool(settings.get("SET_USER", False))
 
     def __call__(self, request: Any) -> Any:
-        identity = authenticate(
-            wsgi_environ(request), self.verifier, protected=self.protected, cors=self.cors
-        )
-        if isinstance(identity, Response):
-            return http_response(identity)
+        environ = wsgi_environ(request)
+        try:
+            identity = authenticate(environ, self.verifier, protected=self.protected)
+        except HttpError as error:
+            return http_response(refusal_response(environ, error, cors=self.cors))
         request.wsgiauth_identity = identity
         if self.set_user and (identity is not None or not hasattr(request, "user")):
             request.user = IdentityUser(identity) if identity is not None else _ANONYMOUS

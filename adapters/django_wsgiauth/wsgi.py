@@ -8,6 +8,7 @@ path, where Django would never see a request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +16,6 @@ from django.urls import URLResolver
 from django.urls import get_resolver
 
 from wsgiauth import AuthMiddleware
-from wsgiauth import ConfigError
 
 from . import get_auth_app
 
@@ -25,14 +25,9 @@ __all__ = ["wrap"]
 def wrap(application: Any) -> AuthMiddleware:
     """``application`` with the auth app of ``settings.WSGIAUTH`` mounted at its base path."""
     auth_app = get_auth_app()
-    base = auth_app.base_path.lstrip("/")
     for route in _routes(get_resolver().url_patterns):
-        if route.rstrip("$") in (base, base + "/") or route.startswith(base + "/"):
-            raise ConfigError(
-                f"URL pattern {route!r} clashes with the auth base path /{base}; "
-                "move it or set another auth.basePath",
-                path="auth.basePath",
-            )
+        literal = re.split(r"[<(\[\\*+?{$]", route, maxsplit=1)[0]  # up to a variable
+        auth_app.check_host_route(f"URL pattern {route!r}", literal)
     return AuthMiddleware(application, auth_app)
 
 

@@ -26,16 +26,16 @@ from typing import Any
 from flask import current_app
 from flask import g
 from flask import request
-from webob import Response
 from werkzeug.datastructures import Headers
 from werkzeug.local import LocalProxy
 
 from wsgiauth import AuthAppSource
 from wsgiauth import AuthMiddleware
 from wsgiauth import BackstageIdentity
-from wsgiauth import ConfigError
+from wsgiauth import HttpError
 from wsgiauth import auth_app_from
 from wsgiauth import authenticate
+from wsgiauth import refusal_response
 
 __all__ = ["WsgiAuth", "current_identity", "get_identity", "login_required"]
 
@@ -55,15 +55,8 @@ class WsgiAuth:
         """Build and mount the auth app; a bad config or a clashing route fails here."""
         source = self.config if self.config is not None else app.config.get("WSGIAUTH_CONFIG")
         auth_app = auth_app_from(source, setting="WSGIAUTH_CONFIG")
-        base = auth_app.base_path
         for rule in app.url_map.iter_rules():  # the routes registered so far
-            static = rule.rule.split("<", 1)[0]
-            if static == base or static.startswith(base + "/"):
-                raise ConfigError(
-                    f"route {rule.rule} clashes with the auth base path {base}; "
-                    "move it or set another auth.basePath",
-                    path="auth.basePath",
-                )
+            auth_app.check_host_route(rule.rule, rule.rule.split("<", 1)[0])
         app.wsgi_app = AuthMiddleware(app.wsgi_app, auth_app)
         app.extensions["wsgiauth"] = auth_app
 
@@ -87,10 +80,12 @@ def login_required(view: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         auth_app = current_app.extensions["wsgiauth"]
-        identity = authenticate(request.environ, auth_app.verifier, cors=auth_app.cors)
-        if isinstance(identity, Response):  # the core's 401, or its answer to a preflight
-            response = current_app.response_class(identity.body, status=identity.status)
-            response.headers = Headers(identity.headerlist)  # as sent: no default Content-Type
+        try:
+            identity = authenticate(request.environ, auth_app.verifier)
+        except HttpError as error:  # the core's 401, or its answer to a preflight
+            refusal = refusal_response(request.environ, error, cors=auth_app.cors)
+            response = current_app.response_class(refusal.body, status=refusal.status)
+            response.headers = Headers(refusal.headerlist)  # as sent: no default Content-Type
             return response
         g.wsgiauth_identity = identity
         return current_app.ensure_sync(view)(*args, **kwargs)

@@ -15,6 +15,7 @@ the caller's verified identity or None. No auth logic lives here.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pyramid.authorization import ACLHelper
@@ -24,12 +25,12 @@ from pyramid.interfaces import PHASE3_CONFIG
 from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.settings import asbool
 from pyramid.wsgi import wsgiapp2
-from webob import Response
 
 from wsgiauth import BackstageIdentity
-from wsgiauth import ConfigError
+from wsgiauth import HttpError
 from wsgiauth import auth_app_from
 from wsgiauth import authenticate
+from wsgiauth import refusal_response
 
 __all__ = ["WsgiAuthSecurityPolicy", "includeme"]
 
@@ -63,15 +64,12 @@ def includeme(config: Any) -> None:
         routes = config.get_routes_mapper().get_routes()
         mine = next(i for i, route in enumerate(routes) if route.name == ROUTE)
         for index, route in enumerate(routes):
-            pattern = "/" + route.pattern.lstrip("/")
-            under = pattern == base or pattern.startswith(base + "/")
-            shadows = index < mine and route.match(base + _PROBE) is not None
-            if index != mine and (under or shadows):
-                raise ConfigError(
-                    f"route {route.name!r} ({route.pattern}) clashes with the auth base path "
-                    f"{base}; move it or set another auth.basePath",
-                    path="auth.basePath",
-                )
+            if index == mine:
+                continue
+            shown = f"{route.name!r} ({route.pattern})"
+            auth_app.check_host_route(shown, re.split(r"[{*]", route.pattern, maxsplit=1)[0])
+            if index < mine and route.match(base + _PROBE) is not None:
+                raise auth_app.route_clash(shown)  # an earlier catch-all shadows the auth app
 
     config.action(None, check_routes, order=PHASE3_CONFIG + 1)  # after every add_route
 
@@ -126,5 +124,8 @@ def _forbidden(context: Any, request: Any) -> Any:
     if request.auth_identity is not None:
         return context
     auth_app = request.registry["wsgiauth.auth_app"]
-    refusal = authenticate(request.environ, auth_app.verifier, cors=auth_app.cors)
-    return refusal if isinstance(refusal, Response) else context  # Pyramid takes webob's
+    try:
+        authenticate(request.environ, auth_app.verifier)
+    except HttpError as error:
+        return refusal_response(request.environ, error, cors=auth_app.cors)  # webob's: as is
+    return context

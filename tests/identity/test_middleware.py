@@ -12,14 +12,15 @@ import jwt
 import pytest
 import webtest
 from cryptography.hazmat.primitives.asymmetric import ec
-from webob import Response
 
 from tests.identity.conftest import CRAFTED_TOKENS
+from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity import middleware as middleware_module
 from wsgiauth.identity.middleware import IdentityMiddleware
 from wsgiauth.identity.middleware import authenticate
 from wsgiauth.identity.middleware import path_prefixes
+from wsgiauth.identity.middleware import refusal_response
 from wsgiauth.identity.verifier import BackstageIdentity
 from wsgiauth.identity.verifier import IdentityVerifier
 
@@ -323,9 +324,8 @@ def test_crafted_token_is_401_on_protected_paths_and_ignored_elsewhere(
     # The adapters call authenticate() directly: the same answers.
     environ = _environ(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert authenticate(environ, verifier, protected=False) is None
-    refusal = authenticate(environ, verifier)
-    assert isinstance(refusal, Response)
-    assert refusal.status_code == 401
+    with pytest.raises(AuthenticationError):
+        authenticate(environ, verifier)
 
 
 def test_key_store_down_is_503_on_protected_paths_only(make_app, key, source):
@@ -405,9 +405,10 @@ def test_authenticate_refuses_as_the_middleware_answers(make_app, verifier, head
     sent = make_app(protected=["/"]).get("/api/x?page=2", headers=headers, status=401)
     environ = webtest.TestRequest.blank("/api/x?page=2", headers=headers).environ
 
-    refusal = authenticate(environ, verifier)
+    with pytest.raises(AuthenticationError) as raised:
+        authenticate(environ, verifier)
+    refusal = refusal_response(environ, raised.value)
 
-    assert isinstance(refusal, Response)
     assert refusal.status == sent.status == "401 Unauthorized"
     assert refusal.headerlist == sent.headerlist
     assert refusal.body == sent.body
@@ -424,18 +425,28 @@ def test_authenticate_without_a_required_identity_ignores_bad_tokens(verifier, s
 
 def test_authenticate_key_store_down_is_503_without_a_challenge(verifier, source, key):
     source.down = True
-    refusal = authenticate(_environ(HTTP_AUTHORIZATION=f"Bearer {key.sign()}"), verifier)
-    assert isinstance(refusal, Response)
+    environ = _environ(HTTP_AUTHORIZATION=f"Bearer {key.sign()}")
+    with pytest.raises(ServiceUnavailableError) as raised:
+        authenticate(environ, verifier)
+    refusal = refusal_response(environ, raised.value)
     assert refusal.status_code == 503
     assert json.loads(refusal.body)["error"]["name"] == "ServiceUnavailableError"
     assert "WWW-Authenticate" not in refusal.headers
 
 
-def test_authenticate_answers_a_preflight_only_where_sign_in_is_required(verifier):
+def test_a_preflight_is_refused_where_sign_in_is_required_and_answered_204(verifier, key):
     preflight = _environ(REQUEST_METHOD="OPTIONS", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
-    assert authenticate(preflight, verifier).status_int == 204
     assert authenticate(preflight, verifier, protected=False) is None
-    assert authenticate(_environ(REQUEST_METHOD="OPTIONS"), verifier).status_int == 401
+    # Even with a valid token: browsers send none on a preflight, so it is forged.
+    forged = {**preflight, "HTTP_AUTHORIZATION": f"Bearer {key.sign()}"}
+    for environ in (preflight, forged):
+        with pytest.raises(AuthenticationError) as raised:
+            authenticate(environ, verifier)
+        assert refusal_response(environ, raised.value).status_int == 204
+    plain = _environ(REQUEST_METHOD="OPTIONS")
+    with pytest.raises(AuthenticationError) as raised:
+        authenticate(plain, verifier)
+    assert refusal_response(plain, raised.value).status_int == 401  # not a preflight
 
 
 def test_authenticate_asks_the_predicate_only_when_it_decides(verifier, key):

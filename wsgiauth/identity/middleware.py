@@ -14,8 +14,8 @@ dictionary lookup and a prefix check: no Request object is built.
 
 When not to use it: if your framework has its own security hooks (a Pyramid
 forbidden view, a Flask decorator), call :func:`authenticate` there: it is the
-middleware's own check, and hands back the refusal to send as a response object
-rather than sending it. The adapters do.
+middleware's own check, and raises the :class:`~wsgiauth.errors.HttpError` that
+:func:`refusal_response` turns into the answer to send. The adapters do.
 """
 
 from __future__ import annotations
@@ -46,7 +46,13 @@ if TYPE_CHECKING:
 
     from ..cors import CorsPolicy
 
-__all__ = ["IDENTITY_ENVIRON_KEY", "IdentityMiddleware", "authenticate", "path_prefixes"]
+__all__ = [
+    "IDENTITY_ENVIRON_KEY",
+    "IdentityMiddleware",
+    "authenticate",
+    "path_prefixes",
+    "refusal_response",
+]
 
 log = logging.getLogger(__name__)
 
@@ -99,54 +105,40 @@ def path_prefixes(prefixes: Sequence[str]) -> Callable[[WSGIEnvironment], bool]:
 
 @overload
 def authenticate(
-    environ: WSGIEnvironment,
-    verifier: IdentityVerifier,
-    *,
-    protected: Literal[False],
-    cors: CorsPolicy | None = None,
-) -> BackstageIdentity | None: ...
-@overload
-def authenticate(
-    environ: WSGIEnvironment,
-    verifier: IdentityVerifier,
-    *,
-    protected: Literal[True] = True,
-    cors: CorsPolicy | None = None,
-) -> BackstageIdentity | Response: ...
+    environ: WSGIEnvironment, verifier: IdentityVerifier, *, protected: Literal[True] = True
+) -> BackstageIdentity: ...
 @overload
 def authenticate(
     environ: WSGIEnvironment,
     verifier: IdentityVerifier,
     *,
     protected: bool | Callable[[WSGIEnvironment], bool],
-    cors: CorsPolicy | None = None,
-) -> BackstageIdentity | Response | None: ...
+) -> BackstageIdentity | None: ...
 def authenticate(
     environ: WSGIEnvironment,
     verifier: IdentityVerifier,
     *,
     protected: bool | Callable[[WSGIEnvironment], bool] = True,
-    cors: CorsPolicy | None = None,
-) -> BackstageIdentity | Response | None:
-    """The caller's identity, or the response to send instead: :class:`IdentityMiddleware`'s check.
+) -> BackstageIdentity | None:
+    """The caller's verified identity: :class:`IdentityMiddleware`'s check, for host hooks.
 
-    A request that must be signed in (``protected``: a flag, or a predicate asked
-    only when it matters) without a valid token gets a 401 in Backstage's JSON
-    error shape with a ``WWW-Authenticate`` challenge, or a 503 when the keys
-    cannot be fetched; it is never None. A CORS preflight there carries no
-    credentials, so it is answered here (204, with CORS headers only for an origin
-    ``cors`` allows) and never reaches a view. Elsewhere a missing or bad token means
-    None, so a public page never fails because of a stale token. Without an
-    ``Authorization`` header on an unprotected path no Request object is built.
+    Where sign-in is required (``protected``: a flag, or a predicate asked only when
+    it matters) a missing or bad token raises
+    :class:`~wsgiauth.errors.AuthenticationError`, and keys that cannot be fetched
+    :class:`~wsgiauth.errors.ServiceUnavailableError`; :func:`refusal_response`
+    renders either. A CORS preflight there is unauthenticated whatever it carries
+    (browsers send no credentials on one), so it never reaches a view. Elsewhere a
+    missing or bad token means None, so a public page never fails because of a
+    stale token. Without an ``Authorization`` header on an unprotected path no
+    Request object is built.
+
+    :raises HttpError: only where sign-in is required.
     """
     if environ.get("HTTP_AUTHORIZATION") is None or _is_preflight(environ):
         if not _asks(protected, environ):
             return None
-        if _is_preflight(environ):
-            # Answered, never passed on: a view that trusts "no identity means public"
-            # must not run (and answer with its data) for a forged preflight.
-            return _preflight(environ, cors)
-        return _refusal(environ, AuthenticationError("Missing credentials"), "Bearer")
+        # A forged preflight must not reach a view that takes "no identity" for "public".
+        raise AuthenticationError("Missing credentials")
     try:
         return verifier.identity_from_environ(environ)
     except HttpError as error:
@@ -154,29 +146,38 @@ def authenticate(
             # A public page must not fail because of a stale or foreign token.
             log.debug("Ignoring a bad identity token on an unprotected path: %s", error)
             return None
-        # A 503 is no statement about the token: no challenge.
-        challenge = 'Bearer error="invalid_token"' if isinstance(error, AuthenticationError) else ""
-        return _refusal(environ, error, challenge)
+        raise
+
+
+def refusal_response(
+    environ: WSGIEnvironment, error: HttpError, *, cors: CorsPolicy | None = None
+) -> Response:
+    """What to send instead of the view when :func:`authenticate` raised ``error``.
+
+    Backstage's JSON error body; a 401 carries an RFC 6750 ``WWW-Authenticate``
+    challenge (``Bearer``, or ``Bearer error="invalid_token"`` when a token came). A
+    CORS preflight is answered instead: 204, with CORS headers only for an origin
+    ``cors`` allows (without a policy, none, which no browser takes as permission).
+    Each host converts this one response into its framework's.
+    """
+    if _is_preflight(environ):
+        request = Request(environ)
+        response = cors.preflight(request) if cors is not None else Response(status=204)
+        if cors is not None:
+            cors.apply(request, response)
+        return response
+    response = error_response(Request(environ), error)
+    if isinstance(error, AuthenticationError):
+        # RFC 6750 §3: tell the client which scheme to use (and that its token failed).
+        token_came = environ.get("HTTP_AUTHORIZATION") is not None
+        response.headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if token_came else "Bearer"
+        )
+    return response
 
 
 def _asks(protected: bool | Callable[[WSGIEnvironment], bool], environ: WSGIEnvironment) -> bool:
     return protected if isinstance(protected, bool) else protected(environ)
-
-
-def _preflight(environ: WSGIEnvironment, cors: CorsPolicy | None) -> Response:
-    request = Request(environ)
-    response = cors.preflight(request) if cors is not None else Response(status=204)
-    if cors is not None:
-        cors.apply(request, response)
-    return response
-
-
-def _refusal(environ: WSGIEnvironment, error: HttpError, challenge: str) -> Response:
-    response = error_response(Request(environ), error)
-    if challenge:
-        # RFC 6750 §3: tell the client which scheme to use (and that its token failed).
-        response.headers["WWW-Authenticate"] = challenge
-    return response
 
 
 class IdentityMiddleware:
@@ -213,9 +214,10 @@ class IdentityMiddleware:
         return self._protected(environ)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        identity = authenticate(environ, self.verifier, protected=self.is_protected, cors=self.cors)
-        if isinstance(identity, Response):
-            return identity(environ, start_response)
+        try:
+            identity = authenticate(environ, self.verifier, protected=self.is_protected)
+        except HttpError as error:
+            return refusal_response(environ, error, cors=self.cors)(environ, start_response)
         environ[self.environ_key] = identity
         if identity is not None and self.set_remote_user:
             environ["REMOTE_USER"] = identity.user_entity_ref
