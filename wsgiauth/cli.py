@@ -30,7 +30,7 @@ from .loader import load_config
 from .wsgi import CONFIG_ENV
 from .wsgi import configured
 from .wsgi import import_app
-from .wsgi import serve
+from .wsgi import served_stack
 
 __all__ = ["main"]
 
@@ -94,7 +94,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
-    app = serve(auth_app, inner)
+    app = served_stack(auth_app, inner)
     handler = WSGIRequestHandler if args.access_log else _QuietHandler
     try:
         server = make_server(args.host, args.port, app, _ThreadingWSGIServer, handler)

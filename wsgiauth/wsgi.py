@@ -20,8 +20,8 @@ side effects. Programs build the same thing with :func:`make_application`.
 
 from __future__ import annotations
 
-import importlib
 import os
+import pkgutil
 from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -72,9 +72,7 @@ def import_app(dotted: str) -> WSGIApplication:
     module_name, _, attr = dotted.partition(":")
     if not module_name or not attr:
         raise ValueError("expected package.module:attribute")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    obj: Any = pkgutil.resolve_name(dotted)
     if not callable(obj):
         raise ValueError(f"{type(obj).__name__} is not a WSGI callable")
     return obj  # type: ignore[no-any-return]
@@ -94,7 +92,7 @@ def configured(app: WSGIApplication, config: Config) -> WSGIApplication:
     return result  # type: ignore[no-any-return]
 
 
-def serve(auth_app: AuthApp, app: WSGIApplication | None) -> WSGIApplication:
+def served_stack(auth_app: AuthApp, app: WSGIApplication | None) -> WSGIApplication:
     """The served stack: ``app`` behind the auth routes, offered the caller's identity.
 
     Paths ``app`` lists in ``protected_paths`` need a valid identity token; with no
@@ -129,12 +127,12 @@ def make_application(
     config = load_config(*config_paths)
     auth_app = create_auth_app(config)
     if app is None:
-        return serve(auth_app, None)
+        return served_stack(auth_app, None)
     try:
         inner = configured(import_app(app) if isinstance(app, str) else app, config)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(f"{APP_ENV}: cannot load {app!r}: {exc}") from exc
-    return serve(auth_app, inner)
+    return served_stack(auth_app, inner)
 
 
 def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIApplication:

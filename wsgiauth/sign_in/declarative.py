@@ -13,9 +13,9 @@ of the group ``wsgiauth.resolvers``; either may be a resolver
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
+import pkgutil
 from collections.abc import Mapping
 from functools import cache
 from importlib.metadata import entry_points
@@ -96,10 +96,7 @@ def load_dotted_resolver_factory(path: str) -> SignInResolverFactory:
     module_name, _, attribute = path.partition(":")
     if not module_name or not attribute:
         raise ImportError(f"expected 'package.module:attribute', got {path!r}")
-    obj: Any = importlib.import_module(module_name)
-    for part in attribute.split("."):
-        obj = getattr(obj, part)
-    return as_sign_in_resolver_factory(obj, name=path)
+    return as_sign_in_resolver_factory(pkgutil.resolve_name(path), name=path)
 
 
 @cache
