@@ -398,15 +398,6 @@ def test_secret_rotation_keeps_sessions_and_a_lost_secret_drops_them():
     forgotten.get("/api/auth/fake/refresh?env=development", headers=XRW, status=401)
 
 
-def test_custom_callback_url_moves_the_cookie_path():
-    config = base_config(
-        providers={"fake": {"development": {"callbackUrl": "http://localhost:7007/custom/cb"}}}
-    )
-    testapp = make_testapp(config)
-    response = testapp.get(START)
-    assert "Path=/custom/cb/fake/handler;" in set_cookies(response)["fake-nonce"]
-
-
 def test_mounted_under_another_base_path():
     config = base_config()
     config["backend"]["baseUrl"] = "http://localhost:7007/portal"
