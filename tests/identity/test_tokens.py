@@ -12,11 +12,11 @@ from tests.identity.conftest import ISSUER
 from tests.identity.conftest import b64encode
 from tests.identity.conftest import segments
 from tests.identity.conftest import verify
+from wsgiauth.catalog.refs import is_entity_ref
 from wsgiauth.errors import InputError
 from wsgiauth.identity import tokens
 from wsgiauth.identity.tokens import SigningKey
 from wsgiauth.identity.tokens import TokenTooLargeError
-from wsgiauth.identity.tokens import is_entity_ref
 from wsgiauth.identity.tokens import issue_user_token
 from wsgiauth.types import TokenParams
 

@@ -16,7 +16,13 @@ from typing import Any
 
 from ..errors import InputError
 
-__all__ = ["DEFAULT_NAMESPACE", "EntityRef", "parse_entity_ref", "stringify_entity_ref"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "EntityRef",
+    "is_entity_ref",
+    "parse_entity_ref",
+    "stringify_entity_ref",
+]
 
 #: The namespace of a ref or entity that names none.
 DEFAULT_NAMESPACE = "default"
@@ -49,6 +55,18 @@ def _parse_string(ref: str) -> tuple[str | None, str | None, str]:
             f'Entity reference "{ref}" was not on the form [<kind>:][<namespace>/]<name>'
         )
     return kind, namespace, name
+
+
+def is_entity_ref(ref: str) -> bool:
+    """Whether ``ref`` parses as Backstage's ``parseEntityRef`` does without defaults.
+
+    The form is ``kind:[namespace/]name``: a kind is required, and no part may be empty.
+    """
+    try:
+        kind, _, _ = _parse_string(ref)
+    except InputError:
+        return False
+    return kind is not None
 
 
 def _optional_text(ref: Mapping[str, Any], key: str) -> str | None:

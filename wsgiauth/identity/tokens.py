@@ -19,6 +19,7 @@ from typing import Any
 
 from jwt.api_jws import PyJWS
 
+from ..catalog.refs import is_entity_ref
 from ..errors import HttpError
 from ..errors import InputError
 from ..types import TokenParams
@@ -30,7 +31,6 @@ __all__ = [
     "TYP_USER",
     "SigningKey",
     "TokenTooLargeError",
-    "is_entity_ref",
     "issue_user_token",
 ]
 
@@ -72,22 +72,6 @@ class SigningKey:
 def _compact_json(value: Any) -> bytes:
     """``JSON.stringify`` bytes: no spaces, insertion order, non-ASCII kept as UTF-8."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
-
-
-def is_entity_ref(ref: str) -> bool:
-    """Whether ``ref`` parses as Backstage's ``parseEntityRef`` does without defaults.
-
-    The form is ``kind:[namespace/]name``: a kind is required, namespace and name may
-    not be empty, and a ``/`` before the first ``:`` means there is no kind.
-    """
-    colon, slash = ref.find(":"), ref.find("/")
-    if slash != -1 and slash < colon:
-        colon = -1
-    if colon <= 0:
-        return False
-    if slash != -1 and slash == colon + 1:
-        return False
-    return bool(ref[max(colon + 1, slash + 1) :])
 
 
 def _sign(key: SigningKey, header_typ: str, payload: bytes) -> str:
