@@ -46,7 +46,15 @@ if TYPE_CHECKING:
 
     from .config import Config
 
-__all__ = ["APP_ENV", "CONFIG_ENV", "application_from_environ", "make_application"]
+__all__ = [
+    "APP_ENV",
+    "CONFIG_ENV",
+    "application_from_environ",
+    "configured",
+    "import_app",
+    "make_application",
+    "served_stack",
+]
 
 #: The app-config files, separated by ``os.pathsep`` (``:`` on POSIX).
 CONFIG_ENV = "WSGIAUTH_CONFIG"

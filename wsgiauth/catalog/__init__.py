@@ -17,9 +17,9 @@ from .types import Entity as Entity
 from .yaml_catalog import YamlCatalog as YamlCatalog
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "Catalog",
     "CatalogAuthResolverContext",
-    "DEFAULT_NAMESPACE",
     "Entity",
     "EntityRef",
     "YamlCatalog",
