@@ -43,6 +43,7 @@ __all__ = [
     "SqlKeyStore",
     "StaticKeyStore",
     "key_store_from_config",
+    "public_jwk_of",
 ]
 
 log = logging.getLogger(__name__)

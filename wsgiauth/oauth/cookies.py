@@ -37,7 +37,13 @@ if TYPE_CHECKING:
     from ..sealing import CookieSealer
     from ..types import CookieConfigurer
 
-__all__ = ["FlowCookie", "OAuthCookieManager", "default_cookie_configurer"]
+__all__ = [
+    "FlowCookie",
+    "OAuthCookieManager",
+    "default_cookie_configurer",
+    "flow_id",
+    "started_now",
+]
 
 NONCE_MAX_AGE = 600
 #: Backstage's default refresh-token lifetime when ``sessionDuration`` is unset: 1000 days.
