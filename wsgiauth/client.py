@@ -2,7 +2,8 @@
 
 The script ships inside the package (``wsgiauth/static/``) and is served under
 ``<base>/.client/wsgiauth.js``: a path no provider id can take, since ids
-never start with a dot. It is read once and served with an ``ETag``.
+never start with a dot. It is read once and served with an ``ETag``; WebOb's
+``conditional_response`` answers ``If-None-Match`` with a 304.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ def client_script(request: Request) -> Response:
     if script is None:
         raise NotFoundError("The browser client is not installed")
     body, etag = script
-    if etag in request.if_none_match:
-        return Response(status=304, headerlist=[("ETag", f'"{etag}"')])
+    # WebOb answers If-None-Match with a 304 when the response is called.
     return Response(
         body=body,
         headerlist=[
@@ -48,4 +48,5 @@ def client_script(request: Request) -> Response:
             ("Cache-Control", "public, max-age=300"),
             ("ETag", f'"{etag}"'),  # nosniff: AuthApp adds it to every answer
         ],
+        conditional_response=True,
     )

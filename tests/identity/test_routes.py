@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.conftest import base_config
@@ -37,13 +39,42 @@ def test_jwks_lists_the_signing_key_once_a_token_exists(testapp):
 def test_jwks_revalidates_with_its_etag(testapp):
     guest_token(testapp)
     first = testapp.get("/api/auth/.well-known/jwks.json")
-    again = testapp.get(
-        "/api/auth/.well-known/jwks.json", headers={"If-None-Match": first.headers["ETag"]}
-    )
+    etag = first.headers["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)  # sha256 of the body, hex, 32 characters
+    again = testapp.get("/api/auth/.well-known/jwks.json", headers={"If-None-Match": etag})
     assert again.status_int == 304
     assert again.body == b""
+    assert again.headers["ETag"] == etag
+    assert again.headers["Cache-Control"] == "public, max-age=30"
+    assert "Content-Type" not in again.headers
+    assert again.headers["X-Content-Type-Options"] == "nosniff"
     other = testapp.get("/api/auth/.well-known/jwks.json", headers={"If-None-Match": '"x"'})
     assert other.status_int == 200
+    assert other.body == first.body
+
+
+@pytest.mark.parametrize(
+    "if_none_match",
+    [
+        pytest.param("{etag}", id="same"),
+        pytest.param('"x", {etag}', id="in-a-list"),
+        pytest.param("W/{etag}", id="weak"),
+    ],
+)
+def test_jwks_304_on_get_and_head(testapp, if_none_match):
+    etag = testapp.get("/api/auth/.well-known/jwks.json").headers["ETag"]
+    headers = {"If-None-Match": if_none_match.format(etag=etag)}
+    assert testapp.get("/api/auth/.well-known/jwks.json", headers=headers).status_int == 304
+    assert testapp.head("/api/auth/.well-known/jwks.json", headers=headers).status_int == 304
+
+
+def test_jwks_etag_changes_with_the_key_set(testapp):
+    empty = testapp.get("/api/auth/.well-known/jwks.json")
+    guest_token(testapp)
+    headers = {"If-None-Match": empty.headers["ETag"]}
+    listed = testapp.get("/api/auth/.well-known/jwks.json", headers=headers)
+    assert listed.status_int == 200
+    assert listed.headers["ETag"] != empty.headers["ETag"]
 
 
 def test_openid_configuration_names_our_endpoints(testapp):

@@ -1,7 +1,8 @@
 """The identity endpoints: JWKS, OpenID discovery and userinfo (spec §9.3).
 
 ``/.well-known/jwks.json`` is what every service verifying our tokens polls, so
-its body is serialised once per key set and served with an ``ETag``: a verifier
+its body is serialised once per key set and served with an ``ETag`` (WebOb's
+``conditional_response`` answers ``If-None-Match`` with a 304): a verifier
 revalidates cheaply and, with a short ``max-age``, sees a rotated key within
 seconds. Keys are published before their first token is signed, so a cached
 set plus one refetch on an unknown ``kid`` is always enough.
@@ -88,15 +89,16 @@ class IdentityRoutes:
             cached = (kids, body, hashlib.sha256(body).hexdigest()[:32])
             self._jwks = cached  # a plain assignment: readers see the old or the new tuple
         _, body, etag = cached
-        response = Response(
+        # WebOb answers If-None-Match with a 304 when the response is called.
+        return Response(
             body=body,
             headerlist=[
                 ("Content-Type", "application/json; charset=utf-8"),
                 ("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
                 ("ETag", f'"{etag}"'),
             ],
+            conditional_response=True,
         )
-        return _conditional(request, response)
 
     def openid_configuration(self, request: Request) -> Response:
         """OpenID discovery for our issuer (Backstage's stable form)."""
@@ -126,10 +128,3 @@ class IdentityRoutes:
     def token(self, request: Request) -> Response:
         """wsgiauth is not an OAuth authorization server (Backstage's stable form)."""
         raise UnimplementedError("Not Implemented")
-
-
-def _conditional(request: Request, response: Response) -> Response:
-    """A 304 when the client already holds this JWKS (``If-None-Match``)."""
-    if response.etag and response.etag in request.if_none_match:
-        return Response(status=304, headerlist=[("ETag", f'"{response.etag}"')])
-    return response
