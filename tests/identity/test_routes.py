@@ -68,6 +68,21 @@ def test_jwks_304_on_get_and_head(testapp, if_none_match):
     assert testapp.head("/api/auth/.well-known/jwks.json", headers=headers).status_int == 304
 
 
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        # WebOb's conditional_response: "*" is no condition, and ranges are served.
+        pytest.param({"If-None-Match": "*"}, 200, id="star"),
+        pytest.param({"Range": "bytes=0-5"}, 206, id="range"),
+        pytest.param({"Range": "bytes=99999-"}, 416, id="range-past-the-end"),
+    ],
+)
+def test_jwks_other_conditional_requests(testapp, headers, status):
+    response = testapp.get("/api/auth/.well-known/jwks.json", headers=headers, status=status)
+    if status == 206:
+        assert response.body == b'{"keys'
+
+
 def test_jwks_etag_changes_with_the_key_set(testapp):
     empty = testapp.get("/api/auth/.well-known/jwks.json")
     guest_token(testapp)
