@@ -282,17 +282,6 @@ def test_invalid_utf8_is_a_400_not_a_500(testapp, path, message, url, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_error_url_of_a_path_a_server_already_decoded():
-    """Django hands on real text in PATH_INFO; rendering an error must not decode it again."""
-    from webob import Request
-
-    from wsgiauth.responses import request_url
-
-    environ = Request.blank("/").environ
-    environ.update(PATH_INFO="/api/日本", QUERY_STRING="q=%ff&\xc3\xa9")  # raw é in WSGI form
-    assert request_url(environ) == "/api/%E6%97%A5%E6%9C%AC?q=%ff&%C3%A9"
-
-
 class _CountingStream:
     """A chunked request body: no length, read only as far as asked."""
 

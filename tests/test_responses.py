@@ -1,0 +1,91 @@
+"""wsgiauth.responses: JSON bodies and Backstage's error body, from any environ."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from webob import Request
+
+from wsgiauth.errors import HttpError
+from wsgiauth.errors import InputError
+from wsgiauth.errors import MethodNotAllowedError
+from wsgiauth.errors import NotFoundError
+from wsgiauth.responses import error_response
+from wsgiauth.responses import json_response
+from wsgiauth.responses import request_url
+from wsgiauth.responses import wsgi_bytes
+
+
+def test_json_response_is_compact_and_never_cached():
+    response = json_response({"name": "Zoë", "n": [1, 2]}, status=201)
+    assert response.status_int == 201
+    assert response.body == b'{"name":"Zo\\u00eb","n":[1,2]}'
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_error_body_has_backstage_shape():
+    request = Request.blank("/api/auth/nope/refresh?x=1", method="POST")
+    response = error_response(request, NotFoundError("Unknown auth provider 'nope'"))
+    assert response.status_int == 404
+    assert json.loads(response.body) == {
+        "error": {"name": "NotFoundError", "message": "Unknown auth provider 'nope'"},
+        "request": {"method": "POST", "url": "/api/auth/nope/refresh?x=1"},
+        "response": {"statusCode": 404},
+    }
+
+
+def test_an_http_error_cause_is_named_and_a_foreign_one_is_not():
+    request = Request.blank("/x")
+    try:
+        try:
+            raise InputError("Missing session cookie")
+        except InputError as cause:
+            raise HttpError("Refresh failed") from cause
+    except HttpError as error:
+        body = json.loads(error_response(request, error).body)
+    assert body["error"]["cause"] == {"name": "InputError", "message": "Missing session cookie"}
+    try:
+        try:
+            raise OSError("connection refused to 10.0.0.7")
+        except OSError as cause:
+            raise HttpError("Upstream failed") from cause
+    except HttpError as error:
+        body = json.loads(error_response(request, error).body)
+    assert "cause" not in body["error"]  # driver and socket text stay out of bodies
+
+
+def test_method_not_allowed_says_what_is():
+    error = MethodNotAllowedError("Method PUT is not allowed", allow=("GET", "POST"))
+    response = error_response(Request.blank("/x", method="PUT"), error)
+    assert response.status_int == 405
+    assert response.headers["Allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    ("path_info", "query", "url"),
+    [
+        pytest.param("/api/auth/x", "a=1&b=%20", "/api/auth/x?a=1&b=%20", id="plain"),
+        pytest.param("/caf\xc3\xa9", "", "/caf%C3%A9", id="utf8-in-wsgi-form"),
+        pytest.param("/\xff", "q=%ff", "/%FF?q=%ff", id="not-utf8"),
+        pytest.param("/api/日本", "q=\xc3\xa9", "/api/%E6%97%A5%E6%9C%AC?q=%C3%A9", id="decoded"),
+        pytest.param("/a b", "x=<script>", "/a%20b?x=%3Cscript%3E", id="escaped"),
+    ],
+)
+def test_request_url_never_decodes_and_never_fails(path_info, query, url):
+    """Django hands on decoded text in PATH_INFO; a hostile path must still be reported."""
+    environ = Request.blank("/").environ
+    environ.update(PATH_INFO=path_info, QUERY_STRING=query)
+    assert request_url(environ) == url
+
+
+@pytest.mark.parametrize(
+    ("text", "raw"),
+    [
+        pytest.param("caf\xc3\xa9", b"caf\xc3\xa9", id="wsgi-form"),
+        pytest.param("日本", "日本".encode(), id="already-decoded"),
+    ],
+)
+def test_wsgi_bytes(text, raw):
+    assert wsgi_bytes(text) == raw
