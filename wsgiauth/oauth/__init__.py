@@ -14,6 +14,11 @@ from __future__ import annotations
 
 from .._http import HttpClient as HttpClient
 from ..config import Config as Config
+from ..errors import AuthenticationError as AuthenticationError
+from ..errors import HttpError as HttpError
+from ..errors import InputError as InputError
+from ..errors import NotAllowedError as NotAllowedError
+from ..errors import ServiceUnavailableError as ServiceUnavailableError
 from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
 from ..types import ProfileInfo as ProfileInfo
 from ..types import ProviderModule as ProviderModule
@@ -41,9 +46,13 @@ from .types import SupportsOAuthLogout as SupportsOAuthLogout
 __all__ = [
     "TOKEN_ENDPOINT_AUTH_METHODS",
     "AuthProviderFactoryOptions",
+    "AuthenticationError",
     "ClientCredentials",
     "Config",
     "HttpClient",
+    "HttpError",
+    "InputError",
+    "NotAllowedError",
     "OAuthAuthenticateInput",
     "OAuthAuthenticator",
     "OAuthAuthenticatorResult",
@@ -56,6 +65,7 @@ __all__ = [
     "ProfileInfo",
     "ProfileTransform",
     "ProviderModule",
+    "ServiceUnavailableError",
     "SignInResolverFactory",
     "SupportsOAuthLogout",
     "authorization_url",

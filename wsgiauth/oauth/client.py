@@ -109,6 +109,18 @@ class ClientCredentials:
             params["client_secret"] = self.client_secret
         return params
 
+    def code_grant(self, code: str, *, redirect_uri: str, code_verifier: str | None) -> str:
+        """The token request form of an authorization-code grant (RFC 6749 §4.1.3, RFC 7636)."""
+        return WebApplicationClient(self.client_id).prepare_request_body(
+            code=code, redirect_uri=redirect_uri, code_verifier=code_verifier, **self.body_params()
+        )
+
+    def refresh_grant(self, refresh_token: str, *, scope: str | None = None) -> str:
+        """The token request form of a refresh grant (RFC 6749 §6); no scope unless given."""
+        return WebApplicationClient(self.client_id).prepare_refresh_body(
+            refresh_token=refresh_token, scope=scope, **self.body_params(refresh=True)
+        )
+
     def http_auth(self) -> HTTPBasicAuth | None:
         """HTTP Basic credentials for ``client_secret_basic``, else None.
 

@@ -18,8 +18,6 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 
-from oauthlib.oauth2 import WebApplicationClient
-
 from ..errors import InputError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
@@ -169,11 +167,10 @@ class OAuth2Authenticator:
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the callback's code for tokens, then read the profile."""
         code = callback_code(input.request)
-        body = WebApplicationClient(self.credentials.client_id).prepare_request_body(
-            code=code,
+        body = self.credentials.code_grant(
+            code,
             redirect_uri=self.callback_url,
             code_verifier=input.code_verifier if self.pkce else None,
-            **self.credentials.body_params(),
         )
         token = request_token(
             self.http, self.token_url, self.credentials, body, failed="Authentication failed"
@@ -185,11 +182,7 @@ class OAuth2Authenticator:
         """Trade the refresh token for a new session (Backstage passes the scope along)."""
         if self.disable_refresh:
             raise InputError("Session refreshes have been disabled")
-        body = WebApplicationClient(self.credentials.client_id).prepare_refresh_body(
-            refresh_token=input.refresh_token,
-            scope=input.scope or None,
-            **self.credentials.body_params(refresh=True),
-        )
+        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
         token = request_token(
             self.http,
             self.token_url,

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from oauthlib.common import add_params_to_uri
-from oauthlib.oauth2 import WebApplicationClient
 
 from ..errors import AuthenticationError
 from ..errors import HttpError
@@ -210,11 +209,8 @@ class OidcAuthenticator:
         # code must never reach this provider's token endpoint.
         _check_response_issuer(input.request, metadata)
         code = callback_code(input.request)
-        body = WebApplicationClient(self.credentials.client_id).prepare_request_body(
-            code=code,
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-            **self.credentials.body_params(),
+        body = self.credentials.code_grant(
+            code, redirect_uri=self.callback_url, code_verifier=input.code_verifier
         )
         token = request_token(
             self.http, metadata.token_endpoint, self.credentials, body, failed=failed
@@ -232,9 +228,7 @@ class OidcAuthenticator:
         failed = "The refresh token was rejected"
         metadata = self.metadata()
         # No scope, as Backstage: asking for one not granted makes some IdPs refuse.
-        body = WebApplicationClient(self.credentials.client_id).prepare_refresh_body(
-            refresh_token=input.refresh_token, **self.credentials.body_params(refresh=True)
-        )
+        body = self.credentials.refresh_grant(input.refresh_token)
         token = request_token(
             self.http, metadata.token_endpoint, self.credentials, body, failed=failed
         )

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from .._http import HttpClient as HttpClient
 from ..config import Config as Config
+from ..errors import AuthenticationError as AuthenticationError
+from ..errors import HttpError as HttpError
+from ..errors import InputError as InputError
+from ..errors import NotAllowedError as NotAllowedError
+from ..errors import ServiceUnavailableError as ServiceUnavailableError
 from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
 from ..types import ProfileInfo as ProfileInfo
 from ..types import ProviderModule as ProviderModule
@@ -24,12 +29,17 @@ from .route_handlers import ProxyAuthenticatorResult as ProxyAuthenticatorResult
 
 __all__ = [
     "AuthProviderFactoryOptions",
+    "AuthenticationError",
     "Config",
     "HttpClient",
+    "HttpError",
+    "InputError",
+    "NotAllowedError",
     "ProfileInfo",
     "ProviderModule",
     "ProxyAuthenticator",
     "ProxyAuthenticatorResult",
+    "ServiceUnavailableError",
     "SignInResolverFactory",
     "create_proxy_auth_provider_factory",
 ]

@@ -31,8 +31,11 @@ from .common import username_matching_user_entity_name as username_matching_user
 from .declarative import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .declarative import SIGN_IN_FAILED as SIGN_IN_FAILED
 from .declarative import read_declarative_sign_in_resolver as read_declarative_sign_in_resolver
+from .factory import boolean as boolean
 from .factory import create_sign_in_resolver_factory as create_sign_in_resolver_factory
 from .factory import options_schema as options_schema
+from .factory import string as string
+from .factory import string_list as string_list
 from .identity_response import (
     prepare_backstage_identity_response as prepare_backstage_identity_response,
 )
@@ -47,6 +50,7 @@ __all__ = [
     "SignInResolver",
     "SignInResolverFactory",
     "TokenParams",
+    "boolean",
     "create_sign_in_resolver_factory",
     "email_local_part_matching_user_entity_name",
     "email_matching_user_entity_annotation",
@@ -57,5 +61,7 @@ __all__ = [
     "preferred_username_matching_user_entity_name",
     "prepare_backstage_identity_response",
     "read_declarative_sign_in_resolver",
+    "string",
+    "string_list",
     "username_matching_user_entity_name",
 ]

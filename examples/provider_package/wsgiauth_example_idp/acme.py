@@ -13,8 +13,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from typing import Any
 
-from oauthlib.oauth2 import WebApplicationClient
-
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.oauth import ClientCredentials
 from wsgiauth.oauth import OAuthAuthenticatorResult
@@ -87,19 +85,16 @@ class AcmeAuthenticator:
 
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:
         """Trade the callback's code (and the PKCE verifier) for tokens, then read the profile."""
-        body = WebApplicationClient(self.credentials.client_id).prepare_request_body(
-            code=callback_code(input.request),
+        body = self.credentials.code_grant(
+            callback_code(input.request),
             redirect_uri=self.callback_url,
             code_verifier=input.code_verifier,
-            **self.credentials.body_params(),
         )
         return self._result(session_from_token(self._token(body, "Authentication failed")))
 
     def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:
         """Trade the refresh token; Acme ID rotates it only sometimes, so keep the old one."""
-        body = WebApplicationClient(self.credentials.client_id).prepare_refresh_body(
-            refresh_token=input.refresh_token, **self.credentials.body_params(refresh=True)
-        )
+        body = self.credentials.refresh_grant(input.refresh_token)
         token = self._token(body, "The refresh token was rejected")
         return self._result(session_from_token(token, refresh_token=input.refresh_token))
 
