@@ -493,3 +493,32 @@ def test_a_broken_token_endpoint_is_a_503(mocked, status, body, headers, message
 )
 def test_session_from_token(token, kwargs, expected):
     assert session_from_token(token, **kwargs) == expected
+
+
+@pytest.mark.parametrize(
+    ("credentials", "client_in_body"),
+    [
+        pytest.param(BASIC, {}, id="basic"),
+        pytest.param(POST, {"client_id": "app", "client_secret": "secret"}, id="post"),
+        pytest.param(PUBLIC, {"client_id": "app"}, id="none"),
+    ],
+)
+def test_grant_forms_put_the_client_where_its_method_says(credentials, client_in_body):
+    code = dict(
+        parse_qsl(
+            credentials.code_grant("c0de", redirect_uri="https://b.example/cb", code_verifier="v")
+        )
+    )
+    assert code == {
+        "grant_type": "authorization_code",
+        "code": "c0de",
+        "redirect_uri": "https://b.example/cb",
+        "code_verifier": "v",
+        **client_in_body,
+    }
+    refresh = dict(parse_qsl(credentials.refresh_grant("r1")))
+    assert refresh == {"grant_type": "refresh_token", "refresh_token": "r1", **client_in_body}
+    with_scope = dict(parse_qsl(credentials.refresh_grant("r1", scope="openid email")))
+    assert with_scope["scope"] == "openid email"
+    no_pkce = dict(parse_qsl(credentials.code_grant("c", redirect_uri="x", code_verifier=None)))
+    assert "code_verifier" not in no_pkce
