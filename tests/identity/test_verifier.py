@@ -1,4 +1,4 @@
-"""IdentityVerifier: Backstage-shaped ES256 tokens, forgeries, key refetch, the token cache."""
+"""IdentityVerifier: Backstage-shaped ES256 tokens, forgeries, the token cache."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import uuid
 from typing import Any
 
 import jwt
 import pytest
-import requests
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,10 +23,6 @@ from tests.identity.conftest import CRAFTED_TOKENS
 from wsgiauth._http import HttpClient
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
-from wsgiauth.identity.jwks import JWKS_DEFAULT_MAX_AGE
-from wsgiauth.identity.jwks import JWKS_MAX_MAX_AGE
-from wsgiauth.identity.jwks import JWKS_MIN_MAX_AGE
-from wsgiauth.identity.jwks import JWKS_STALE_GRACE
 from wsgiauth.identity.jwks import KEY_SOURCE_MAX_AGE
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.token_factory import TokenFactory
@@ -214,21 +208,6 @@ def test_verifies_over_http_and_fetches_the_jwks_once(key, clock):
         "user:default/john"
     )
     assert len(responses.calls) == 1
-
-
-def test_rotation_new_kid_verifies_after_one_refetch(verifier, key, source, clock):
-    verifier.verify(key.sign())
-    clock.now += 5
-    rotated = SigningKey()
-    source.keys.append(rotated)
-
-    identity = verifier.verify(rotated.sign(iat=clock.now))
-
-    assert identity.user_entity_ref == USER
-    assert source.calls == 2
-    # The old key is still known: no further fetch.
-    verifier.verify(key.sign(sub="user:default/john"))
-    assert source.calls == 2
 
 
 def test_rotation_in_another_process_right_after_our_fetch(verifier, key, source, clock):
@@ -434,38 +413,6 @@ def test_es256_header_on_a_key_for_another_algorithm_is_refused(key, clock):
         verifier.verify(token)
 
 
-def test_unusable_jwks_entries_are_skipped(key, clock):
-    other = SigningKey()
-    private_jwk = {
-        **jwt.algorithms.ECAlgorithm.to_jwk(other.private, as_dict=True),
-        "kid": other.kid,
-    }
-    entries: list[Any] = [
-        "not a key",
-        {"kty": "EC", "crv": "P-256", "x": "AA", "kid": "broken"},
-        {"kty": "oct", "k": b64(HMAC_SECRET), "kid": "hmac", "alg": "HS256"},
-        {**key.public_jwk, "kid": "enc", "use": "enc"},
-        private_jwk,
-        key.public_jwk,
-    ]
-    verifier = IdentityVerifier(key_source=lambda: entries, issuer=ISSUER, clock=clock)
-
-    assert verifier.verify(key.sign()).user_entity_ref == USER
-    # A private key in the JWKS is a publishing mistake, never a verification key.
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(other.sign())
-    hmac_token = jwt.encode(
-        {"iss": ISSUER, "sub": USER, "aud": "backstage", "iat": START, "exp": START + 60},
-        HMAC_SECRET,
-        algorithm="HS256",
-        headers={"kid": "hmac"},
-    )
-    with pytest.raises(AuthenticationError, match="'HS256' is not allowed"):
-        verifier.verify(hmac_token)
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(key.sign(headers={"kid": "enc"}))
-
-
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=300))
 def test_arbitrary_text_is_only_ever_a_401(text):
@@ -490,134 +437,8 @@ def test_odd_header_values_are_only_ever_a_401(header):
     assert raised.value.status_code == 401
 
 
-# -- unknown kid: refetch, rate limits ---------------------------------------------------
-
-
-def test_unknown_kid_refetches_once_then_401(verifier, key, source, clock):
-    verifier.verify(key.sign())
-    clock.now += 31  # past refetch_interval
-
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(SigningKey().sign())
-
-    assert source.calls == 2
-
-
-def test_a_flood_of_random_kids_does_not_hammer_the_key_source(verifier, key, source, clock):
-    verifier.verify(key.sign())
-    for _ in range(200):
-        with pytest.raises(AuthenticationError):
-            verifier.verify(SigningKey(kid=str(uuid.uuid4())).sign(iat=clock.now))
-    # The clock did not move: no refetch, whatever iat the tokens claim.
-    assert source.calls == 1
-
-
-def test_flood_with_a_moving_clock_is_bounded(verifier, key, source, clock):
-    verifier.verify(key.sign())
-    intruder = SigningKey()
-    for step in range(40):  # 10 s of tokens, four per second
-        clock.now = START + 0.25 * (step + 1)
-        with pytest.raises(AuthenticationError):
-            # Fresh iat: one fetch per min_refetch_interval at most.
-            verifier.verify(intruder.sign(iat=clock.now, headers={"kid": str(step)}))
-    assert 2 <= source.calls <= 1 + 10
-
-    calls = source.calls
-    for step in range(40):  # 10 s more, tokens claiming to be older than our last fetch
-        clock.now = START + 10 + 0.25 * (step + 1)
-        with pytest.raises(AuthenticationError):
-            verifier.verify(intruder.sign(iat=START - 60, headers={"kid": f"old{step}"}))
-    assert source.calls == calls
-
-
-def test_concurrent_first_use_fetches_once(verifier, key, source):
-    tokens = [key.sign(sub=f"user:default/u{i}") for i in range(16)]
-    results: list[str] = []
-    errors: list[BaseException] = []
-
-    def work(token: str) -> None:
-        try:
-            results.append(verifier.verify(token).user_entity_ref)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(token,)) for token in tokens * 4]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert sorted(set(results)) == sorted(f"user:default/u{i}" for i in range(16))
-    assert source.calls == 1
-
-
-# -- key source faults -------------------------------------------------------------------
-
-
-@responses.activate
-def test_jwks_down_with_keys_cached_still_verifies(key, clock):
-    responses.get(JWKS_URL, json={"keys": [key.public_jwk]})
-    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
-    verifier.verify(key.sign())
-    responses.replace(responses.GET, JWKS_URL, body=requests.ConnectionError("down"))
-    clock.now += 60
-
-    # An unknown kid while the JWKS is down: a refetch is tried, and the token is a 401.
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(SigningKey().sign(iat=clock.now))
-    # Known keys go on working.
-    assert verifier.verify(key.sign(sub="user:default/john")).user_entity_ref == (
-        "user:default/john"
-    )
-    assert len(responses.calls) == 2
-
-
-@responses.activate
-def test_jwks_down_without_keys_is_503_and_retried_sparingly(key, clock):
-    responses.get(JWKS_URL, status=502)
-    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
-    token = key.sign()
-
-    with pytest.raises(ServiceUnavailableError) as raised:
-        verifier.verify(token)
-    assert isinstance(raised.value.__cause__, ServiceUnavailableError)
-    assert "Could not load the identity signing keys" in raised.value.full_message()
-    with pytest.raises(ServiceUnavailableError):
-        verifier.verify(token)
-    assert len(responses.calls) == 1  # not asked again within min_refetch_interval
-
-    responses.replace(responses.GET, JWKS_URL, json={"keys": [key.public_jwk]})
-    clock.now += 1
-    assert verifier.verify(token).user_entity_ref == USER
-    assert len(responses.calls) == 2
-
-
-@responses.activate
-def test_jwks_without_a_key_list_is_503(key, clock):
-    responses.get(JWKS_URL, json={"keys": "none"})
-    verifier = IdentityVerifier(JWKS_URL, issuer=ISSUER, clock=clock, http=HttpClient())
-    with pytest.raises(ServiceUnavailableError):
-        verifier.verify(key.sign())
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        pytest.param(ServiceUnavailableError("key store down"), id="service-unavailable"),
-        pytest.param(RuntimeError("driver exploded"), id="unexpected"),
-    ],
-)
-def test_key_source_failure_without_keys_is_503(key, clock, error):
-    source = KeySource(key)
-    source.error = error
-    verifier = IdentityVerifier(key_source=source, issuer=ISSUER, clock=clock)
-    with pytest.raises(ServiceUnavailableError) as raised:
-        verifier.verify(key.sign())
-    assert "driver exploded" not in raised.value.full_message()
-
-
-# -- keys expire: a withdrawn key stops verifying (issue 8, item 12) ----------------------
+# -- cached tokens and the keys in force ---------------------------------------------------
+# (Fetching, refetch limits, expiry and failed fetches of the keys: test_jwks.py.)
 
 
 def _http_verifier(clock: Clock) -> IdentityVerifier:
@@ -631,27 +452,6 @@ def _serve_jwks(*keys: SigningKey, cache_control: str | None = "max-age=120") ->
         responses.replace(responses.GET, JWKS_URL, json=jwks, headers=headers)
     else:
         responses.get(JWKS_URL, json=jwks, headers=headers)
-
-
-@responses.activate
-def test_a_key_withdrawn_from_the_jwks_stops_verifying_after_max_age(key, clock):
-    other = SigningKey()
-    _serve_jwks(key, other)
-    verifier = _http_verifier(clock)
-    cached = key.sign()
-    assert verifier.verify(cached).user_entity_ref == USER
-    _serve_jwks(other)  # the key leaked and was withdrawn
-    clock.now += 119
-
-    # Within max-age the keys are not fetched again: the cached token still passes.
-    assert verifier.verify(cached).user_entity_ref == USER
-    assert len(responses.calls) == 1
-    clock.now += 1
-
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(key.sign(sub="user:default/mallory"))
-    assert len(responses.calls) == 2
-    assert verifier.verify(other.sign()).user_entity_ref == USER
 
 
 @responses.activate
@@ -686,49 +486,6 @@ def test_a_cached_token_does_not_outlive_a_key_replaced_under_its_kid(key, clock
         verifier.verify(token)
 
 
-@pytest.mark.parametrize(
-    ("cache_control", "seconds"),
-    [
-        pytest.param("public, max-age=120", 120, id="honoured"),
-        pytest.param('max-age="90"', 90, id="quoted"),
-        pytest.param("max-age=0", JWKS_MIN_MAX_AGE, id="zero-clamped-up"),
-        pytest.param("no-store, max-age=600", JWKS_MIN_MAX_AGE, id="no-store"),
-        pytest.param("no-cache", JWKS_MIN_MAX_AGE, id="no-cache"),
-        pytest.param("max-age=31536000", JWKS_MAX_MAX_AGE, id="a-year-clamped-down"),
-        pytest.param("max-age=" + "9" * 5000, JWKS_MAX_MAX_AGE, id="huge-number"),
-        pytest.param("max-age=soon", JWKS_DEFAULT_MAX_AGE, id="not-a-number"),
-        pytest.param("max-age=-5", JWKS_DEFAULT_MAX_AGE, id="negative"),
-        pytest.param("public", JWKS_DEFAULT_MAX_AGE, id="no-max-age"),
-        pytest.param(None, JWKS_DEFAULT_MAX_AGE, id="no-header"),
-    ],
-)
-@responses.activate
-def test_jwks_max_age_is_honoured_within_bounds(key, clock, cache_control, seconds):
-    _serve_jwks(key, cache_control=cache_control)
-    verifier = _http_verifier(clock)
-    verifier.verify(key.sign())
-    clock.now += seconds - 1
-    verifier.verify(key.sign(sub="user:default/a"))
-    assert len(responses.calls) == 1  # no refetch before the max-age
-    clock.now += 1
-    verifier.verify(key.sign(sub="user:default/b"))
-    assert len(responses.calls) == 2
-
-
-def test_key_source_keys_expire_too(key, source, clock, verifier):
-    token = key.sign()
-    verifier.verify(token)
-    source.keys = [SigningKey()]
-    clock.now += KEY_SOURCE_MAX_AGE - 1
-    assert verifier.verify(token).user_entity_ref == USER
-    assert source.calls == 1
-    clock.now += 1
-
-    with pytest.raises(AuthenticationError, match="unknown signing key"):
-        verifier.verify(token)
-    assert source.calls == 2
-
-
 def test_unchanged_keys_keep_their_cached_tokens_across_refetches(
     verifier, key, source, clock, decode_calls
 ):
@@ -739,67 +496,6 @@ def test_unchanged_keys_keep_their_cached_tokens_across_refetches(
         verifier.verify(token)
     assert source.calls == 4
     assert len(decode_calls) == 1
-
-
-@responses.activate
-def test_failed_refetch_serves_the_last_keys_for_a_grace_then_503(key, clock, caplog):
-    _serve_jwks(key, cache_control="max-age=60")
-    verifier = _http_verifier(clock)
-    token = key.sign(lifetime=7200)
-    verifier.verify(token)
-    responses.replace(responses.GET, JWKS_URL, body=requests.ConnectionError("down"))
-    clock.now += 60
-
-    # The auth service is down: the last good keys go on, with a warning.
-    assert verifier.verify(token).user_entity_ref == USER
-    assert len(responses.calls) == 2
-    assert "Could not refetch the identity keys" in caplog.text
-    clock.now += 29
-    assert verifier.verify(key.sign(sub="user:default/a")).user_entity_ref == "user:default/a"
-    assert len(responses.calls) == 2  # retried once per refetch_interval, not per request
-    clock.now += 1
-    verifier.verify(key.sign(sub="user:default/b"))
-    assert len(responses.calls) == 3
-
-    # But not for ever: past the grace nothing verifies, not even a cached token.
-    clock.now = START + 60 + JWKS_STALE_GRACE
-    with pytest.raises(ServiceUnavailableError):
-        verifier.verify(token)
-    with pytest.raises(ServiceUnavailableError):
-        verifier.verify(key.sign(sub="user:default/c"))
-
-    _serve_jwks(key)
-    clock.now += 1  # min_refetch_interval
-    assert verifier.verify(token).user_entity_ref == USER
-
-
-def test_a_due_refetch_does_not_hold_up_other_requests(key, clock):
-    """While one thread refetches slowly, the others verify with the keys in hand."""
-    fetching, release = threading.Event(), threading.Event()
-    source = KeySource(key)
-    waited_out: list[bool] = []
-
-    def slow_source() -> list[dict[str, Any]]:
-        if source.calls:
-            fetching.set()
-            # Released once the other request is answered, unless it queued behind us.
-            waited_out.append(not release.wait(5))
-        return source()
-
-    verifier = IdentityVerifier(key_source=slow_source, issuer=ISSUER, clock=clock)
-    verifier.verify(key.sign())
-    clock.now += KEY_SOURCE_MAX_AGE
-    slow = threading.Thread(target=verifier.verify, args=(key.sign(sub="user:default/a"),))
-    slow.start()
-    try:
-        assert fetching.wait(5)
-        other = verifier.verify(key.sign(sub="user:default/b"))
-        assert other.user_entity_ref == "user:default/b"
-    finally:
-        release.set()
-        slow.join()
-    assert waited_out == [False]
-    assert source.calls == 2
 
 
 # -- verified-token cache ----------------------------------------------------------------

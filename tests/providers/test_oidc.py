@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 import logging
-import threading
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,12 +11,10 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from wsgiref.validate import validator
 
-import jwt
 import pytest
 import requests
 import responses
 import webtest  # type: ignore[import-untyped]
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oauthlib.oauth2 import WebApplicationClient
 from webob import Request
@@ -30,6 +24,19 @@ from tests.conftest import base_config
 from tests.conftest import inner_app
 from tests.conftest import parse_web_message
 from tests.conftest import state_of
+from tests.providers.oidc_idp import CLIENT_ID
+from tests.providers.oidc_idp import END_SESSION_URL
+from tests.providers.oidc_idp import FLOW_NONCE
+from tests.providers.oidc_idp import ISSUER
+from tests.providers.oidc_idp import JWKS_URL
+from tests.providers.oidc_idp import METADATA_URL
+from tests.providers.oidc_idp import REVOKE_URL
+from tests.providers.oidc_idp import TOKEN_URL
+from tests.providers.oidc_idp import USERINFO_URL
+from tests.providers.oidc_idp import FakeClock
+from tests.providers.oidc_idp import Idp
+from tests.providers.oidc_idp import discovery
+from tests.providers.oidc_idp import public_jwk
 from wsgiauth._http import create_http_client
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
@@ -51,119 +58,14 @@ from wsgiauth.providers.oidc import OidcAuthenticator
 from wsgiauth.providers.oidc_tokens import derive_id_token_nonce
 from wsgiauth.types import ProfileInfo
 
-ISSUER = "https://idp.example.com"
-METADATA_URL = f"{ISSUER}/.well-known/openid-configuration"
-TOKEN_URL = f"{ISSUER}/token"
-JWKS_URL = f"{ISSUER}/jwks"
-USERINFO_URL = f"{ISSUER}/userinfo"
-REVOKE_URL = f"{ISSUER}/revoke"
-END_SESSION_URL = f"{ISSUER}/logout"
 CALLBACK = "http://localhost:7007/api/auth/oidc/handler/frame"
-CLIENT_ID = "backstage"
-FLOW_NONCE = "q1+/w=="
 VERIFIER = "v" * 64
 ENV_PATH = "auth.providers.oidc.development"
-
-
-def discovery(**overrides: Any) -> dict[str, Any]:
-    doc = {
-        "issuer": ISSUER,
-        "authorization_endpoint": f"{ISSUER}/authorize",
-        "token_endpoint": TOKEN_URL,
-        "jwks_uri": JWKS_URL,
-        "userinfo_endpoint": USERINFO_URL,
-        "revocation_endpoint": REVOKE_URL,
-        "end_session_endpoint": END_SESSION_URL,
-    }
-    doc.update(overrides)
-    return {key: value for key, value in doc.items() if value is not None}
-
-
-def public_jwk(key: rsa.RSAPrivateKey, kid: str, **extra: Any) -> dict[str, Any]:
-    jwk: dict[str, Any] = jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
-    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256", **extra}
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Idp:
-    """A stubbed OpenID Provider: discovery, JWKS, token, userinfo, revocation."""
-
-    def __init__(self, mocked: responses.RequestsMock, key: rsa.RSAPrivateKey) -> None:
-        self.mocked = mocked
-        self.key = key
-        mocked.get(METADATA_URL, json=discovery())
-        mocked.get(JWKS_URL, json={"keys": [public_jwk(key, "k1")]})
-        mocked.get(USERINFO_URL, json={"sub": "user-1", "email": "ada@example.com"})
-
-    def claims(self, **overrides: Any) -> dict[str, Any]:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "sub": "user-1",
-            "aud": CLIENT_ID,
-            "exp": now + 300,
-            "iat": now,
-            "nonce": derive_id_token_nonce(FLOW_NONCE),
-            "name": "Ada Lovelace",
-        }
-        claims.update(overrides)
-        return {key: value for key, value in claims.items() if value is not None}
-
-    def id_token(
-        self,
-        *,
-        key: rsa.RSAPrivateKey | None = None,
-        kid: str | None = "k1",
-        algorithm: str = "RS256",
-        **claims: Any,
-    ) -> str:
-        headers = {"kid": kid} if kid is not None else {}
-        return jwt.encode(
-            self.claims(**claims), key or self.key, algorithm=algorithm, headers=headers
-        )
-
-    def token_response(self, id_token: str | None = None, **fields: Any) -> None:
-        body = {
-            "access_token": "at-1",
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "refresh_token": "rt-1",
-            "scope": "openid profile email",
-            "id_token": id_token if id_token is not None else self.id_token(),
-            **fields,
-        }
-        body = {key: value for key, value in body.items() if value is not None}
-        self.mocked.upsert(responses.POST, TOKEN_URL, json=body)
-
-    def calls(self, url: str) -> list[Any]:
-        return [call for call in self.mocked.calls if str(call.request.url).split("?")[0] == url]
-
-    def form(self, url: str, index: int = -1) -> dict[str, str]:
-        body = self.calls(url)[index].request.body
-        return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
 @pytest.fixture
 def idp(mocked: responses.RequestsMock, rsa_key: rsa.RSAPrivateKey) -> Idp:
     return Idp(mocked, rsa_key)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 def env_config(**block: Any) -> Config:
@@ -239,12 +141,6 @@ def test_authorization_url(idp: Idp) -> None:
         "nonce": derive_id_token_nonce(FLOW_NONCE),
         "prompt": "none",
     }
-
-
-def test_id_token_nonce_is_the_unpadded_hash_of_the_flow_nonce() -> None:
-    expected = b64url(hashlib.sha256(FLOW_NONCE.encode()).digest())
-    assert derive_id_token_nonce(FLOW_NONCE) == expected
-    assert "=" not in expected and FLOW_NONCE not in expected
 
 
 @pytest.mark.parametrize(
@@ -416,143 +312,28 @@ def test_token_response_without_id_token(idp: Idp, mocked: responses.RequestsMoc
         make().authenticate(callback())
 
 
-# --- ID token verification
-
-
-def _hs256_with_public_key(idp: Idp) -> str:
-    """The classic key-confusion forgery: HMAC keyed with the IdP's public PEM."""
-    pem = idp.key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
-    payload = b64url(json.dumps(idp.claims()).encode())
-    signature = hmac.new(pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{b64url(signature)}"
-
-
-def _alg_none(idp: Idp) -> str:
-    return jwt.encode(idp.claims(), None, algorithm="none", headers={"kid": "k1"})  # type: ignore[arg-type]
-
-
-def _tampered(idp: Idp) -> str:
-    header, _, signature = idp.id_token().split(".")
-    payload = b64url(json.dumps(idp.claims(sub="admin")).encode())
-    return f"{header}.{payload}.{signature}"
+# --- ID token verification (the checks themselves: test_oidc_tokens.py)
 
 
 NOW = int(time.time())
 
-ID_TOKEN_CASES = [
-    pytest.param(
-        lambda idp, other: idp.id_token(key=other),
-        "Signature verification failed",
-        id="bad-signature",
-    ),
-    pytest.param(lambda idp, other: _tampered(idp), "Signature verification failed", id="tampered"),
-    pytest.param(lambda idp, other: _alg_none(idp), "algorithm 'none'", id="alg-none"),
-    pytest.param(
-        lambda idp, other: _hs256_with_public_key(idp), "algorithm 'HS256'", id="hs256-public-key"
-    ),
-    pytest.param(lambda idp, other: "not-a-jwt", "Not enough segments", id="garbage"),
-    pytest.param(
-        lambda idp, other: idp.id_token(iss="https://evil.example.com"),
-        "Invalid issuer",
-        id="wrong-iss",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(aud="another-client"),
-        "Audience doesn't match",
-        id="wrong-aud",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(aud=[CLIENT_ID, "another-client"]),
-        "several audiences and no authorized party",
-        id="multiple-aud-without-azp",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(aud=[CLIENT_ID, "another-client"], azp="another-client"),
-        "authorized party (azp) is another client",
-        id="azp-another-client",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(exp=int(time.time()) - 120, iat=int(time.time()) - 600),
-        "Signature has expired",
-        id="expired-past-leeway",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(iat=int(time.time()) + 120),
-        "not yet valid (iat)",
-        id="iat-in-future-past-leeway",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(nonce=derive_id_token_nonce("another flow")),
-        "nonce does not match",
-        id="wrong-nonce",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(nonce=FLOW_NONCE),
-        "nonce does not match",
-        id="raw-flow-nonce",
-    ),
-    pytest.param(
-        lambda idp, other: idp.id_token(nonce=None), "nonce does not match", id="no-nonce"
-    ),
-    pytest.param(lambda idp, other: idp.id_token(sub=None), 'missing the "sub" claim', id="no-sub"),
-    pytest.param(
-        lambda idp, other: idp.id_token(kid="unknown"),
-        "no signing key 'unknown'",
-        id="unknown-kid",
-    ),
-]
 
-
-@pytest.mark.parametrize(("forge", "reason"), ID_TOKEN_CASES)
-def test_invalid_id_tokens_are_rejected(
-    idp: Idp, other_rsa_key: rsa.RSAPrivateKey, forge: Any, reason: str
+def test_an_invalid_id_token_fails_the_login_before_userinfo(
+    idp: Idp, other_rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    idp.token_response(forge(idp, other_rsa_key))
+    idp.token_response(idp.id_token(key=other_rsa_key))
     with pytest.raises(AuthenticationError) as info:
         make().authenticate(callback())
-    assert info.value.message.startswith("Authentication failed, invalid ID token: ")
-    assert reason in info.value.message
+    assert info.value.message == (
+        "Authentication failed, invalid ID token: Signature verification failed"
+    )
     assert idp.calls(USERINFO_URL) == []
-
-
-@pytest.mark.parametrize(
-    "claims",
-    [
-        # exp and iat are offsets from the time the test runs (not from import time).
-        pytest.param({"exp": -30, "iat": -600}, id="expired-within-leeway"),
-        pytest.param({"iat": 30}, id="iat-ahead-within-leeway"),
-        pytest.param({"aud": [CLIENT_ID, "api"], "azp": CLIENT_ID}, id="multiple-aud-with-azp"),
-        pytest.param({"aud": [CLIENT_ID]}, id="single-aud-list"),
-    ],
-)
-def test_valid_edge_id_tokens_are_accepted(idp: Idp, claims: dict[str, Any]) -> None:
-    now = int(time.time())
-    claims = {k: now + v if k in ("exp", "iat") else v for k, v in claims.items()}
-    idp.token_response(idp.id_token(**claims))
-    assert make().authenticate(callback()).full_profile["sub"] == "user-1"
 
 
 def test_leeway_is_configurable(idp: Idp) -> None:
     idp.token_response(idp.id_token(exp=int(time.time()) - 30, iat=NOW - 600))
     with pytest.raises(AuthenticationError, match="Signature has expired"):
         make(idTokenLeeway="10s").authenticate(callback())
-
-
-def test_token_without_kid_uses_the_only_key(idp: Idp) -> None:
-    idp.token_response(idp.id_token(kid=None))
-    assert make().authenticate(callback()).full_profile["sub"] == "user-1"
-
-
-def test_jwks_key_for_another_algorithm_is_not_used(
-    idp: Idp, mocked: responses.RequestsMock
-) -> None:
-    mocked.replace(responses.GET, JWKS_URL, json={"keys": [public_jwk(idp.key, "k1", alg="RS512")]})
-    idp.token_response()
-    with pytest.raises(AuthenticationError, match="no signing key 'k1'"):
-        make().authenticate(callback())
 
 
 def test_other_configured_algorithm(idp: Idp, mocked: responses.RequestsMock) -> None:
@@ -565,92 +346,6 @@ def test_other_configured_algorithm(idp: Idp, mocked: responses.RequestsMock) ->
     idp.token_response(idp.id_token(algorithm="RS256"))
     with pytest.raises(AuthenticationError, match="algorithm 'RS256' is not the expected PS256"):
         auth.authenticate(callback())
-
-
-# --- JWKS refetch on an unknown kid
-
-
-def jwks_calls(idp: Idp) -> int:
-    return len(idp.calls(JWKS_URL))
-
-
-def test_unknown_kid_refetches_once_then_fails(idp: Idp, clock: FakeClock) -> None:
-    auth = make(clock)
-    idp.token_response()
-    auth.authenticate(callback())
-    assert jwks_calls(idp) == 1
-
-    clock.now += 100
-    idp.token_response(idp.id_token(kid="rotated"))
-    with pytest.raises(AuthenticationError, match="no signing key 'rotated'"):
-        auth.authenticate(callback())
-    assert jwks_calls(idp) == 2
-
-
-def test_unknown_kid_refetch_is_rate_limited(idp: Idp, clock: FakeClock) -> None:
-    auth = make(clock)
-    idp.token_response(idp.id_token(kid="sprayed-1"))
-    with pytest.raises(AuthenticationError):
-        auth.authenticate(callback())
-    # The cold fetch was just made: an unknown kid does not fetch again at once.
-    assert jwks_calls(idp) == 1
-
-    clock.now += 31
-    with pytest.raises(AuthenticationError):
-        auth.authenticate(callback())
-    assert jwks_calls(idp) == 2
-
-    clock.now += 10
-    idp.token_response(idp.id_token(kid="sprayed-2"))
-    with pytest.raises(AuthenticationError):
-        auth.authenticate(callback())
-    assert jwks_calls(idp) == 2  # within 30 s of the refetch: no request to the IdP
-
-    clock.now += 21
-    with pytest.raises(AuthenticationError):
-        auth.authenticate(callback())
-    assert jwks_calls(idp) == 3
-
-
-def test_key_rotation_is_picked_up_by_the_refetch(
-    idp: Idp, mocked: responses.RequestsMock, clock: FakeClock, other_rsa_key: rsa.RSAPrivateKey
-) -> None:
-    auth = make(clock)
-    idp.token_response()
-    auth.authenticate(callback())
-    mocked.replace(responses.GET, JWKS_URL, json={"keys": [public_jwk(other_rsa_key, "k2")]})
-    clock.now += 60
-    idp.token_response(idp.id_token(key=other_rsa_key, kid="k2"))
-    assert auth.authenticate(callback()).full_profile["sub"] == "user-1"
-    assert jwks_calls(idp) == 2
-
-
-def test_jwks_is_refreshed_after_an_hour(idp: Idp, clock: FakeClock) -> None:
-    auth = make(clock)
-    idp.token_response()
-    auth.authenticate(callback())
-    clock.now += 3599
-    auth.authenticate(callback())
-    assert jwks_calls(idp) == 1
-    clock.now += 2
-    auth.authenticate(callback())
-    assert jwks_calls(idp) == 2
-
-
-@pytest.mark.parametrize(
-    "jwks",
-    [
-        pytest.param({"keys": "nope"}, id="keys-not-a-list"),
-        pytest.param({}, id="no-keys"),
-    ],
-)
-def test_unusable_jwks_is_503(
-    idp: Idp, mocked: responses.RequestsMock, jwks: dict[str, Any]
-) -> None:
-    mocked.replace(responses.GET, JWKS_URL, json=jwks)
-    idp.token_response()
-    with pytest.raises(ServiceUnavailableError, match="has no list of keys"):
-        make().authenticate(callback())
 
 
 # --- userinfo
@@ -833,68 +528,6 @@ def test_federated_logout_needs_an_end_session_endpoint(mocked: responses.Reques
 def test_logout_survives_an_unreachable_idp(mocked: responses.RequestsMock) -> None:
     mocked.get(METADATA_URL, body=requests.ConnectionError("down"))
     assert make(federatedLogout=True).logout(logout_input()) is None
-
-
-# --- discovery
-
-
-def test_discovery_is_cached_for_an_hour(idp: Idp, clock: FakeClock) -> None:
-    auth = make(clock)
-    auth.start(start_input())
-    clock.now += 3599
-    auth.start(start_input())
-    assert len(idp.calls(METADATA_URL)) == 1
-    clock.now += 2
-    auth.start(start_input())
-    assert len(idp.calls(METADATA_URL)) == 2
-
-
-def test_failed_discovery_is_not_cached(mocked: responses.RequestsMock) -> None:
-    mocked.get(METADATA_URL, body=requests.ConnectionError("down"))
-    auth = make()
-    with pytest.raises(ServiceUnavailableError, match="idp.example.com is unreachable"):
-        auth.start(start_input())
-    mocked.replace(responses.GET, METADATA_URL, json=discovery())
-    assert auth.start(start_input()).url.startswith(f"{ISSUER}/authorize?")
-
-
-def test_discovery_is_fetched_once_by_concurrent_threads(idp: Idp) -> None:
-    auth = make(clock=FakeClock())
-    barrier = threading.Barrier(8)
-
-    def login() -> None:
-        barrier.wait()
-        auth.start(start_input())
-
-    threads = [threading.Thread(target=login) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(idp.calls(METADATA_URL)) == 1
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        pytest.param({"jwks_uri": None}, "has no jwks_uri", id="no-jwks_uri"),
-        pytest.param({"issuer": None}, "has no issuer", id="no-issuer"),
-        pytest.param({"token_endpoint": None}, "has no token_endpoint", id="no-token-endpoint"),
-        pytest.param(
-            {"authorization_endpoint": "/relative"},
-            "has an invalid authorization_endpoint",
-            id="relative-endpoint",
-        ),
-        pytest.param({"userinfo_endpoint": 42}, "has an invalid userinfo_endpoint", id="not-a-str"),
-    ],
-)
-def test_discovery_document_is_validated(
-    mocked: responses.RequestsMock, overrides: dict[str, Any], message: str
-) -> None:
-    mocked.get(METADATA_URL, json=discovery(**overrides))
-    with pytest.raises(ServiceUnavailableError) as info:
-        make().start(start_input())
-    assert info.value.message == f"The OIDC discovery document at idp.example.com {message}"
 
 
 # --- the provider is down

@@ -14,7 +14,10 @@ every 30 seconds. The ID-token ``nonce`` is derived from the flow nonce
 ``start`` and the callback.
 
 Discovery and JWKS documents are fetched lazily, on first use, and cached for
-an hour; a failed fetch is not cached and answers 503.
+an hour; a failed fetch is not cached and answers 503. The JWKS is held by the
+same cache as our own identity keys, :class:`~wsgiauth.identity.jwks.JwksKeys`,
+set up for an identity provider: every key read for the configured algorithm,
+a fixed hour instead of ``Cache-Control``, and failures raised at once.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import jwt
 
 from ..errors import AuthenticationError
 from ..errors import ServiceUnavailableError
+from ..identity.jwks import JwksKeys
 
 if TYPE_CHECKING:
     from ..oauth import HttpClient
@@ -126,24 +130,6 @@ class OidcMetadata:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _KeySet:
-    """The usable signing keys of one JWKS fetch."""
-
-    uri: str
-    fetched_at: float
-    by_kid: Mapping[str, jwt.PyJWK]
-    #: Keys that carry no ``kid``.
-    anonymous: tuple[jwt.PyJWK, ...]
-
-    def find(self, kid: str | None) -> jwt.PyJWK | None:
-        if kid is not None:
-            return self.by_kid.get(kid)
-        # No kid in the token: unambiguous only when the set holds a single key.
-        keys = [*self.by_kid.values(), *self.anonymous]
-        return keys[0] if len(keys) == 1 else None
-
-
 class OidcTokenVerifier:
     """One IdP's discovery document and signing keys, and the ID-token checks against them.
 
@@ -173,7 +159,8 @@ class OidcTokenVerifier:
         self._clock = clock
         self._metadata: tuple[OidcMetadata, float] | None = None
         self._metadata_lock = threading.Lock()
-        self._keys: _KeySet | None = None
+        #: The JWKS cache, and the ``jwks_uri`` it fetches (discovery may move it).
+        self._keys: tuple[str, JwksKeys] | None = None
         self._keys_lock = threading.Lock()
 
     def metadata(self) -> OidcMetadata:
@@ -191,47 +178,36 @@ class OidcTokenVerifier:
             self._metadata = (metadata, now)
             return metadata
 
-    def _load_keys(self, uri: str, now: float) -> _KeySet:
-        document = self.http.get_json(uri)
-        keys = document.get("keys")
+    def _jwks(self, uri: str) -> JwksKeys:
+        """The key cache for the JWKS at ``uri``: a new one when discovery names another."""
+        cached = self._keys
+        if cached is not None and cached[0] == uri:
+            return cached[1]
+        with self._keys_lock:
+            cached = self._keys
+            if cached is None or cached[0] != uri:
+                keys = JwksKeys(
+                    key_source=lambda: self._fetch_jwks(uri),
+                    algorithms=(self.algorithm,),
+                    # A key with no alg may serve the configured algorithm.
+                    key_algorithm=self.algorithm,
+                    # An unknown kid may mean the IdP rotated its keys, so fetch once
+                    # more. But only every 30 s: tokens with made-up kids must not make
+                    # us hammer the IdP.
+                    refetch_interval=JWKS_REFETCH_INTERVAL_SECONDS,
+                    max_age=METADATA_TTL_SECONDS,
+                    tolerate_failures=False,
+                    clock=self._clock,
+                )
+                cached = (uri, keys)
+                self._keys = cached
+            return cached[1]
+
+    def _fetch_jwks(self, uri: str) -> list[Any]:
+        keys = self.http.get_json(uri).get("keys")
         if not isinstance(keys, list):
             raise ServiceUnavailableError(f"The JWKS at {urlsplit(uri).netloc} has no list of keys")
-        by_kid: dict[str, jwt.PyJWK] = {}
-        anonymous: list[jwt.PyJWK] = []
-        for jwk in keys:
-            if not isinstance(jwk, dict) or jwk.get("use") not in (None, "sig"):
-                continue
-            if jwk.get("alg") not in (None, self.algorithm):
-                continue  # a key published for another algorithm must not verify this one
-            try:
-                key = jwt.PyJWK(jwk, algorithm=self.algorithm)
-            except jwt.PyJWTError:
-                continue  # another key type, or a key PyJWT cannot use
-            kid = jwk.get("kid")
-            if isinstance(kid, str):
-                by_kid[kid] = key
-            else:
-                anonymous.append(key)
-        key_set = _KeySet(uri=uri, fetched_at=now, by_kid=by_kid, anonymous=tuple(anonymous))
-        self._keys = key_set
-        return key_set
-
-    def _signing_key(self, jwks_uri: str, kid: str | None) -> jwt.PyJWK | None:
-        with self._keys_lock:
-            now = self._clock()
-            keys = self._keys
-            if (
-                keys is None
-                or keys.uri != jwks_uri
-                or now - keys.fetched_at >= METADATA_TTL_SECONDS
-            ):
-                keys = self._load_keys(jwks_uri, now)
-            key = keys.find(kid)
-            if key is None and now - keys.fetched_at >= JWKS_REFETCH_INTERVAL_SECONDS:
-                # An unknown kid may mean the IdP rotated its keys, so fetch once more. But
-                # only every 30 s: tokens with made-up kids must not make us hammer the IdP.
-                key = self._load_keys(jwks_uri, now).find(kid)
-            return key
+        return keys
 
     def verify_id_token(
         self, id_token: str, *, nonce: str | None, failed: str = "Authentication failed"
@@ -258,7 +234,7 @@ class OidcTokenVerifier:
         if kid is not None and not isinstance(kid, str):
             raise invalid("the key id (kid) is not a string")
         metadata = self.metadata()
-        key = self._signing_key(metadata.jwks_uri, kid)
+        key = self._jwks(metadata.jwks_uri).key(kid)
         if key is None:
             raise invalid(f"no signing key {kid!r} in the identity provider's JWKS")
         client_id = self.client_id
