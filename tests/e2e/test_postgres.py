@@ -29,7 +29,7 @@ from tests.identity.conftest import verify
 from wsgiauth.config import Config
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity.database import Database
-from wsgiauth.identity.database import database_from_config
+from wsgiauth.identity.database_config import database_from_config
 from wsgiauth.identity.key_stores import SqlKeyStore
 from wsgiauth.identity.token_factory import TokenFactory
 from wsgiauth.identity.user_info import SqlUserInfoStore

@@ -1,13 +1,10 @@
-"""Key stores and their databases: memory, SQLite, static PEM keys, config.
+"""Key stores: memory, SQL (on SQLite here), static PEM keys, and choosing one from config.
 
 The KeyStore contract below runs on PostgreSQL too, in ``tests/e2e/test_postgres.py``.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,9 +17,7 @@ from tests.identity.conftest import kid_of
 from tests.identity.conftest import verify
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
-from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.identity.database import Database
-from wsgiauth.identity.database import database_from_config
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.key_stores import SqlKeyStore
 from wsgiauth.identity.key_stores import StaticKeyStore
@@ -137,65 +132,6 @@ def test_sqlite_token_verifies_after_a_restart(tmp_path):
         after.close()
 
 
-def test_sqlite_file_uses_wal(tmp_path, databases):
-    database = databases(Database.sqlite(tmp_path / "keys.sqlite3"))
-    assert database.execute("PRAGMA journal_mode") == [("wal",)]
-
-
-def test_sqlite_concurrent_creation_and_inserts(tmp_path, databases):
-    path = tmp_path / "keys.sqlite3"
-    barrier = threading.Barrier(8)
-    errors = []
-
-    def publish(index):
-        store = SqlKeyStore(databases(Database.sqlite(path)))
-        barrier.wait()
-        try:
-            store.add_key({"kid": f"k{index}"})
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=publish, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    listed = SqlKeyStore(databases(Database.sqlite(path))).list_keys()
-    assert {s.key["kid"] for s in listed} == {f"k{i}" for i in range(8)}
-
-
-def test_sqlite_memory_database_is_shared_by_threads(databases):
-    store = SqlKeyStore(databases(Database.sqlite(":memory:")))
-    thread = threading.Thread(target=store.add_key, args=({"kid": "from-thread"},))
-    thread.start()
-    thread.join()
-    assert [s.key["kid"] for s in store.list_keys()] == ["from-thread"]
-
-
-def test_sqlite_locked_past_the_busy_timeout_is_503(tmp_path, databases):
-    path = tmp_path / "keys.sqlite3"
-    store = SqlKeyStore(databases(Database.sqlite(path, busy_timeout=0.05)))
-    store.list_keys()
-    holder = sqlite3.connect(path, isolation_level=None)
-    try:
-        holder.execute("BEGIN EXCLUSIVE")
-        with pytest.raises(ServiceUnavailableError) as info:
-            store.add_key({"kid": "blocked"})
-        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
-        assert info.value.full_message() == "The database is unavailable"
-    finally:
-        holder.close()
-    store.add_key({"kid": "after"})
-
-
-def test_sqlite_file_that_cannot_be_opened_is_503(tmp_path, databases):
-    store = SqlKeyStore(databases(Database.sqlite(tmp_path / "missing-dir" / "keys.sqlite3")))
-    with pytest.raises(ServiceUnavailableError) as info:
-        store.list_keys()
-    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
-
-
 def test_malformed_rows_are_skipped(tmp_path, databases):
     database = databases(Database.sqlite(tmp_path / "keys.sqlite3"))
     store = SqlKeyStore(database)
@@ -270,7 +206,8 @@ def test_static_store_config_errors_name_the_key(tmp_path, change, path):
     assert info.value.path == f"auth.keyStore.static.keys[0].{path}"
 
 
-# --- choosing a store and a database from config -------------------------------------------
+# --- choosing a store from config ---------------------------------------------------------
+# (Which database backend.database names: test_database_config.py.)
 
 
 @pytest.mark.parametrize(
@@ -302,133 +239,3 @@ def test_unsupported_key_stores(provider, message):
         key_store_from_config(Config.from_dict({"auth": {"keyStore": {"provider": provider}}}))
     assert info.value.path == "auth.keyStore.provider"
     assert message in info.value.reason
-
-
-def test_default_data_dir_follows_xdg(monkeypatch, tmp_path):
-    monkeypatch.delenv("WSGIAUTH_DATA_DIR", raising=False)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    database = database_from_config(Config.from_dict({}))
-    assert database.description == str(tmp_path / "wsgiauth" / "wsgiauth.sqlite3")
-    assert (tmp_path / "wsgiauth").is_dir()
-
-
-@pytest.mark.parametrize(
-    ("block", "dialect", "description"),
-    [
-        pytest.param(
-            {"client": "better-sqlite3", "connection": ":memory:"},
-            "sqlite",
-            ":memory:",
-            id="memory",
-        ),
-        pytest.param(
-            {"client": "sqlite3", "connection": {"filename": "db/auth.db"}},
-            "sqlite",
-            "{base}/db/auth.db",
-            id="relative-filename",
-        ),
-        pytest.param(
-            {"client": "better-sqlite3", "connection": {"directory": "dbs"}},
-            "sqlite",
-            "{base}/dbs/auth.sqlite",
-            id="directory",
-        ),
-        pytest.param(
-            {"client": "pg", "connection": "postgresql://u:secret@db.example:5433"},
-            "postgres",
-            "db.example:5433/backstage_plugin_auth",
-            id="pg-url-default-name",
-        ),
-        pytest.param(
-            {"client": "pg", "connection": "postgresql://u@db.example/mine"},
-            "postgres",
-            "db.example:5432/mine",
-            id="pg-url-with-name",
-        ),
-        pytest.param(
-            {
-                "client": "pg",
-                "connection": {"host": "h", "port": 6000, "user": "u", "password": "p"},
-            },
-            "postgres",
-            "h:6000/backstage_plugin_auth",
-            id="pg-object",
-        ),
-        pytest.param(
-            {"client": "pg", "prefix": "bs_", "connection": {"host": "h"}},
-            "postgres",
-            "h:5432/bs_auth",
-            id="pg-prefix",
-        ),
-        pytest.param(
-            {
-                "client": "pg",
-                "connection": {"host": "h", "database": "shared"},
-                "plugin": {"auth": {"connection": {"database": "authdb"}}},
-            },
-            "postgres",
-            "h:5432/authdb",
-            id="plugin-override",
-        ),
-    ],
-)
-def test_database_from_config(tmp_path, block, dialect, description):
-    if dialect == "postgres":
-        # PostgreSQL connection strings are read with psycopg's conninfo parser.
-        pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
-    database = database_from_config(
-        Config.from_dict({"backend": {"database": block}}), base_dir=tmp_path
-    )
-    assert database.dialect == dialect
-    assert database.description == description.format(base=tmp_path)
-    assert "secret" not in repr(database)
-
-
-@pytest.mark.parametrize(
-    ("block", "path"),
-    [
-        pytest.param({"connection": ":memory:"}, "backend.database.client", id="no-client"),
-        pytest.param({"client": "mysql2"}, "backend.database.client", id="unsupported"),
-        pytest.param(
-            {"client": "sqlite3", "connection": {"host": "x"}},
-            "backend.database.connection",
-            id="bad-sqlite-connection",
-        ),
-        pytest.param(
-            {"client": "pg", "connection": 5}, "backend.database.connection", id="bad-pg-connection"
-        ),
-    ],
-)
-def test_database_config_errors(block, path):
-    with pytest.raises(ConfigError) as info:
-        database_from_config(Config.from_dict({"backend": {"database": block}}))
-    assert info.value.path == path
-
-
-def test_postgres_without_the_postgres_extra_is_a_config_error_naming_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
-    monkeypatch.setitem(sys.modules, "psycopg.conninfo", None)
-    config = {"backend": {"database": {"client": "pg", "connection": "postgresql://db/auth"}}}
-    with pytest.raises(ConfigError) as info:
-        database_from_config(Config.from_dict(config))
-    assert info.value.path == "backend.database.client"
-    assert "pip install 'wsgiauth[postgres]'" in info.value.reason
-
-
-def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path, monkeypatch):
-    from wsgiauth.identity.key_stores import key_store_from_config
-    from wsgiauth.loader import load_config
-
-    folder = tmp_path / "conf"
-    folder.mkdir()
-    config_file = folder / "app-config.yaml"
-    config_file.write_text(
-        "backend:\n  database:\n    client: better-sqlite3\n"
-        "    connection:\n      filename: keys.sqlite\n"
-    )
-    monkeypatch.chdir(tmp_path)  # not the config's folder
-    store = key_store_from_config(load_config(config_file))
-    store.add_key({"kid": "k1", "kty": "EC"})
-    assert (folder / "keys.sqlite").exists()
-    assert not (tmp_path / "keys.sqlite").exists()
-    store.database.close()

@@ -13,7 +13,9 @@ Connections are per thread (WSGI servers run threads; neither driver lets two
 threads share a connection), opened on first use, re-opened after the server
 drops them, and never carried across ``fork()`` (gunicorn ``--preload``).
 
-:func:`database_from_config` reads Backstage's ``backend.database`` block.
+What is PostgreSQL's own (conninfo, creating the database, its error classes)
+is in :mod:`wsgiauth.identity.postgres`; which database the config names is
+:func:`~wsgiauth.identity.database_config.database_from_config`.
 """
 
 from __future__ import annotations
@@ -26,44 +28,19 @@ import threading
 import time
 from collections.abc import Mapping
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 from typing import Literal
 
-from ..config import Config
-from ..errors import ConfigError
 from ..errors import ServiceUnavailableError
+from . import postgres
 
-__all__ = ["DEFAULT_PG_DATABASE", "Database", "database_from_config", "default_data_dir"]
+__all__ = ["Database"]
 
 log = logging.getLogger(__name__)
 
-#: Backstage gives each plugin its own PostgreSQL database named ``backstage_plugin_<id>``;
-#: the auth plugin's is the default here, so wsgiauth can share Backstage's key table.
-DEFAULT_PG_DATABASE = "backstage_plugin_auth"
-#: File name of the default SQLite database, in :func:`default_data_dir`.
-DEFAULT_SQLITE_FILE = "wsgiauth.sqlite3"
-#: File name used with Backstage's ``connection: {directory: ...}`` form (``<pluginId>.sqlite``).
-DIRECTORY_SQLITE_FILE = "auth.sqlite"
-_SQLITE_CLIENTS = ("better-sqlite3", "sqlite3")
-_PG_CLIENTS = ("pg",)
 _UNAVAILABLE = "The database is unavailable"
 
 Dialect = Literal["sqlite", "postgres"]
-
-
-def default_data_dir() -> Path:
-    """Where wsgiauth keeps its SQLite file when the config names none (created if missing).
-
-    ``$WSGIAUTH_DATA_DIR``, else ``$XDG_DATA_HOME/wsgiauth``, else ``~/.local/share/wsgiauth``.
-    """
-    if os.environ.get("WSGIAUTH_DATA_DIR"):
-        path = Path(os.environ["WSGIAUTH_DATA_DIR"])
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-        path = Path(xdg) / "wsgiauth"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
 
 
 class Database:
@@ -105,18 +82,14 @@ class Database:
     ) -> Database:
         """A PostgreSQL database from a libpq URL/conninfo and/or keyword parameters.
 
-        Without a database name, :data:`DEFAULT_PG_DATABASE` is used; it is created on
-        first use if missing (as Backstage does), when the role may create databases.
+        Without a database name, :data:`~wsgiauth.identity.postgres.DEFAULT_PG_DATABASE`
+        is used; it is created on first use if missing (as Backstage does), when the
+        role may create databases.
         """
-        conninfo_to_dict, make_conninfo = _conninfo_helpers()
-        merged = conninfo_to_dict(make_conninfo(conninfo, **params))
-        merged.setdefault("dbname", DEFAULT_PG_DATABASE)
-        merged["connect_timeout"] = max(1, round(connect_timeout))
-        if statement_timeout:
-            options = f"-c statement_timeout={round(statement_timeout * 1000)}"
-            merged["options"] = f"{merged.get('options', '')} {options}".strip()
-        target = f"{merged.get('host', 'localhost')}:{merged.get('port', 5432)}/{merged['dbname']}"
-        return cls("postgres", target=target, params={"conninfo": make_conninfo(**merged)})
+        full, target = postgres.postgres_conninfo(
+            conninfo, connect_timeout=connect_timeout, statement_timeout=statement_timeout, **params
+        )
+        return cls("postgres", target=target, params={"conninfo": full})
 
     def __repr__(self) -> str:
         return f"<Database {self.dialect} {self.description}>"
@@ -262,152 +235,16 @@ class Database:
                 time.sleep(0.01)
 
     def _open_postgres(self) -> Any:
-        import psycopg
-
         try:
-            try:
-                return psycopg.connect(self._params["conninfo"], autocommit=True)
-            except psycopg.OperationalError as exc:
-                # libpq gives no SQLSTATE for a failed connection: match the message, and
-                # let _create_pg_database check the catalog before creating anything.
-                if "does not exist" not in str(exc):
-                    raise
-                self._create_pg_database()
-                return psycopg.connect(self._params["conninfo"], autocommit=True)
-        except psycopg.Error as exc:
+            return postgres.connect(self._params["conninfo"])
+        except postgres.driver_error() as exc:  # evaluated only when something was raised
             log.warning("Cannot connect to PostgreSQL %s: %s", self.description, exc)
             raise ServiceUnavailableError(_UNAVAILABLE) from exc
-
-    def _create_pg_database(self) -> None:
-        import psycopg
-        from psycopg import errors
-        from psycopg import sql
-        from psycopg.conninfo import conninfo_to_dict
-        from psycopg.conninfo import make_conninfo
-
-        params = conninfo_to_dict(self._params["conninfo"])
-        dbname = str(params["dbname"])
-        admin = make_conninfo("", **{**params, "dbname": "postgres"})
-        with (
-            psycopg.connect(admin, autocommit=True) as conn,
-            contextlib.suppress(errors.DuplicateDatabase, errors.UniqueViolation),
-        ):
-            found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,))
-            if found.fetchone() is None:
-                log.info("Creating PostgreSQL database %s", dbname)
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
 
     def _unavailable_errors(self) -> tuple[type[BaseException], ...]:
         if self.dialect == "sqlite":
             return (sqlite3.OperationalError,)
-        import psycopg
-
-        return (psycopg.OperationalError, psycopg.InterfaceError)
+        return postgres.unavailable_errors()
 
     def _is_duplicate(self, exc: Exception) -> bool:
-        if self.dialect != "postgres":
-            return False
-        from psycopg import errors
-
-        return isinstance(
-            exc, errors.UniqueViolation | errors.DuplicateTable | errors.DuplicateObject
-        )
-
-
-def _conninfo_helpers() -> tuple[Any, Any]:
-    """psycopg's conninfo parser and builder, or a ConfigError naming the missing extra."""
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-        from psycopg.conninfo import make_conninfo
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise ConfigError(
-            "PostgreSQL needs psycopg 3: pip install 'wsgiauth[postgres]'",
-            path="backend.database.client",
-        ) from exc
-    return conninfo_to_dict, make_conninfo
-
-
-def _connection_block(database: Config) -> tuple[str | None, Any]:
-    """``client`` and ``connection``, with ``plugin.auth`` overriding the top level."""
-    client = database.get_optional_string("client")
-    connection = database.get("connection")
-    plugin = database.get_optional_config("plugin.auth")
-    if plugin is not None:
-        client = plugin.get_optional_string("client") or client
-        override = plugin.get("connection")
-        if isinstance(override, Mapping) and isinstance(connection, Mapping):
-            connection = {**connection, **override}
-        elif override is not None:
-            connection = override
-    return client, connection
-
-
-def database_from_config(config: Config, *, base_dir: Path | None = None) -> Database:
-    """The database named by ``backend.database`` (Backstage's shape), or the default file.
-
-    - ``client: better-sqlite3`` / ``sqlite3`` with ``connection: ':memory:'``,
-      ``{filename: path}`` or ``{directory: dir}`` (the file ``auth.sqlite`` in it);
-    - ``client: pg`` with a ``postgresql://`` URL or ``{host, port, user, password,
-      database}``; without a database name, ``backstage_plugin_auth`` (or
-      ``<prefix>auth`` with ``backend.database.prefix``);
-    - absent: the SQLite file ``wsgiauth.sqlite3`` in :func:`default_data_dir`.
-
-    Relative paths are resolved against ``base_dir``, by default the folder of the
-    config file that sets ``backend.database`` (as catalog locations are).
-
-    :param config: the root config.
-    """
-    block = config.get_optional_config("backend.database")
-    if block is None:
-        return Database.sqlite(default_data_dir() / DEFAULT_SQLITE_FILE)
-    base_dir = base_dir or config.source_dir("backend.database")
-    client, connection = _connection_block(block)
-    if client is None:
-        raise block.error("client", "missing (better-sqlite3, sqlite3 or pg)")
-    if client in _SQLITE_CLIENTS:
-        return Database.sqlite(_sqlite_path(block, connection, base_dir))
-    if client in _PG_CLIENTS:
-        prefix = block.get_optional_string("prefix") or "backstage_plugin_"
-        return _postgres(block, connection, f"{prefix}auth")
-    raise block.error("client", f"unsupported client '{client}' (better-sqlite3, sqlite3 or pg)")
-
-
-def _sqlite_path(block: Config, connection: Any, base_dir: Path | None) -> str:
-    def resolve(value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() or base_dir is None else base_dir / path
-
-    if connection is None:
-        return str(default_data_dir() / DEFAULT_SQLITE_FILE)
-    if isinstance(connection, str):
-        return connection if connection == ":memory:" else str(resolve(connection))
-    if isinstance(connection, Mapping):
-        if isinstance(connection.get("filename"), str) and connection["filename"]:
-            name = connection["filename"]
-            return name if name == ":memory:" else str(resolve(name))
-        if isinstance(connection.get("directory"), str) and connection["directory"]:
-            directory = resolve(connection["directory"])
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            return str(directory / DIRECTORY_SQLITE_FILE)
-    raise block.error(
-        "connection", "expected ':memory:', {filename: <path>} or {directory: <path>}"
-    )
-
-
-def _postgres(block: Config, connection: Any, default_name: str) -> Database:
-    if isinstance(connection, str):
-        conninfo_to_dict, _ = _conninfo_helpers()
-        try:
-            has_name = "dbname" in conninfo_to_dict(connection)
-        except Exception as exc:
-            raise block.error("connection", "not a valid PostgreSQL connection string") from exc
-        extra: dict[str, Any] = {} if has_name else {"dbname": default_name}
-        return Database.postgres(connection, **extra)
-    if isinstance(connection, Mapping):
-        keys = {"host": "host", "port": "port", "user": "user", "password": "password"}
-        params: dict[str, Any] = {
-            ours: str(connection[key]) for key, ours in keys.items() if connection.get(key)
-        }
-        params["dbname"] = str(connection.get("database") or default_name)
-        return Database.postgres(**params)
-    raise block.error("connection", "expected a postgresql:// URL or {host, port, user, ...}")
+        return self.dialect == "postgres" and postgres.is_duplicate(exc)

@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import serialization
 from ..config import Config
 from ..errors import ConfigError
 from .database import Database
-from .database import database_from_config
+from .database_config import database_from_config
 from .types import KeyStore
 from .types import StoredKey
 
@@ -231,7 +231,7 @@ def key_store_from_config(config: Config, *, base_dir: Path | None = None) -> Ke
     """The key store named by ``auth.keyStore.provider`` (Backstage ``KeyStores.fromConfig``).
 
     ``database`` (the default; ``postgres``, its old name, is accepted) uses
-    ``backend.database`` (see :func:`~wsgiauth.identity.database.database_from_config`),
+    ``backend.database`` (see :func:`~wsgiauth.identity.database_config.database_from_config`),
     ``memory`` keeps keys in this process, ``static`` loads PEM files.
     ``firestore`` is Backstage's but not supported here.
 

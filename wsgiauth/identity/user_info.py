@@ -26,7 +26,7 @@ from typing import Any
 
 from ..config import Config
 from .database import Database
-from .database import database_from_config
+from .database_config import database_from_config
 from .key_stores import SqlKeyStore
 from .token_factory import TOKEN_EXPIRATION_MAX
 from .types import KeyStore

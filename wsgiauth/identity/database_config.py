@@ -1,0 +1,128 @@
+"""Which database the key store and the user-info store use: Backstage's ``backend.database``.
+
+:func:`database_from_config` reads the block as Backstage does (``client``,
+``connection``, ``prefix``, ``plugin.auth`` overrides) and returns a
+:class:`~wsgiauth.identity.database.Database`; without the block, an SQLite file
+in :func:`default_data_dir`. Kept apart from :mod:`wsgiauth.identity.database`,
+which runs statements and knows nothing of config files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import Config
+from .database import Database
+from .postgres import conninfo_helpers
+
+__all__ = ["database_from_config", "default_data_dir"]
+
+#: File name of the default SQLite database, in :func:`default_data_dir`.
+DEFAULT_SQLITE_FILE = "wsgiauth.sqlite3"
+#: File name used with Backstage's ``connection: {directory: ...}`` form (``<pluginId>.sqlite``).
+DIRECTORY_SQLITE_FILE = "auth.sqlite"
+_SQLITE_CLIENTS = ("better-sqlite3", "sqlite3")
+_PG_CLIENTS = ("pg",)
+
+
+def default_data_dir() -> Path:
+    """Where wsgiauth keeps its SQLite file when the config names none (created if missing).
+
+    ``$WSGIAUTH_DATA_DIR``, else ``$XDG_DATA_HOME/wsgiauth``, else ``~/.local/share/wsgiauth``.
+    """
+    if os.environ.get("WSGIAUTH_DATA_DIR"):
+        path = Path(os.environ["WSGIAUTH_DATA_DIR"])
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        path = Path(xdg) / "wsgiauth"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def _connection_block(database: Config) -> tuple[str | None, Any]:
+    """``client`` and ``connection``, with ``plugin.auth`` overriding the top level."""
+    client = database.get_optional_string("client")
+    connection = database.get("connection")
+    plugin = database.get_optional_config("plugin.auth")
+    if plugin is not None:
+        client = plugin.get_optional_string("client") or client
+        override = plugin.get("connection")
+        if isinstance(override, Mapping) and isinstance(connection, Mapping):
+            connection = {**connection, **override}
+        elif override is not None:
+            connection = override
+    return client, connection
+
+
+def database_from_config(config: Config, *, base_dir: Path | None = None) -> Database:
+    """The database named by ``backend.database`` (Backstage's shape), or the default file.
+
+    - ``client: better-sqlite3`` / ``sqlite3`` with ``connection: ':memory:'``,
+      ``{filename: path}`` or ``{directory: dir}`` (the file ``auth.sqlite`` in it);
+    - ``client: pg`` with a ``postgresql://`` URL or ``{host, port, user, password,
+      database}``; without a database name, ``backstage_plugin_auth`` (or
+      ``<prefix>auth`` with ``backend.database.prefix``);
+    - absent: the SQLite file ``wsgiauth.sqlite3`` in :func:`default_data_dir`.
+
+    Relative paths are resolved against ``base_dir``, by default the folder of the
+    config file that sets ``backend.database`` (as catalog locations are).
+
+    :param config: the root config.
+    """
+    block = config.get_optional_config("backend.database")
+    if block is None:
+        return Database.sqlite(default_data_dir() / DEFAULT_SQLITE_FILE)
+    base_dir = base_dir or config.source_dir("backend.database")
+    client, connection = _connection_block(block)
+    if client is None:
+        raise block.error("client", "missing (better-sqlite3, sqlite3 or pg)")
+    if client in _SQLITE_CLIENTS:
+        return Database.sqlite(_sqlite_path(block, connection, base_dir))
+    if client in _PG_CLIENTS:
+        prefix = block.get_optional_string("prefix") or "backstage_plugin_"
+        return _postgres(block, connection, f"{prefix}auth")
+    raise block.error("client", f"unsupported client '{client}' (better-sqlite3, sqlite3 or pg)")
+
+
+def _sqlite_path(block: Config, connection: Any, base_dir: Path | None) -> str:
+    def resolve(value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() or base_dir is None else base_dir / path
+
+    if connection is None:
+        return str(default_data_dir() / DEFAULT_SQLITE_FILE)
+    if isinstance(connection, str):
+        return connection if connection == ":memory:" else str(resolve(connection))
+    if isinstance(connection, Mapping):
+        if isinstance(connection.get("filename"), str) and connection["filename"]:
+            name = connection["filename"]
+            return name if name == ":memory:" else str(resolve(name))
+        if isinstance(connection.get("directory"), str) and connection["directory"]:
+            directory = resolve(connection["directory"])
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return str(directory / DIRECTORY_SQLITE_FILE)
+    raise block.error(
+        "connection", "expected ':memory:', {filename: <path>} or {directory: <path>}"
+    )
+
+
+def _postgres(block: Config, connection: Any, default_name: str) -> Database:
+    if isinstance(connection, str):
+        conninfo_to_dict, _ = conninfo_helpers()
+        try:
+            has_name = "dbname" in conninfo_to_dict(connection)
+        except Exception as exc:
+            raise block.error("connection", "not a valid PostgreSQL connection string") from exc
+        extra: dict[str, Any] = {} if has_name else {"dbname": default_name}
+        return Database.postgres(connection, **extra)
+    if isinstance(connection, Mapping):
+        keys = {"host": "host", "port": "port", "user": "user", "password": "password"}
+        params: dict[str, Any] = {
+            ours: str(connection[key]) for key, ours in keys.items() if connection.get(key)
+        }
+        params["dbname"] = str(connection.get("database") or default_name)
+        return Database.postgres(**params)
+    raise block.error("connection", "expected a postgresql:// URL or {host, port, user, ...}")
