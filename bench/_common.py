@@ -33,10 +33,10 @@ from urllib.parse import quote
 import requests
 from requests.adapters import BaseAdapter
 
-from wsgiauth._http import HttpClient
 from wsgiauth.app import AuthApp
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
+from wsgiauth.http import HttpClient
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.oauth.provider_factory import create_oauth_provider_factory
 from wsgiauth.oauth.types import OAuthAuthenticateInput
@@ -199,7 +199,7 @@ CANNED: dict[str, dict[str, Any]] = {
 class CannedAdapter(BaseAdapter):
     """A ``requests`` transport answering GETs from :data:`CANNED`; counts what it is asked.
 
-    The whole :class:`~wsgiauth._http.HttpClient` path runs (timeouts, size
+    The whole :class:`~wsgiauth.http.HttpClient` path runs (timeouts, size
     cap, JSON parsing); only the socket is missing. ``calls`` shows whether a
     route goes to the network per request (it should not, once discovery is cached).
     """

@@ -13,10 +13,10 @@ import pytest
 import requests
 import responses
 
-from wsgiauth._http import HttpClient
-from wsgiauth._http import HttpResponse
-from wsgiauth._http import create_http_client
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import HttpClient
+from wsgiauth.http import HttpResponse
+from wsgiauth.http import create_http_client
 
 URL = "https://idp.example.com/.well-known/openid-configuration"
 
@@ -289,7 +289,7 @@ def test_bodies_and_tokens_are_not_logged(
 ) -> None:
     mocked.post(URL, json={"access_token": "tok-SECRET"})
     mocked.get("https://idp.example.com/userinfo", status=502, body="tok-SECRET")
-    caplog.set_level("DEBUG", logger="wsgiauth._http")
+    caplog.set_level("DEBUG", logger="wsgiauth.http")
     http.request("POST", URL, data={"refresh_token": "rt-SECRET"})
     with pytest.raises(ServiceUnavailableError):
         http.request("GET", "https://idp.example.com/userinfo?x=1", headers={"Authorization": "t"})

@@ -1,8 +1,8 @@
 """The tests mirror the package: every module of wsgiauth/ has its own test module.
 
 ``wsgiauth/x.py`` is tested in ``tests/test_x.py`` and ``wsgiauth/pkg/x.py`` in
-``tests/pkg/test_x.py``; a leading underscore is dropped (``_http.py`` ->
-``tests/test_http.py``). ``__init__.py`` files (re-exports, pinned by
+``tests/pkg/test_x.py``; a leading underscore is dropped (``http.py`` ->
+``tests/testhttp.py``). ``__init__.py`` files (re-exports, pinned by
 ``test_exported_members.py``) and files that are not Python (``py.typed``, the
 demo's and the browser client's static files) have none.
 """
@@ -37,7 +37,7 @@ def package_modules() -> set[str]:
     ("module", "expected"),
     [
         pytest.param("wsgiauth/app.py", "tests/test_app.py", id="top-level"),
-        pytest.param("wsgiauth/_http.py", "tests/test_http.py", id="private-top-level"),
+        pytest.param("wsgiauth/_loader.py", "tests/test_loader.py", id="private-top-level"),
         pytest.param("wsgiauth/oauth/client.py", "tests/oauth/test_client.py", id="subpackage"),
         pytest.param("wsgiauth/pkg/sub/_x.py", "tests/pkg/sub/test_x.py", id="nested-private"),
     ],

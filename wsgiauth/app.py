@@ -24,8 +24,6 @@ from urllib.parse import unquote_to_bytes
 from webob import Request
 from webob import Response
 
-from ._http import HttpClient
-from ._http import create_http_client
 from .catalog.context import CatalogAuthResolverContext
 from .catalog.yaml_catalog import YamlCatalog
 from .client import CLIENT_PATH
@@ -40,6 +38,8 @@ from .errors import InputError
 from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
+from .http import HttpClient
+from .http import create_http_client
 from .identity.service import create_identity_service
 from .loader import load_config
 from .origins import checked_origin_patterns

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from webob import Request
     from webob import Response
 
-    from ._http import HttpClient
     from .config import Config
+    from .http import HttpClient
     from .sealing import CookieSealer
 
 __all__ = [

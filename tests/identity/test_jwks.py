@@ -14,8 +14,8 @@ import responses
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from wsgiauth._http import HttpClient
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import HttpClient
 from wsgiauth.identity.jwks import JWKS_DEFAULT_MAX_AGE
 from wsgiauth.identity.jwks import JWKS_MAX_MAX_AGE
 from wsgiauth.identity.jwks import JWKS_MIN_MAX_AGE

@@ -20,9 +20,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from tests.identity.conftest import CRAFTED_TOKENS
-from wsgiauth._http import HttpClient
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import HttpClient
 from wsgiauth.identity.jwks import KEY_SOURCE_MAX_AGE
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.token_factory import TokenFactory

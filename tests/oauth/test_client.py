@@ -15,12 +15,12 @@ import pytest
 import responses
 from webob import Request
 
-from wsgiauth._http import create_http_client
 from wsgiauth.config import Config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import create_http_client
 from wsgiauth.oauth.client import ClientCredentials
 from wsgiauth.oauth.client import authorization_url
 from wsgiauth.oauth.client import callback_code

@@ -12,12 +12,12 @@ import requests
 import responses
 from webob import Request
 
-from wsgiauth._http import create_http_client
 from wsgiauth.config import Config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import create_http_client
 from wsgiauth.oauth.types import OAuthAuthenticateInput
 from wsgiauth.oauth.types import OAuthAuthenticator
 from wsgiauth.oauth.types import OAuthRefreshInput

@@ -37,13 +37,13 @@ from tests.providers.oidc_idp import FakeClock
 from tests.providers.oidc_idp import Idp
 from tests.providers.oidc_idp import discovery
 from tests.providers.oidc_idp import public_jwk
-from wsgiauth._http import create_http_client
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import create_http_client
 from wsgiauth.middleware import AuthMiddleware
 from wsgiauth.oauth.types import OAuthAuthenticateInput
 from wsgiauth.oauth.types import OAuthAuthenticator

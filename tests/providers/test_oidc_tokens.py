@@ -27,9 +27,9 @@ from tests.providers.oidc_idp import Idp
 from tests.providers.oidc_idp import b64url
 from tests.providers.oidc_idp import discovery
 from tests.providers.oidc_idp import public_jwk
-from wsgiauth._http import create_http_client
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.http import create_http_client
 from wsgiauth.providers.oidc_tokens import OidcTokenVerifier
 from wsgiauth.providers.oidc_tokens import derive_id_token_nonce
 

@@ -49,10 +49,10 @@ from typing import Any
 
 import jwt
 
-from .._http import HttpClient
-from .._http import create_http_client
 from ..errors import HttpError
 from ..errors import ServiceUnavailableError
+from ..http import HttpClient
+from ..http import create_http_client
 
 __all__ = ["JwksKeys"]
 

@@ -64,7 +64,7 @@ from .tokens import TYP_USER
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-    from .._http import HttpClient
+    from ..http import HttpClient
 
 __all__ = ["BackstageIdentity", "IdentityVerifier", "parse_bearer_token"]
 

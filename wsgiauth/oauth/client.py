@@ -5,7 +5,7 @@ The back-channel mechanics the OAuth providers share
 authentication at the token endpoint (RFC 6749 §2.3.1), building the
 authorization URL (with the PKCE S256 challenge), reading the callback, and
 turning a token response into an :class:`~wsgiauth.oauth.types.OAuthSession`.
-oauthlib does the OAuth encoding and :class:`~wsgiauth._http.HttpClient` the
+oauthlib does the OAuth encoding and :class:`~wsgiauth.http.HttpClient` the
 wire; nothing here knows which provider it serves.
 """
 
@@ -32,8 +32,8 @@ from .types import OAuthSession
 if TYPE_CHECKING:
     from webob import Request
 
-    from .._http import HttpClient
     from ..config import Config
+    from ..http import HttpClient
 
 __all__ = [
     "TOKEN_ENDPOINT_AUTH_METHODS",

@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
     from webob import Request
 
-    from .._http import HttpClient
     from ..config import Config
+    from ..http import HttpClient
     from ..types import ProfileInfo
 
 __all__ = [

@@ -10,13 +10,13 @@ module; third-party packages use the same.
 
 from __future__ import annotations
 
-from .._http import HttpClient as HttpClient
 from ..config import Config as Config
 from ..errors import AuthenticationError as AuthenticationError
 from ..errors import HttpError as HttpError
 from ..errors import InputError as InputError
 from ..errors import NotAllowedError as NotAllowedError
 from ..errors import ServiceUnavailableError as ServiceUnavailableError
+from ..http import HttpClient as HttpClient
 from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
 from ..types import ProfileInfo as ProfileInfo
 from ..types import ProviderModule as ProviderModule
