@@ -1,8 +1,8 @@
 """The tests mirror the package: every module of wsgiauth/ has its own test module.
 
 ``wsgiauth/x.py`` is tested in ``tests/test_x.py`` and ``wsgiauth/pkg/x.py`` in
-``tests/pkg/test_x.py``; a leading underscore is dropped (``http.py`` ->
-``tests/testhttp.py``). ``__init__.py`` files (re-exports, pinned by
+``tests/pkg/test_x.py``; a leading underscore is dropped (``_x.py`` ->
+``tests/test_x.py``). ``__init__.py`` files (re-exports, pinned by
 ``test_exported_members.py``) and files that are not Python (``py.typed``, the
 demo's and the browser client's static files) have none.
 """
