@@ -7,6 +7,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs
 from urllib.parse import unquote
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from wsgiref.validate import validator
 
@@ -63,7 +64,9 @@ class FakeAuthenticator:
 
     def start(self, input):
         self.calls.append(("start", input))
-        query = f"state={input.state}&code_challenge={input.code_challenge}&scope={input.scope}"
+        query = urlencode(
+            {"state": input.state, "code_challenge": input.code_challenge, "scope": input.scope}
+        )
         return OAuthStartResponse(url=f"https://idp.example/authorize?{query}")
 
     def authenticate(self, input):
