@@ -313,3 +313,34 @@ def test_shared_by_threads(mocked: responses.RequestsMock) -> None:
     for thread in threads:
         thread.join()
     assert results == {i: i for i in range(8)}
+
+
+def test_reroute_sends_a_fixed_host_to_a_loopback_fake():
+    """The documented test seam for providers whose hosts are fixed."""
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler
+    from wsgiref.simple_server import make_server
+
+    seen = []
+
+    def fake(environ, start_response):
+        seen.append((environ["PATH_INFO"], environ["QUERY_STRING"]))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"login": "jane"}']
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    with make_server("127.0.0.1", 0, fake, handler_class=Quiet) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            client = create_http_client()
+            client.reroute("https://api.github.com", f"http://127.0.0.1:{server.server_port}")
+            assert client.get_json("https://api.github.com/user?x=1") == {"login": "jane"}
+            assert seen == [("/user", "x=1")]
+            with pytest.raises(ServiceUnavailableError):  # other hosts are left alone
+                client.get_json("https://api.github.com.invalid/user")
+        finally:
+            server.shutdown()

@@ -15,8 +15,10 @@ those once:
 - 4xx answers are returned, because OAuth error bodies live there;
 - the session keeps no cookies and ``POST`` never follows redirects.
 
-Bodies are never logged: they hold tokens. The module is private; providers
-receive an :class:`HttpClient` from the auth app.
+Bodies are never logged: they hold tokens. Providers receive an
+:class:`HttpClient` from the auth app; tests of a provider whose hosts are fixed
+(``github.com``, ``login.microsoftonline.com``) send its calls to a fake on
+loopback with :meth:`HttpClient.reroute`, never with a config key.
 """
 
 from __future__ import annotations
@@ -120,18 +122,32 @@ class HttpClient:
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
         self.session = session if session is not None else _new_session()
+        #: Origin prefix → replacement (:meth:`reroute`); shared with derived clients.
+        self._reroutes: dict[str, str] = {}
+
+    def reroute(self, origin: str, to: str) -> None:
+        """Send every request for ``origin`` to ``to`` instead: the test seam for fixed hosts.
+
+        ``client.reroute("https://github.com", "http://127.0.0.1:8123")`` makes
+        ``https://github.com/login/oauth/access_token`` reach the fake at
+        ``http://127.0.0.1:8123/login/oauth/access_token``; path and query are kept.
+        It applies to the clients derived from this one too.
+        """
+        self._reroutes[origin.rstrip("/") + "/"] = to.rstrip("/") + "/"
 
     def with_read_timeout(self, read_timeout: float) -> HttpClient:
         """A client with another read timeout that shares this one's connection pool.
 
         Providers with their own ``timeout`` setting use it.
         """
-        return HttpClient(
+        client = HttpClient(
             connect_timeout=self.connect_timeout,
             read_timeout=read_timeout,
             max_bytes=self.max_bytes,
             session=self.session,
         )
+        client._reroutes = self._reroutes  # the same dict: later reroutes apply too
+        return client
 
     def request(
         self,
@@ -150,6 +166,10 @@ class HttpClient:
         """
         method = method.upper()
         host = _host(url)
+        for origin, target in self._reroutes.items():
+            if url.startswith(origin):
+                url = target + url[len(origin) :]
+                break
         try:
             response = self.session.request(
                 method,
