@@ -329,3 +329,20 @@ def test_unknown_user_sees_the_resolver_error_in_the_popup(testapp):
     assert message["error"]["message"].startswith(
         "Failed to sign-in, unable to resolve user identity"
     )
+
+
+def test_declared_config_keys_name_an_unknown_one_at_startup():
+    from wsgiauth.oauth import create_oauth_provider_factory
+
+    module = ProviderModule(
+        "strict", create_oauth_provider_factory(FakeAuthenticator, config_keys=["clientId"])
+    )
+    env = {"clientId": "id", "callbackUrl": "http://localhost:7007/cb", "clientSecrett": "s"}
+    config = Config.from_dict(base_config(providers={"strict": {"development": env}}))
+    with pytest.raises(ConfigError) as raised:
+        create_auth_app(config, providers={"strict": module})
+    assert raised.value.path == "auth.providers.strict.development.clientSecrett"
+    assert "unknown key" in raised.value.reason
+    del env["clientSecrett"]  # the common keys (callbackUrl ...) are always known
+    config = Config.from_dict(base_config(providers={"strict": {"development": env}}))
+    assert "strict" in create_auth_app(config, providers={"strict": module}).providers

@@ -8,6 +8,7 @@ checked here, at startup, so a bad config never waits for the first request.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from .environment import EnvironmentHandler
 from .route_handlers import OAuthRouteHandlers
 
 if TYPE_CHECKING:
+    from ..config import Config
     from ..sign_in.factory import SignInResolverFactory
     from ..types import AuthProviderFactory
     from ..types import AuthProviderFactoryOptions
@@ -31,7 +33,10 @@ if TYPE_CHECKING:
     from .types import OAuthAuthenticatorResult
     from .types import ProfileTransform
 
-__all__ = ["create_oauth_provider_factory"]
+__all__ = ["COMMON_CONFIG_KEYS", "create_oauth_provider_factory"]
+
+#: The keys :func:`create_oauth_provider_factory` itself reads in every environment.
+COMMON_CONFIG_KEYS = frozenset({"callbackUrl", "additionalScopes", "sessionDuration", "signIn"})
 
 
 def create_oauth_provider_factory(
@@ -40,9 +45,14 @@ def create_oauth_provider_factory(
     profile_transform: ProfileTransform | None = None,
     sign_in_resolver: SignInResolver | None = None,
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
+    config_keys: Collection[str] | None = None,
 ) -> AuthProviderFactory:
     """A provider factory that builds ``authenticator`` once per configured environment.
 
+    :param config_keys: the keys the authenticator reads in an environment. Given,
+        any other key (besides :data:`COMMON_CONFIG_KEYS`) fails startup and
+        ``check-config`` with an error naming it: a misspelt ``clientSecrett`` must
+        not pass for an unset one.
     :param sign_in_resolver: used when an environment configures no ``signIn.resolvers``.
     :param sign_in_resolver_factories: the names ``signIn.resolvers`` may use; by
         default ``options.sign_in_resolver_factories``: the common ones, the provider
@@ -55,6 +65,8 @@ def create_oauth_provider_factory(
         handlers = {}
         for env in options.config.keys():
             config = options.config.get_config(env)
+            if config_keys is not None:
+                _check_keys(config, COMMON_CONFIG_KEYS | set(config_keys))
             callback_url = (
                 config.get_optional_string("callbackUrl")
                 or f"{options.base_url}/{provider_id}/handler/frame"
@@ -86,6 +98,12 @@ def create_oauth_provider_factory(
         return EnvironmentHandler(provider_id, handlers)
 
     return factory
+
+
+def _check_keys(config: Config, known: Collection[str]) -> None:
+    for key in config.keys():
+        if key not in known:
+            raise config.error(key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
 def _sign_in(resolver: SignInResolver | None, context: AuthResolverContext) -> SignIn | None:
