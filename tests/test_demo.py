@@ -178,7 +178,7 @@ def test_providers_of_the_demo_config(demo):
     assert demo.get("/api/providers").json == {
         "authBaseUrl": "/api/auth",
         "environment": "development",
-        "providers": [{"id": "guest", "kind": "proxy", "title": "Guest", "defaultScopes": []}],
+        "providers": [{"id": "guest", "kind": "proxy"}],
     }
 
 
@@ -192,15 +192,7 @@ def test_providers_with_oidc(monkeypatch):
         monkeypatch.setenv(name, value)
     config = load_config(str(EXAMPLES / "app-config.yaml"), str(EXAMPLES / "app-config.oidc.yaml"))
     providers = make_stack(config).get("/api/providers").json["providers"]
-    assert providers == [
-        {"id": "guest", "kind": "proxy", "title": "Guest", "defaultScopes": []},
-        {
-            "id": "oidc",
-            "kind": "oauth",
-            "title": "OIDC",
-            "defaultScopes": ["openid", "profile", "email"],
-        },
-    ]
+    assert providers == [{"id": "guest", "kind": "proxy"}, {"id": "oidc", "kind": "oauth"}]
 
 
 def test_auth_backend_on_another_origin():
@@ -247,13 +239,8 @@ def test_unconfigured_application_has_no_buttons():
 
 
 def test_provider_json():
-    provider = DemoProvider(id="github", kind="oauth", title="GitHub", default_scopes=("a",))
-    assert provider.to_json() == {
-        "id": "github",
-        "kind": "oauth",
-        "title": "GitHub",
-        "defaultScopes": ["a"],
-    }
+    provider = DemoProvider(id="github", kind="oauth")
+    assert provider.to_json() == {"id": "github", "kind": "oauth"}
 
 
 # --- /api/me ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ Routes:
   that allows scripts and requests only from this origin and the auth backend's;
 - ``GET /static/portal.js``, ``/static/portal.css``;
 - ``GET /api/providers``: the auth base URL, the environment and the configured
-  providers (``id``, ``kind`` ``"proxy"`` or ``"oauth"``, ``title``), for the page;
+  providers (``id``, and ``kind``: ``"proxy"`` or ``"oauth"``), for the page;
 - ``GET /api/me``: a protected API. It needs a valid identity token
   (``Authorization: Bearer``) and answers with the verified identity.
 
@@ -56,24 +56,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DemoPortal", "DemoProvider", "application", "make_application"]
 
-#: Button titles of well-known provider ids; others are shown by id.
-_TITLES = {
-    "guest": "Guest",
-    "oidc": "OIDC",
-    "oauth2": "OAuth 2.0",
-    "github": "GitHub",
-    "gitlab": "GitLab",
-    "google": "Google",
-    "microsoft": "Microsoft",
-    "okta": "Okta",
-    "auth0": "Auth0",
-}
-#: Scopes the page asks for by default (Backstage's frontend APIs use the same).
-_DEFAULT_SCOPES = {
-    "oidc": ("openid", "profile", "email"),
-    "google": ("openid", "email", "profile"),
-    "github": ("read:user",),
-}
 #: The portal's own files: the only names ``/static/`` serves (no path from the URL
 #: ever reaches the file system).
 _STATIC_TYPES = {
@@ -91,19 +73,10 @@ class DemoProvider:
     id: str
     #: ``"oauth"`` (popup or redirect sign-in) or ``"proxy"`` (refresh only, e.g. guest).
     kind: str
-    #: The button's title.
-    title: str
-    #: The scopes the page asks for when signing in.
-    default_scopes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The wire shape of ``/api/providers``."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "title": self.title,
-            "defaultScopes": list(self.default_scopes),
-        }
+        """The wire shape of ``/api/providers``; titles and default scopes are the client's."""
+        return {"id": self.id, "kind": self.kind}
 
 
 @cache
@@ -260,12 +233,7 @@ def make_application(config: Config) -> DemoPortal:
         auth_base_url = urlsplit(backend_url).path + base_path
     providers_config = config.get_optional_config("auth.providers")
     providers = [
-        DemoProvider(
-            id=provider_id,
-            kind=_provider_kind(config, provider_id, environment),
-            title=_TITLES.get(provider_id, provider_id),
-            default_scopes=_DEFAULT_SCOPES.get(provider_id, ()),
-        )
+        DemoProvider(id=provider_id, kind=_provider_kind(config, provider_id, environment))
         for provider_id in (providers_config.keys() if providers_config is not None else ())
     ]
     return DemoPortal(providers, auth_base_url=auth_base_url, environment=environment)

@@ -6,8 +6,9 @@
  * ProxiedSignInIdentity, so it works against wsgiauth or a Backstage backend:
  *
  *   const auth = new WsgiAuth({ baseUrl: '/api/auth' });
- *   const oidc = auth.provider('oidc', { title: 'OIDC' });
- *   const guest = auth.provider('guest', { proxy: true });
+ *   const github = auth.provider('github');   // Backstage's title and default scopes
+ *   const oidc = auth.provider('oidc', { title: 'Corporate SSO' });
+ *   const guest = auth.provider('guest');     // a proxy provider: refresh only
  *   await auth.restore(['oidc']);          // on page load: silent sign-in
  *   await oidc.signIn();                   // on a click: popup, or redirect when blocked
  *   const res = await auth.fetch('/api/me'); // Authorization: Bearer <identity token>
@@ -73,6 +74,37 @@
     return new WsgiAuthError('Error', `${what}, ${response.statusText}`, response.status);
   }
 
+  const GOOGLE_SCOPE = 'https://www.googleapis.com/auth/';
+  const OIDC_SCOPES = ['openid', 'email', 'profile', 'offline_access'];
+  /**
+   * Each Backstage provider's title and default scopes, as Backstage's own frontend
+   * APIs (`@backstage/core-app-api`, apis/implementations/auth) define them; options
+   * given to `auth.provider(id, options)` win.
+   */
+  const KNOWN_PROVIDERS = {
+    atlassian: { title: 'Atlassian' },
+    auth0: { title: 'Auth0' },
+    bitbucket: { title: 'Bitbucket', defaultScopes: ['account'] },
+    bitbucketServer: { title: 'Bitbucket Server', defaultScopes: ['PROJECT_ADMIN'] },
+    github: { title: 'GitHub', defaultScopes: ['read:user'] },
+    gitlab: { title: 'GitLab', defaultScopes: ['read_user'] },
+    google: {
+      title: 'Google',
+      defaultScopes: ['openid', `${GOOGLE_SCOPE}userinfo.email`, `${GOOGLE_SCOPE}userinfo.profile`],
+    },
+    guest: { title: 'Guest', proxy: true },
+    microsoft: {
+      title: 'Microsoft',
+      defaultScopes: ['openid', 'offline_access', 'profile', 'email', 'User.Read'],
+    },
+    oauth2: { title: 'Your Identity Provider' },
+    oidc: { title: 'OIDC' },
+    okta: { title: 'Okta', defaultScopes: OIDC_SCOPES },
+    onelogin: { title: 'onelogin', defaultScopes: OIDC_SCOPES },
+    openshift: { title: 'OpenShift', defaultScopes: ['user:info'] },
+    pinniped: { title: 'Pinniped' },
+  };
+
   /** One sign-in provider (`auth.provider(id, options)`); holds that provider's session. */
   class AuthProvider {
     #auth;
@@ -82,11 +114,12 @@
     #generation = 0; // bumped on sign-out so late answers cannot sign the user back in
 
     constructor(auth, id, options = {}) {
+      const known = Object.hasOwn(KNOWN_PROVIDERS, id) ? KNOWN_PROVIDERS[id] : {};
       this.#auth = auth;
       this.id = id;
-      this.title = options.title || id;
-      this.proxy = Boolean(options.proxy);
-      this.defaultScopes = splitScopes(options.defaultScopes);
+      this.title = options.title || known.title || id;
+      this.proxy = Boolean(options.proxy ?? known.proxy);
+      this.defaultScopes = splitScopes(options.defaultScopes ?? known.defaultScopes);
       this.flow = options.flow || 'auto';
       if (!['auto', 'popup', 'redirect'].includes(this.flow)) {
         throw new TypeError(`flow must be 'auto', 'popup' or 'redirect', not ${this.flow}`);

@@ -120,16 +120,13 @@
     const auth = new WsgiAuth({ baseUrl: config.authBaseUrl, environment: config.environment });
     const titles = new Map();
     for (const entry of config.providers) {
-      titles.set(entry.id, entry.title);
-      const provider = auth.provider(entry.id, {
-        title: entry.title,
-        proxy: entry.kind === 'proxy',
-        defaultScopes: entry.defaultScopes,
-      });
+      // Titles and default scopes: wsgiauth.js knows Backstage's for each provider id.
+      const provider = auth.provider(entry.id, { proxy: entry.kind === 'proxy' });
+      titles.set(entry.id, provider.title);
       const button = document.createElement('button');
       button.type = 'button';
       button.className = entry.kind === 'oauth' ? 'primary' : '';
-      button.textContent = entry.id === 'guest' ? 'Sign in as guest' : `Sign in with ${entry.title}`;
+      button.textContent = entry.id === 'guest' ? 'Sign in as guest' : `Sign in with ${provider.title}`;
       button.addEventListener('click', async () => {
         clearError();
         // signIn() opens the popup before its first await, inside this click.
