@@ -1,0 +1,223 @@
+"""Google sign-in (Backstage's ``google`` module).
+
+Read against ``@backstage/plugin-auth-backend-module-google-provider`` 0.3.19,
+``dist/authenticator.cjs.js`` (``googleAuthenticator``) and ``dist/resolvers.cjs.js``
+(``googleSignInResolvers``), and the passport strategy it wraps,
+``passport-google-oauth20`` 2.0.0 ``lib/strategy.js`` and ``lib/profile/openid.js``:
+
+- config ``clientId``, ``clientSecret`` (plus the common keys);
+- required scopes ``openid``, ``.../auth/userinfo.email``, ``.../auth/userinfo.profile``;
+  granted scopes are not persisted, ``providerInfo.scope`` is what Google answers;
+- ``access_type=offline``, ``prompt=consent``, ``include_granted_scopes=true``;
+- the code and refresh grants at ``www.googleapis.com/oauth2/v4/token`` with the client
+  credentials in the form; the profile from ``www.googleapis.com/oauth2/v3/userinfo``;
+- logout revokes the refresh token at ``oauth2.googleapis.com/revoke``
+  (``google-auth-library``'s ``OAuth2Client.revokeToken``);
+- the ``emailMatchingUserEntityAnnotation`` resolver on ``google.com/email``.
+
+Like Backstage, the ID token is not verified: it comes straight from Google's token
+endpoint over TLS (OIDC Core §3.1.3.7) and only fills profile fields userinfo lacks.
+Unlike Backstage, the userinfo call carries the token in the ``Authorization`` header
+rather than the query string, PKCE S256 is sent, and a failed revocation is logged
+instead of failing the logout (the local session ends either way).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+
+from ..errors import AuthenticationError
+from ..errors import HttpError
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import email_matching_user_entity_annotation
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Self
+
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthLogoutInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
+    from ..oauth import OAuthStartInput
+
+__all__ = ["GoogleAuthenticator", "module", "passport_profile_info"]
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_URL = "https://accounts.google.com/o/oauth2/v2/auth"
+TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token"  # noqa: S105 (a URL)
+USERINFO_URL = "https://www.googleapis.com/oauth2/v3/userinfo"
+REVOKE_URL = "https://oauth2.googleapis.com/revoke"
+
+
+def passport_profile_info(profile: Mapping[str, Any], id_token: str | None) -> ProfileInfo:
+    """Backstage's default profile transform (``PassportHelpers.transformProfile``).
+
+    ``email`` from ``emails[0]`` unless marked unverified, ``picture`` from ``avatarUrl``
+    or ``photos[0]``, ``displayName`` from ``displayName``, ``username`` or ``id``; what
+    is missing comes from the (unverified) ID token's ``email``, ``picture``, ``name``.
+    """
+    email = picture = None
+    rejected = False
+    emails = profile.get("emails")
+    if isinstance(emails, list) and emails:
+        email = emails[0].get("value")
+        rejected = emails[0].get("verified") is False
+    else:
+        email = profile.get("email")
+    raw = profile.get("_json")
+    if email and isinstance(raw, dict) and raw.get("email") == email:
+        rejected = rejected or raw.get("email_verified") is False
+    if rejected:
+        email = None
+    photos = profile.get("photos")
+    picture = profile.get("avatarUrl") or (
+        photos[0].get("value") if isinstance(photos, list) and photos else profile.get("photo")
+    )
+    display_name = next(
+        (profile[key] for key in ("displayName", "username", "id") if profile.get(key) is not None),
+        None,
+    )
+    if ((not email and not rejected) or not picture or not display_name) and id_token:
+        try:
+            claims = jwt.decode(id_token, options={"verify_signature": False})
+        except jwt.InvalidTokenError as error:
+            raise AuthenticationError("Failed to parse id token and get profile info") from error
+        if not email and not rejected and claims.get("email_verified") is not False:
+            email = claims.get("email") or None
+        picture = picture or claims.get("picture") or None
+        display_name = display_name or claims.get("name") or None
+    return ProfileInfo(email=email, display_name=display_name, picture=picture)
+
+
+def _google_profile(json: Mapping[str, Any]) -> dict[str, Any]:
+    """The passport profile of a userinfo answer (passport-google-oauth20 ``openid.parse``)."""
+    profile: dict[str, Any] = {"provider": "google", "id": json.get("sub")}
+    profile["displayName"] = json.get("name")
+    if json.get("family_name") or json.get("given_name"):
+        profile["name"] = {
+            "familyName": json.get("family_name"),
+            "givenName": json.get("given_name"),
+        }
+    if json.get("email"):
+        profile["emails"] = [{"value": json["email"], "verified": json.get("email_verified")}]
+    if json.get("picture"):
+        profile["photos"] = [{"value": json["picture"]}]
+    profile["_json"] = dict(json)
+    return profile
+
+
+class GoogleAuthenticator:
+    """Backstage's ``googleAuthenticator``: Google's OAuth 2 endpoints and userinfo."""
+
+    persist_scopes = False
+    required_scopes: tuple[str, ...] = (
+        "openid",
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/userinfo.profile",
+    )
+
+    def __init__(self, *, credentials: ClientCredentials, callback_url: str, http: HttpClient):
+        self.credentials = credentials
+        self.callback_url = callback_url
+        self.http = http
+
+    @classmethod
+    def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
+        """Build from ``auth.providers.google.<env>``: ``clientId`` and ``clientSecret``."""
+        # The passport strategy puts the client credentials in the token request's form.
+        credentials = ClientCredentials.from_config(config, auth_method="client_secret_post")
+        return cls(credentials=credentials, callback_url=callback_url, http=http)
+
+    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
+        """Google's consent page, asking for a refresh token and incremental consent."""
+        return OAuthStartResponse(
+            authorization_url(
+                AUTHORIZATION_URL,
+                self.credentials.client_id,
+                access_type="offline",
+                prompt="consent",
+                include_granted_scopes="true",
+                redirect_uri=self.callback_url,
+                scope=input.scope,
+                state=input.state,
+                code_challenge=input.code_challenge,
+            )
+        )
+
+    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the code for tokens, then read userinfo."""
+        body = self.credentials.code_grant(
+            callback_code(input.request),
+            redirect_uri=self.callback_url,
+            code_verifier=input.code_verifier,
+        )
+        token = request_token(
+            self.http, TOKEN_URL, self.credentials, body, failed="Authentication failed"
+        )
+        session = session_from_token(token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the refresh token (with the scope, as Backstage), then read userinfo."""
+        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
+        token = request_token(
+            self.http, TOKEN_URL, self.credentials, body, failed="The refresh token was rejected"
+        )
+        session = session_from_token(token, refresh_token=input.refresh_token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def logout(self, input: OAuthLogoutInput) -> None:  # noqa: A002
+        """Revoke the refresh token at Google; a failure there is only logged."""
+        if not input.refresh_token:
+            return
+        try:
+            response = self.http.request(
+                "POST", f"{REVOKE_URL}?{urlencode({'token': input.refresh_token})}"
+            )
+        except HttpError as error:
+            log.warning("Revoking the Google refresh token failed: %s", error.message)
+            return
+        if not response.ok:
+            log.warning("Revoking the Google refresh token failed: %d", response.status)
+
+    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+        userinfo = self.http.get_json(
+            USERINFO_URL, headers={"Authorization": f"Bearer {session.access_token}"}
+        )
+        return _google_profile(userinfo)
+
+    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
+        """Email (if verified), name and picture from userinfo, else from the ID token."""
+        return passport_profile_info(result.full_profile, result.session.id_token)
+
+
+#: The built-in ``google`` provider.
+module = ProviderModule(
+    provider_id="google",
+    factory=create_oauth_provider_factory(
+        GoogleAuthenticator, config_keys=("clientId", "clientSecret")
+    ),
+    resolvers={
+        "emailMatchingUserEntityAnnotation": email_matching_user_entity_annotation(
+            "google.com/email"
+        )
+    },
+)
