@@ -1,0 +1,219 @@
+"""GitLab, on gitlab.com or self-managed (Backstage's ``gitlab`` module).
+
+Held against ``@backstage/plugin-auth-backend-module-gitlab-provider`` 0.4.7
+(``src/authenticator.ts``, ``src/resolvers.ts``, ``src/module.ts``) and the
+``passport-gitlab2`` 5.0.0 strategy it wraps: ``audience`` is the GitLab base URL
+(default ``https://gitlab.com``), the browser goes to ``<audience>/oauth/authorize``,
+the code is traded at ``<audience>/oauth/token`` (credentials in the form body,
+as passport-oauth2 sends them) and the user is read from ``<audience>/api/v4/user``.
+The required scope is ``read_user``; granted scopes are not persisted, so
+``providerInfo.scope`` is what the token endpoint answered.
+
+``full_profile`` is the profile passport-gitlab2 builds (``id``, ``username``,
+``displayName``, ``emails``, ``avatarUrl``, ``profileUrl``, ``_json``), which is
+what Backstage's resolvers and custom resolvers read.
+
+One deliberate difference: PKCE S256 is sent (GitLab documents it for every
+application); Backstage's passport strategy sends none.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from typing import Any
+from urllib.parse import urlsplit
+
+import jwt
+
+from ..errors import AuthenticationError
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import read_absolute_url
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import boolean
+from ..sign_in import create_sign_in_resolver_factory
+from ..sign_in import options_schema
+from ..sign_in import username_matching_user_entity_name
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
+    from ..oauth import OAuthStartInput
+    from ..sign_in import AuthResolverContext
+    from ..sign_in import BackstageSignInResult
+    from ..sign_in import SignInInfo
+    from ..sign_in import SignInResolver
+
+__all__ = [
+    "GitlabAuthenticator",
+    "gitlab_profile",
+    "module",
+    "user_id_matching_user_entity_annotation",
+]
+
+DEFAULT_BASE_URL = "https://gitlab.com"
+DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"
+
+
+def gitlab_profile(user: dict[str, Any]) -> dict[str, Any]:
+    """The passport-gitlab2 profile of a ``/api/v4/user`` answer."""
+    return {
+        "provider": "gitlab",
+        "id": None if user.get("id") is None else str(user["id"]),
+        "username": user.get("username"),
+        "displayName": user.get("name"),
+        "emails": [{"value": user.get("email")}],
+        "avatarUrl": user.get("avatar_url"),
+        "profileUrl": user.get("web_url"),
+        "_json": user,
+    }
+
+
+class GitlabAuthenticator:
+    """Backstage's ``gitlabAuthenticator``: code grant, refresh, the ``/api/v4/user`` profile."""
+
+    persist_scopes = False
+    required_scopes: tuple[str, ...] = ("read_user",)
+
+    def __init__(
+        self, *, credentials: ClientCredentials, callback_url: str, base_url: str, http: HttpClient
+    ) -> None:
+        self.credentials = credentials
+        self.callback_url = callback_url
+        self.base_url = base_url.rstrip("/")
+        self.http = http
+
+    @classmethod
+    def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
+        """Read ``clientId``, ``clientSecret`` and ``audience`` (the GitLab base URL)."""
+        return cls(
+            credentials=ClientCredentials.from_config(config, auth_method="client_secret_post"),
+            callback_url=callback_url,
+            base_url=read_absolute_url(config, "audience", required=False) or DEFAULT_BASE_URL,
+            http=http,
+        )
+
+    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
+        """Send the browser to ``<audience>/oauth/authorize``."""
+        return OAuthStartResponse(
+            authorization_url(
+                f"{self.base_url}/oauth/authorize",
+                self.credentials.client_id,
+                redirect_uri=self.callback_url,
+                scope=input.scope,
+                state=input.state,
+                code_challenge=input.code_challenge,
+            )
+        )
+
+    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the code at ``<audience>/oauth/token``, then read the user."""
+        body = self.credentials.code_grant(
+            callback_code(input.request),
+            redirect_uri=self.callback_url,
+            code_verifier=input.code_verifier,
+        )
+        token = request_token(
+            self.http, self._token_url, self.credentials, body, failed="Authentication failed"
+        )
+        session = session_from_token(token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the refresh token (GitLab rotates it), sending the scope as Backstage does."""
+        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
+        token = request_token(
+            self.http,
+            self._token_url,
+            self.credentials,
+            body,
+            failed="Failed to refresh access token",
+        )
+        session = session_from_token(token, refresh_token=input.refresh_token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    @property
+    def _token_url(self) -> str:
+        return f"{self.base_url}/oauth/token"
+
+    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+        user = self.http.get_json(
+            f"{self.base_url}/api/v4/user",
+            headers={"Authorization": f"Bearer {session.access_token}"},
+        )
+        return gitlab_profile(user)
+
+    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
+        """Backstage's passport transform: first email, ``avatarUrl``, display name or username.
+
+        What is missing is taken from the ID token (GitLab sends one for the ``openid``
+        scope), read without verification as Backstage does.
+        """
+        profile = result.full_profile
+        emails = profile.get("emails") or [{}]
+        email = emails[0].get("value")
+        picture = profile.get("avatarUrl")
+        names = (profile.get(key) for key in ("displayName", "username", "id"))
+        display_name = next((name for name in names if name is not None), None)
+        id_token = result.session.id_token
+        if id_token and not (email and picture and display_name):
+            try:
+                claims = jwt.decode(id_token, options={"verify_signature": False})
+            except jwt.PyJWTError as error:
+                raise AuthenticationError(
+                    "Failed to parse id token and get profile info"
+                ) from error
+            if not email and claims.get("email") and claims.get("email_verified") is not False:
+                email = claims["email"]
+            picture = picture or claims.get("picture")
+            display_name = display_name or claims.get("name")
+        return ProfileInfo(email=email or None, display_name=display_name, picture=picture or None)
+
+
+def _create_user_id_resolver(options: dict[str, Any]) -> SignInResolver:
+    dangerous = options.get(DANGEROUS, False)
+
+    def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
+        profile = getattr(info.result, "full_profile", {})
+        user_id = profile.get("id")
+        if not user_id:
+            raise AuthenticationError("GitLab user profile does not contain a user ID")
+        if not profile.get("profileUrl"):
+            raise AuthenticationError("GitLab user profile does not contain a profile URL")
+        host = urlsplit(profile["profileUrl"]).hostname
+        return context.sign_in_with_catalog_user(
+            {"annotations": {f"{host}/user-id": user_id}},
+            dangerous_entity_ref_fallback={"name": user_id} if dangerous else None,
+        )
+
+    return resolve
+
+
+#: The User annotated ``<gitlab host>/user-id: <GitLab user id>`` (e.g. ``gitlab.com/user-id``).
+user_id_matching_user_entity_annotation = create_sign_in_resolver_factory(
+    _create_user_id_resolver, options_schema=options_schema({DANGEROUS: boolean})
+)
+
+#: The built-in ``gitlab`` provider.
+module = ProviderModule(
+    provider_id="gitlab",
+    factory=create_oauth_provider_factory(
+        GitlabAuthenticator, config_keys=["clientId", "clientSecret", "audience"]
+    ),
+    resolvers={
+        "usernameMatchingUserEntityName": username_matching_user_entity_name,
+        "userIdMatchingUserEntityAnnotation": user_id_matching_user_entity_annotation,
+    },
+)
