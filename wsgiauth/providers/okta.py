@@ -1,0 +1,216 @@
+"""Okta sign-in (Backstage's ``okta`` module).
+
+Read against ``@backstage/plugin-auth-backend-module-okta-provider`` 0.2.19,
+``dist/authenticator.cjs.js`` (``oktaAuthenticator``) and ``dist/resolvers.cjs.js``
+(``oktaSignInResolvers``), and the passport strategy it wraps,
+``@davidzemon/passport-okta-oauth`` 0.0.7 ``lib/passport-okta-oauth/oauth2.js``:
+
+- config ``clientId``, ``clientSecret``, ``audience`` (the Okta domain, default
+  ``https://okta.com``, must start with ``http(s)://``), ``authServerId``, ``idp``;
+- fixed paths, no discovery: ``<audience>/oauth2[/<authServerId>]/v1/authorize``,
+  ``.../token`` and ``.../userinfo`` (a ``POST`` with the bearer token);
+- required scopes ``openid email profile offline_access``; granted scopes are not
+  persisted, ``providerInfo.scope`` is what Okta answers;
+- the authorization URL carries ``idp`` when configured (the strategy drops the
+  ``accessType``/``prompt`` Backstage passes);
+- the ``emailMatchingUserEntityAnnotation`` resolver on ``okta.com/email``.
+
+Like Backstage, the ID token is not verified: it comes straight from Okta's token
+endpoint over TLS (OIDC Core §3.1.3.7) and only fills profile fields userinfo lacks.
+Unlike Backstage, PKCE S256 is sent (Okta accepts it from web apps and can require
+it), and both grants authenticate with HTTP Basic (Backstage sends a malformed
+``Basic:`` header for the code and the form for refresh; Okta takes either).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from typing import Any
+
+import jwt
+
+from ..errors import AuthenticationError
+from ..errors import ServiceUnavailableError
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import email_matching_user_entity_annotation
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
+    from ..oauth import OAuthStartInput
+
+__all__ = ["OktaAuthenticator", "module"]
+
+DEFAULT_AUDIENCE = "https://okta.com"
+
+
+class OktaAuthenticator:
+    """Backstage's ``oktaAuthenticator``: an Okta org or custom authorization server."""
+
+    persist_scopes = False
+    required_scopes: tuple[str, ...] = ("openid", "email", "profile", "offline_access")
+
+    def __init__(
+        self,
+        *,
+        credentials: ClientCredentials,
+        callback_url: str,
+        base_url: str,
+        http: HttpClient,
+        idp: str | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.callback_url = callback_url
+        #: ``<audience>/oauth2[/<authServerId>]/v1``, the prefix of every endpoint.
+        self.base_url = base_url
+        self.http = http
+        self.idp = idp
+
+    @classmethod
+    def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
+        """Build from ``auth.providers.okta.<env>``; every bad key fails here, at startup."""
+        audience = config.get_optional_string("audience") or DEFAULT_AUDIENCE
+        if not re.match(r"https?://", audience):
+            raise config.error(
+                "audience",
+                f'The provided audience "{audience}" is not a valid URL. '
+                'It must start with "https://" or "http://".',
+            )
+        auth_server_id = config.get_optional_string("authServerId")
+        server = f"/{auth_server_id}" if auth_server_id else ""
+        return cls(
+            credentials=ClientCredentials.from_config(config),
+            callback_url=callback_url,
+            base_url=f"{audience}/oauth2{server}/v1",
+            http=http,
+            idp=config.get_optional_string("idp"),
+        )
+
+    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
+        """Okta's authorize endpoint, with ``idp`` when one is configured."""
+        return OAuthStartResponse(
+            authorization_url(
+                f"{self.base_url}/authorize",
+                self.credentials.client_id,
+                redirect_uri=self.callback_url,
+                idp=self.idp,
+                scope=input.scope,
+                state=input.state,
+                code_challenge=input.code_challenge,
+            )
+        )
+
+    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the callback's code for tokens, then read userinfo."""
+        body = self.credentials.code_grant(
+            callback_code(input.request),
+            redirect_uri=self.callback_url,
+            code_verifier=input.code_verifier,
+        )
+        token = request_token(
+            self.http,
+            f"{self.base_url}/token",
+            self.credentials,
+            body,
+            failed="Authentication failed",
+        )
+        session = session_from_token(token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the refresh token (with the scope, as Backstage); keep it unless rotated."""
+        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
+        token = request_token(
+            self.http,
+            f"{self.base_url}/token",
+            self.credentials,
+            body,
+            failed="The refresh token was rejected",
+        )
+        session = session_from_token(token, refresh_token=input.refresh_token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The passport profile of Okta's userinfo (``Strategy.userProfile``), fetched by POST."""
+        url = f"{self.base_url}/userinfo"
+        response = self.http.request(
+            "POST",
+            url,
+            headers={
+                "Authorization": f"Bearer {session.access_token}",
+                "Accept": "application/json",
+            },
+        )
+        if not response.ok:
+            raise ServiceUnavailableError(
+                f"Authentication failed, failed to fetch user profile: {response.status}"
+            )
+        json = response.json()
+        if not isinstance(json, dict):
+            raise ServiceUnavailableError("Authentication failed, Okta's userinfo is not an object")
+        return {
+            "provider": "okta",
+            "id": json.get("sub"),
+            "displayName": json.get("name"),
+            "username": json.get("preferred_username"),
+            "name": {
+                "fullName": json.get("name"),
+                "familyName": json.get("family_name"),
+                "givenName": json.get("given_name"),
+            },
+            "emails": [{"value": json.get("email")}],
+            "_json": json,
+        }
+
+    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
+        """Backstage's passport transform: email unless unverified, name, else the ID token."""
+        profile = result.full_profile
+        raw = profile.get("_json") or {}
+        email = raw.get("email") if raw.get("email_verified") is not False else None
+        rejected = bool(raw.get("email")) and email is None
+        display_name = next(
+            (profile[k] for k in ("displayName", "username", "id") if profile.get(k) is not None),
+            None,
+        )
+        picture = None
+        id_token = result.session.id_token
+        if id_token:  # Okta's userinfo has no picture field passport reads: always look
+            try:
+                claims = jwt.decode(id_token, options={"verify_signature": False})
+            except jwt.InvalidTokenError as error:
+                raise AuthenticationError(
+                    "Failed to parse id token and get profile info"
+                ) from error
+            if not email and not rejected and claims.get("email_verified") is not False:
+                email = claims.get("email") or None
+            picture = claims.get("picture") or None
+            display_name = display_name or claims.get("name") or None
+        return ProfileInfo(email=email or None, display_name=display_name, picture=picture)
+
+
+#: The built-in ``okta`` provider.
+module = ProviderModule(
+    provider_id="okta",
+    factory=create_oauth_provider_factory(
+        OktaAuthenticator,
+        config_keys=["clientId", "clientSecret", "audience", "authServerId", "idp"],
+    ),
+    resolvers={
+        "emailMatchingUserEntityAnnotation": email_matching_user_entity_annotation("okta.com/email")
+    },
+)
