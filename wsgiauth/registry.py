@@ -37,6 +37,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "gitlab": "wsgiauth.providers.gitlab:module",
     "google": "wsgiauth.providers.google:module",
     "atlassian": "wsgiauth.providers.atlassian:module",
+    "openshift": "wsgiauth.providers.openshift:module",
 }
 
 
