@@ -34,6 +34,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "oidc": "wsgiauth.providers.oidc:module",
     "oauth2": "wsgiauth.providers.oauth2:module",
     "okta": "wsgiauth.providers.okta:module",
+    "github": "wsgiauth.providers.github:module",
     "gitlab": "wsgiauth.providers.gitlab:module",
     "google": "wsgiauth.providers.google:module",
     "atlassian": "wsgiauth.providers.atlassian:module",
