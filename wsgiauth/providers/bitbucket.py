@@ -1,0 +1,217 @@
+"""Bitbucket Cloud (Backstage's ``bitbucket`` module).
+
+Held against ``@backstage/plugin-auth-backend-module-bitbucket-provider`` 0.3.19
+(``src/authenticator.ts``, ``src/resolvers.ts``, ``src/module.ts``) and the
+``passport-bitbucket-oauth2`` 0.1.2 strategy it wraps: the browser goes to
+``https://bitbucket.org/site/oauth2/authorize``, the code is traded at
+``https://bitbucket.org/site/oauth2/access_token`` (client credentials in Basic
+auth, as the strategy's header does) and the user is read from
+``https://api.bitbucket.org/2.0/user``. The required scope is ``account``, and
+granted scopes are persisted in the ``bitbucket-granted-scope`` cookie.
+
+``full_profile`` is the profile passport-bitbucket-oauth2 builds (``id`` = the
+``uuid``, ``username``, ``displayName``, ``profileUrl``, ``_json``).
+
+One deliberate difference: Bitbucket's ``/2.0/user`` has no email, so Backstage's
+profile never has one and its email resolvers cannot match a Bitbucket user. Here
+the addresses of ``/2.0/user/emails`` (readable with the ``account`` scope) are
+added as passport ``emails``, primary first, with ``verified`` from
+``is_confirmed``: the profile's email is the primary address when it is confirmed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from typing import Any
+
+from ..errors import AuthenticationError
+from ..oauth import ClientCredentials
+from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthStartResponse
+from ..oauth import ProfileInfo
+from ..oauth import ProviderModule
+from ..oauth import authorization_url
+from ..oauth import callback_code
+from ..oauth import create_oauth_provider_factory
+from ..oauth import request_token
+from ..oauth import session_from_token
+from ..sign_in import boolean
+from ..sign_in import create_sign_in_resolver_factory
+from ..sign_in import options_schema
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from ..oauth import Config
+    from ..oauth import HttpClient
+    from ..oauth import OAuthAuthenticateInput
+    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
+    from ..oauth import OAuthStartInput
+    from ..sign_in import AuthResolverContext
+    from ..sign_in import BackstageSignInResult
+    from ..sign_in import SignInInfo
+    from ..sign_in import SignInResolver
+    from ..sign_in import SignInResolverFactory
+
+__all__ = ["BitbucketAuthenticator", "bitbucket_profile", "module"]
+
+log = logging.getLogger(__name__)
+
+OAUTH_URL = "https://bitbucket.org/site/oauth2"
+API_URL = "https://api.bitbucket.org/2.0"
+DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"
+
+
+def bitbucket_profile(user: dict[str, Any], emails: list[dict[str, Any]]) -> dict[str, Any]:
+    """The passport-bitbucket-oauth2 profile of ``/2.0/user``, plus ``/2.0/user/emails``."""
+    links = user.get("links")
+    html = links.get("html") if isinstance(links, dict) else None
+    ordered = sorted(emails, key=lambda email: not email.get("is_primary"))
+    return {
+        "provider": "bitbucket",
+        "id": user.get("uuid"),
+        "displayName": user.get("display_name"),
+        "username": user.get("username"),
+        "profileUrl": html.get("href") if isinstance(html, dict) else None,
+        "emails": [
+            {"value": email.get("email"), "verified": email.get("is_confirmed")}
+            for email in ordered
+            if email.get("email")
+        ],
+        "_json": user,
+    }
+
+
+class BitbucketAuthenticator:
+    """Backstage's ``bitbucketAuthenticator``: code grant, refresh, the ``/2.0/user`` profile."""
+
+    persist_scopes = True
+    required_scopes: tuple[str, ...] = ("account",)
+
+    def __init__(
+        self, *, credentials: ClientCredentials, callback_url: str, http: HttpClient
+    ) -> None:
+        self.credentials = credentials
+        self.callback_url = callback_url
+        self.http = http
+
+    @classmethod
+    def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
+        """Read ``clientId`` and ``clientSecret``; the hosts are Bitbucket Cloud's."""
+        return cls(
+            credentials=ClientCredentials.from_config(config, auth_method="client_secret_basic"),
+            callback_url=callback_url,
+            http=http,
+        )
+
+    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
+        """Send the browser to Bitbucket's authorize page (no PKCE, as Backstage)."""
+        return OAuthStartResponse(
+            authorization_url(
+                f"{OAUTH_URL}/authorize",
+                self.credentials.client_id,
+                redirect_uri=self.callback_url,
+                scope=input.scope,
+                state=input.state,
+            )
+        )
+
+    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the code at ``/site/oauth2/access_token``, then read the user and emails."""
+        body = self.credentials.code_grant(
+            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
+        )
+        token = request_token(
+            self.http,
+            f"{OAUTH_URL}/access_token",
+            self.credentials,
+            body,
+            failed="Authentication failed",
+        )
+        session = session_from_token(token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
+        """Trade the refresh token, sending the scope as Backstage does."""
+        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
+        token = request_token(
+            self.http,
+            f"{OAUTH_URL}/access_token",
+            self.credentials,
+            body,
+            failed="Failed to refresh access token",
+        )
+        session = session_from_token(token, scope=input.scope, refresh_token=input.refresh_token)
+        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+
+    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {session.access_token}"}
+        user = self.http.get_json(f"{API_URL}/user", headers=headers)
+        # Backstage reads no emails; a consumer without the permission still signs in.
+        answer = self.http.request("GET", f"{API_URL}/user/emails", headers=headers)
+        emails: list[dict[str, Any]] = []
+        if answer.ok:
+            page = answer.json()
+            values = page.get("values") if isinstance(page, dict) else None
+            emails = [email for email in values or () if isinstance(email, dict)]
+        else:
+            log.warning("Bitbucket /2.0/user/emails answered %d; no email", answer.status)
+        return bitbucket_profile(user, emails)
+
+    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
+        """Backstage's passport transform: the first (primary) email unless unverified.
+
+        passport-bitbucket-oauth2 sets no ``avatarUrl``, so there is no picture.
+        """
+        profile = result.full_profile
+        emails = profile.get("emails") or [{}]
+        email = emails[0].get("value") if emails[0].get("verified") is not False else None
+        names = (profile.get(key) for key in ("displayName", "username", "id"))
+        display_name = next((name for name in names if name is not None), None)
+        return ProfileInfo(email=email or None, display_name=display_name)
+
+
+def _annotation_resolver(field: str, annotation: str, missing: str) -> SignInResolverFactory:
+    """A resolver matching ``annotation`` to the profile's ``field`` (Backstage's shape)."""
+
+    def create(options: dict[str, Any]) -> SignInResolver:
+        dangerous = options.get(DANGEROUS, False)
+
+        def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
+            value = getattr(info.result, "full_profile", {}).get(field)
+            if not value:
+                raise AuthenticationError(missing)
+            return context.sign_in_with_catalog_user(
+                {"annotations": {annotation: value}},
+                dangerous_entity_ref_fallback={"name": value} if dangerous else None,
+            )
+
+        return resolve
+
+    return create_sign_in_resolver_factory(
+        create, options_schema=options_schema({DANGEROUS: boolean})
+    )
+
+
+#: The User annotated ``bitbucket.org/user-id: <uuid>``.
+user_id_matching_user_entity_annotation = _annotation_resolver(
+    "id", "bitbucket.org/user-id", "Bitbucket user profile does not contain an ID"
+)
+#: The User annotated ``bitbucket.org/username: <username>``.
+username_matching_user_entity_annotation = _annotation_resolver(
+    "username", "bitbucket.org/username", "Bitbucket user profile does not contain a Username"
+)
+
+#: The built-in ``bitbucket`` provider (Bitbucket Cloud).
+module = ProviderModule(
+    provider_id="bitbucket",
+    factory=create_oauth_provider_factory(
+        BitbucketAuthenticator, config_keys=["clientId", "clientSecret"]
+    ),
+    resolvers={
+        "userIdMatchingUserEntityAnnotation": user_id_matching_user_entity_annotation,
+        "usernameMatchingUserEntityAnnotation": username_matching_user_entity_annotation,
+    },
+)
