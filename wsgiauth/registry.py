@@ -38,6 +38,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "github": "wsgiauth.providers.github:module",
     "gitlab": "wsgiauth.providers.gitlab:module",
     "google": "wsgiauth.providers.google:module",
+    "microsoft": "wsgiauth.providers.microsoft:module",
     "atlassian": "wsgiauth.providers.atlassian:module",
     "openshift": "wsgiauth.providers.openshift:module",
 }
