@@ -90,10 +90,10 @@ def test_unknown_id_names_its_config_path(installed) -> None:
     installed(fake="tests.conftest:FAKE_MODULE")
 
     with pytest.raises(ConfigError) as caught:
-        resolve_providers(["github"])
+        resolve_providers(["nonesuch"])
 
-    assert caught.value.path == "auth.providers.github"
-    assert str(caught.value).startswith("auth.providers.github: unknown provider")
+    assert caught.value.path == "auth.providers.nonesuch"
+    assert str(caught.value).startswith("auth.providers.nonesuch: unknown provider")
     assert "fake" in str(caught.value)
     assert "oidc" in str(caught.value)
 
