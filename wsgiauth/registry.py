@@ -42,6 +42,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "microsoft": "wsgiauth.providers.microsoft:module",
     "atlassian": "wsgiauth.providers.atlassian:module",
     "openshift": "wsgiauth.providers.openshift:module",
+    "pinniped": "wsgiauth.providers.pinniped:module",
 }
 
 
