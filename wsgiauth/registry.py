@@ -33,6 +33,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "guest": "wsgiauth.providers.guest:module",
     "oidc": "wsgiauth.providers.oidc:module",
     "oauth2": "wsgiauth.providers.oauth2:module",
+    "onelogin": "wsgiauth.providers.onelogin:module",
     "bitbucketServer": "wsgiauth.providers.bitbucket_server:module",
     "auth0": "wsgiauth.providers.auth0:module",
     "bitbucket": "wsgiauth.providers.bitbucket:module",
