@@ -30,19 +30,19 @@ ENTRY_POINT_GROUP = "wsgiauth.providers"
 
 #: Provider id → ``module:attribute`` of its :class:`ProviderModule`.
 BUILTIN_PROVIDERS: Mapping[str, str] = {
-    "guest": "wsgiauth.providers.guest:module",
-    "oidc": "wsgiauth.providers.oidc:module",
-    "oauth2": "wsgiauth.providers.oauth2:module",
-    "onelogin": "wsgiauth.providers.onelogin:module",
-    "bitbucketServer": "wsgiauth.providers.bitbucket_server:module",
+    "atlassian": "wsgiauth.providers.atlassian:module",
     "auth0": "wsgiauth.providers.auth0:module",
     "bitbucket": "wsgiauth.providers.bitbucket:module",
-    "okta": "wsgiauth.providers.okta:module",
+    "bitbucketServer": "wsgiauth.providers.bitbucket_server:module",
     "github": "wsgiauth.providers.github:module",
     "gitlab": "wsgiauth.providers.gitlab:module",
     "google": "wsgiauth.providers.google:module",
+    "guest": "wsgiauth.providers.guest:module",
     "microsoft": "wsgiauth.providers.microsoft:module",
-    "atlassian": "wsgiauth.providers.atlassian:module",
+    "oauth2": "wsgiauth.providers.oauth2:module",
+    "oidc": "wsgiauth.providers.oidc:module",
+    "okta": "wsgiauth.providers.okta:module",
+    "onelogin": "wsgiauth.providers.onelogin:module",
     "openshift": "wsgiauth.providers.openshift:module",
     "pinniped": "wsgiauth.providers.pinniped:module",
 }

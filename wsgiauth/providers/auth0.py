@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
-__all__ = ["Auth0Authenticator", "module"]
+__all__ = ["Auth0Authenticator", "auth0_profile", "module"]
 
 #: ``/start`` query parameters Backstage's ``Auth0Strategy`` passes on to ``/authorize``.
 START_PARAMETERS = ("organization", "invitation", "screen_hint", "login_hint")
