@@ -229,6 +229,17 @@ def test_start_passes_on_organization_invitation_and_hints(tmp_path, auth0) -> N
     assert "prompt" not in query and "connection_scope" not in query
 
 
+@pytest.mark.parametrize("name", ["organization", "invitation", "screen_hint", "login_hint"])
+def test_start_caps_what_it_passes_on(tmp_path, auth0, name) -> None:
+    """They reach the Location header: past 256 characters, 400 (hardening, issue 8)."""
+    app = auth0_app(tmp_path, auth0)
+    app.get(f"/api/auth/auth0/start?env=development&{name}={'x' * 256}", status=302)
+    answer = app.get(f"/api/auth/auth0/start?env=development&{name}={'x' * 257}", status=400)
+    assert answer.json["error"]["message"] == (
+        f"Query parameter '{name}' is too long, at most 256 characters"
+    )
+
+
 def test_start_refuses_another_organization(tmp_path, auth0) -> None:
     app = auth0_app(tmp_path, auth0, organization="org_1")
     answer = app.get("/api/auth/auth0/start?env=development&organization=org_2", status=400)

@@ -68,6 +68,8 @@ __all__ = ["Auth0Authenticator", "auth0_profile", "module"]
 
 #: ``/start`` query parameters Backstage's ``Auth0Strategy`` passes on to ``/authorize``.
 START_PARAMETERS = ("organization", "invitation", "screen_hint", "login_hint")
+#: The longest value of each of them (an organization id, an invitation ticket, an email).
+MAX_START_PARAMETER_LENGTH = 256
 ORGANIZATION_MISMATCH = (
     "Organization mismatch. The organization provided in the request does not match "
     "the organization configured in the strategy."
@@ -158,6 +160,13 @@ class Auth0Authenticator:
         """Auth0's ``/authorize``, with the configured and the requested parameters."""
         query = input.request.GET
         extra = {name: query.get(name) or None for name in START_PARAMETERS}
+        for name, value in extra.items():
+            # They reach the Location header: bounded, as the core's own parameters are.
+            if value is not None and len(value) > MAX_START_PARAMETER_LENGTH:
+                raise InputError(
+                    f"Query parameter '{name}' is too long, "
+                    f"at most {MAX_START_PARAMETER_LENGTH} characters"
+                )
         if (
             extra["organization"]
             and self.organization
