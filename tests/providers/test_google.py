@@ -31,9 +31,9 @@ from wsgiauth.oauth import OAuthAuthenticator
 from wsgiauth.oauth import OAuthAuthenticatorResult
 from wsgiauth.oauth import OAuthSession
 from wsgiauth.oauth import SupportsOAuthLogout
+from wsgiauth.oauth import transform_profile as passport_profile_info
 from wsgiauth.providers import google
 from wsgiauth.providers.google import GoogleAuthenticator
-from wsgiauth.providers.google import passport_profile_info
 from wsgiauth.registry import BUILTIN_PROVIDERS
 from wsgiauth.sign_in import SIGN_IN_FAILED
 from wsgiauth.sign_in import BackstageSignInResult

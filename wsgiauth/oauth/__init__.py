@@ -30,6 +30,7 @@ from .client import callback_code as callback_code
 from .client import read_absolute_url as read_absolute_url
 from .client import request_token as request_token
 from .client import session_from_token as session_from_token
+from .profile import transform_profile as transform_profile
 from .provider_factory import create_oauth_provider_factory as create_oauth_provider_factory
 from .types import OAuthAuthenticateInput as OAuthAuthenticateInput
 from .types import OAuthAuthenticator as OAuthAuthenticator
@@ -74,4 +75,5 @@ __all__ = [
     "read_absolute_url",
     "request_token",
     "session_from_token",
+    "transform_profile",
 ]

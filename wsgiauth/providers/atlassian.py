@@ -36,6 +36,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
@@ -154,28 +155,16 @@ class AtlassianAuthenticator:
         return atlassian_profile(me, response.json())
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: ``email`` (unless ``email_verified`` is false),
-        picture from ``photo``, display name from ``displayName``, else ``id``."""
+        """Backstage's passport transform over the profile's string fields: ``email`` (unless
+        ``email_verified`` is false), picture from ``photo``, display name from ``displayName``,
+        else ``id``. A field that is not a non-empty string counts as missing (where Backstage
+        would show an empty name), and no ID token is read (Atlassian issues none)."""
         profile = result.full_profile
-
-        def text(value: Any) -> str | None:
-            return value if isinstance(value, str) and value else None
-
-        email = text(profile.get("email"))
-        raw = profile.get("_json")
-        if (
-            isinstance(raw, dict)
-            and raw.get("email") == email
-            and raw.get("email_verified") is False
-        ):
-            email = None
-        return ProfileInfo(
-            email=email,
-            display_name=text(profile.get("displayName"))
-            or text(profile.get("username"))
-            or text(profile.get("id")),
-            picture=text(profile.get("photo")),
-        )
+        fields = ("email", "photo", "displayName", "username", "id")
+        strings = {
+            key: value for key in fields if isinstance(value := profile.get(key), str) and value
+        }
+        return transform_profile({**strings, "_json": profile.get("_json")}, None)
 
 
 #: The built-in ``atlassian`` provider.

@@ -50,6 +50,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from .oidc_tokens import derive_id_token_nonce
 
 if TYPE_CHECKING:
@@ -276,32 +277,8 @@ class Auth0Authenticator:
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Backstage's passport transform: ``emails[0]``, ``displayName`` or ``id``; the
-        picture (passport reads no ``picture`` field) and missing fields from the ID token.
-        """
-        profile = result.full_profile
-        emails = profile.get("emails") or [{}]
-        email = emails[0].get("value") or None
-        raw = profile.get("_json") or {}
-        rejected = bool(email) and raw.get("email") == email and raw.get("email_verified") is False
-        email = None if rejected else email
-        display_name = next(
-            (profile[k] for k in ("displayName", "username", "id") if profile.get(k) is not None),
-            None,
-        )
-        picture = None
-        id_token = result.session.id_token
-        if id_token:
-            try:
-                claims = jwt.decode(id_token, options={"verify_signature": False})
-            except jwt.InvalidTokenError as error:
-                raise AuthenticationError(
-                    "Failed to parse id token and get profile info"
-                ) from error
-            if not email and not rejected and claims.get("email_verified") is not False:
-                email = claims.get("email") or None
-            picture = claims.get("picture") or None
-            display_name = display_name or claims.get("name") or None
-        return ProfileInfo(email=email, display_name=display_name, picture=picture)
+        picture (passport reads no ``picture`` field) and missing fields from the ID token."""
+        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``auth0`` provider.

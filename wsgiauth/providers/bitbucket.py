@@ -36,6 +36,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
 from ..sign_in import options_schema
@@ -163,14 +164,10 @@ class BitbucketAuthenticator:
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Backstage's passport transform: the first (primary) email unless unverified.
 
-        passport-bitbucket-oauth2 sets no ``avatarUrl``, so there is no picture.
+        passport-bitbucket-oauth2 sets no ``avatarUrl``, so there is no picture; Bitbucket
+        issues no ID token, so none is read.
         """
-        profile = result.full_profile
-        emails = profile.get("emails") or [{}]
-        email = emails[0].get("value") if emails[0].get("verified") is not False else None
-        names = (profile.get(key) for key in ("displayName", "username", "id"))
-        display_name = next((name for name in names if name is not None), None)
-        return ProfileInfo(email=email or None, display_name=display_name)
+        return transform_profile(result.full_profile, None)
 
 
 def _annotation_resolver(field: str, annotation: str, missing: str) -> SignInResolverFactory:

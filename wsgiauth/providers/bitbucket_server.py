@@ -36,6 +36,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 
 if TYPE_CHECKING:
     from typing import Self
@@ -159,16 +160,11 @@ class BitbucketServerAuthenticator:
         return bitbucket_server_profile(document, host=self.host)
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: first email, first photo, display name or username."""
-        profile = result.full_profile
-        emails = profile.get("emails") or [{}]
-        photos = profile.get("photos") or [{}]
-        names = (profile.get(key) for key in ("displayName", "username", "id"))
-        return ProfileInfo(
-            email=emails[0].get("value") or None,
-            display_name=next((name for name in names if name is not None), None),
-            picture=photos[0].get("value") or None,
-        )
+        """Backstage's passport transform: first email, first photo, display name or username.
+
+        Bitbucket Data Center issues no ID token, so none is read.
+        """
+        return transform_profile(result.full_profile, None)
 
 
 #: The built-in ``bitbucketServer`` provider. Backstage's module also defines an

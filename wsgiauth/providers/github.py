@@ -46,6 +46,7 @@ from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import TokenParams
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
@@ -237,16 +238,12 @@ class GithubAuthenticator:
         return response.json()
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: first email (unless unverified), photo, name."""
-        profile = result.full_profile
-        emails = profile.get("emails") or [{}]
-        photos = profile.get("photos") or [{}]
-        names = (profile.get("displayName"), profile.get("username"), profile.get("id"))
-        return ProfileInfo(
-            email=None if emails[0].get("verified") is False else emails[0].get("value"),
-            display_name=next((name for name in names if name is not None), None),
-            picture=photos[0].get("value"),
-        )
+        """Backstage's passport transform: first email (unless unverified), photo, name.
+
+        GitHub issues no ID token, so none is read (Backstage would read
+        ``session.idToken``, always empty here).
+        """
+        return transform_profile(result.full_profile, None)
 
 
 # -- sign-in resolvers (src/resolvers.ts) ----------------------------------------------------

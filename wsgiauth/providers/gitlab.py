@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
 
-import jwt
-
 from ..errors import AuthenticationError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
@@ -37,6 +35,7 @@ from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
 from ..sign_in import options_schema
@@ -159,27 +158,8 @@ class GitlabAuthenticator:
         """Backstage's passport transform: first email, ``avatarUrl``, display name or username.
 
         What is missing is taken from the ID token (GitLab sends one for the ``openid``
-        scope), read without verification as Backstage does.
-        """
-        profile = result.full_profile
-        emails = profile.get("emails") or [{}]
-        email = emails[0].get("value")
-        picture = profile.get("avatarUrl")
-        names = (profile.get(key) for key in ("displayName", "username", "id"))
-        display_name = next((name for name in names if name is not None), None)
-        id_token = result.session.id_token
-        if id_token and not (email and picture and display_name):
-            try:
-                claims = jwt.decode(id_token, options={"verify_signature": False})
-            except jwt.PyJWTError as error:
-                raise AuthenticationError(
-                    "Failed to parse id token and get profile info"
-                ) from error
-            if not email and claims.get("email") and claims.get("email_verified") is not False:
-                email = claims["email"]
-            picture = picture or claims.get("picture")
-            display_name = display_name or claims.get("name")
-        return ProfileInfo(email=email or None, display_name=display_name, picture=picture or None)
+        scope), read without verification as Backstage does."""
+        return transform_profile(result.full_profile, result.session.id_token)
 
 
 def _create_user_id_resolver(options: dict[str, Any]) -> SignInResolver:

@@ -29,9 +29,6 @@ from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
-
-from ..errors import AuthenticationError
 from ..errors import HttpError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
@@ -43,6 +40,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import email_matching_user_entity_annotation
 
 if TYPE_CHECKING:
@@ -57,7 +55,7 @@ if TYPE_CHECKING:
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
-__all__ = ["GoogleAuthenticator", "module", "passport_profile_info"]
+__all__ = ["GoogleAuthenticator", "module"]
 
 log = logging.getLogger(__name__)
 
@@ -65,46 +63,6 @@ AUTHORIZATION_URL = "https://accounts.google.com/o/oauth2/v2/auth"
 TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token"  # noqa: S105 (a URL)
 USERINFO_URL = "https://www.googleapis.com/oauth2/v3/userinfo"
 REVOKE_URL = "https://oauth2.googleapis.com/revoke"
-
-
-def passport_profile_info(profile: Mapping[str, Any], id_token: str | None) -> ProfileInfo:
-    """Backstage's default profile transform (``PassportHelpers.transformProfile``).
-
-    ``email`` from ``emails[0]`` unless marked unverified, ``picture`` from ``avatarUrl``
-    or ``photos[0]``, ``displayName`` from ``displayName``, ``username`` or ``id``; what
-    is missing comes from the (unverified) ID token's ``email``, ``picture``, ``name``.
-    """
-    email = picture = None
-    rejected = False
-    emails = profile.get("emails")
-    if isinstance(emails, list) and emails:
-        email = emails[0].get("value")
-        rejected = emails[0].get("verified") is False
-    else:
-        email = profile.get("email")
-    raw = profile.get("_json")
-    if email and isinstance(raw, dict) and raw.get("email") == email:
-        rejected = rejected or raw.get("email_verified") is False
-    if rejected:
-        email = None
-    photos = profile.get("photos")
-    picture = profile.get("avatarUrl") or (
-        photos[0].get("value") if isinstance(photos, list) and photos else profile.get("photo")
-    )
-    display_name = next(
-        (profile[key] for key in ("displayName", "username", "id") if profile.get(key) is not None),
-        None,
-    )
-    if ((not email and not rejected) or not picture or not display_name) and id_token:
-        try:
-            claims = jwt.decode(id_token, options={"verify_signature": False})
-        except jwt.InvalidTokenError as error:
-            raise AuthenticationError("Failed to parse id token and get profile info") from error
-        if not email and not rejected and claims.get("email_verified") is not False:
-            email = claims.get("email") or None
-        picture = picture or claims.get("picture") or None
-        display_name = display_name or claims.get("name") or None
-    return ProfileInfo(email=email, display_name=display_name, picture=picture)
 
 
 def _google_profile(json: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,7 +164,7 @@ class GoogleAuthenticator:
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Email (if verified), name and picture from userinfo, else from the ID token."""
-        return passport_profile_info(result.full_profile, result.session.id_token)
+        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``google`` provider.

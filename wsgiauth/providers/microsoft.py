@@ -51,12 +51,12 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
 from ..sign_in import email_matching_user_entity_annotation
 from ..sign_in import handle_sign_in_user_not_found
 from ..sign_in import options_schema
-from .google import passport_profile_info
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -267,7 +267,7 @@ class MicrosoftAuthenticator:
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Email (``mail``, else ``userPrincipalName``), name and photo; else the ID token."""
-        return passport_profile_info(result.full_profile, result.session.id_token)
+        return transform_profile(result.full_profile, result.session.id_token)
 
 
 _DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"

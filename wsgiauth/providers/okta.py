@@ -28,9 +28,6 @@ import re
 from typing import TYPE_CHECKING
 from typing import Any
 
-import jwt
-
-from ..errors import AuthenticationError
 from ..errors import ServiceUnavailableError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
@@ -42,6 +39,7 @@ from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
+from ..oauth import transform_profile
 from ..sign_in import email_matching_user_entity_annotation
 
 if TYPE_CHECKING:
@@ -178,29 +176,9 @@ class OktaAuthenticator:
         }
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: email unless unverified, name, else the ID token."""
-        profile = result.full_profile
-        raw = profile.get("_json") or {}
-        email = raw.get("email") if raw.get("email_verified") is not False else None
-        rejected = bool(raw.get("email")) and email is None
-        display_name = next(
-            (profile[k] for k in ("displayName", "username", "id") if profile.get(k) is not None),
-            None,
-        )
-        picture = None
-        id_token = result.session.id_token
-        if id_token:  # Okta's userinfo has no picture field passport reads: always look
-            try:
-                claims = jwt.decode(id_token, options={"verify_signature": False})
-            except jwt.InvalidTokenError as error:
-                raise AuthenticationError(
-                    "Failed to parse id token and get profile info"
-                ) from error
-            if not email and not rejected and claims.get("email_verified") is not False:
-                email = claims.get("email") or None
-            picture = claims.get("picture") or None
-            display_name = display_name or claims.get("name") or None
-        return ProfileInfo(email=email or None, display_name=display_name, picture=picture)
+        """Backstage's passport transform: email unless unverified, name; the picture
+        (userinfo has none passport reads) and what is missing from the ID token."""
+        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``okta`` provider.
