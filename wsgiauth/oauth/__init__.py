@@ -32,6 +32,8 @@ from .client import request_token as request_token
 from .client import session_from_token as session_from_token
 from .profile import transform_profile as transform_profile
 from .provider_factory import create_oauth_provider_factory as create_oauth_provider_factory
+from .state import decode_oauth_state as decode_oauth_state
+from .state import encode_oauth_state as encode_oauth_state
 from .types import OAuthAuthenticateInput as OAuthAuthenticateInput
 from .types import OAuthAuthenticator as OAuthAuthenticator
 from .types import OAuthAuthenticatorResult as OAuthAuthenticatorResult
@@ -72,6 +74,8 @@ __all__ = [
     "authorization_url",
     "callback_code",
     "create_oauth_provider_factory",
+    "decode_oauth_state",
+    "encode_oauth_state",
     "read_absolute_url",
     "request_token",
     "session_from_token",

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
-from urllib.parse import quote_plus
 from urllib.parse import urlencode
 
 from ..errors import AuthenticationError
@@ -40,6 +38,8 @@ from ..oauth import ProviderModule
 from ..oauth import authorization_url
 from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
+from ..oauth import decode_oauth_state
+from ..oauth import encode_oauth_state
 from ..oauth import read_absolute_url
 from ..oauth import request_token
 from ..oauth import session_from_token
@@ -68,19 +68,9 @@ MAX_AUDIENCE_LENGTH = 256
 EMPTY_PROFILE = {"provider": "", "id": "", "displayName": ""}
 
 
-def _state_with_audience(state: str, audience: str) -> str:
-    """The encoded state (hex of form data) with ``audience`` added, as Backstage's start."""
-    text = bytes.fromhex(state).decode("utf-8")
-    return f"{text}&audience={quote_plus(audience, safe='*')}".encode().hex()
-
-
 def _audience_of(request: Request) -> str | None:
-    """The ``audience`` in the callback's (already verified) state, if any."""
-    try:
-        text = bytes.fromhex(request.GET.get("state", "")).decode("utf-8")
-    except ValueError:
-        return None
-    return dict(parse_qsl(text)).get("audience") or None
+    """The ``audience`` in the callback's state (already decoded and checked by the core)."""
+    return decode_oauth_state(request.GET.get("state", "")).get("audience") or None
 
 
 class PinnipedAuthenticator:
@@ -143,7 +133,8 @@ class PinnipedAuthenticator:
                     f"Query parameter 'audience' is too long, at most {MAX_AUDIENCE_LENGTH} "
                     "characters"
                 )
-            state = _state_with_audience(state, audience)
+            # As Backstage: encodeOAuthState({...decodeOAuthState(state), audience}).
+            state = encode_oauth_state({**decode_oauth_state(state), "audience": audience})
         return OAuthStartResponse(
             authorization_url(
                 self.tokens.metadata().authorization_endpoint,
