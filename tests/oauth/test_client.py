@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 from urllib.parse import parse_qsl
+from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import pytest
@@ -24,6 +25,7 @@ from wsgiauth.http import create_http_client
 from wsgiauth.oauth.client import ClientCredentials
 from wsgiauth.oauth.client import authorization_url
 from wsgiauth.oauth.client import callback_code
+from wsgiauth.oauth.client import check_response_issuer
 from wsgiauth.oauth.client import read_absolute_url
 from wsgiauth.oauth.client import request_token
 from wsgiauth.oauth.client import session_from_token
@@ -313,6 +315,62 @@ def test_callback_errors(query, error, message):
     with pytest.raises(error) as info:
         callback_code(Request.blank(f"/cb?{query}"))
     assert info.value.full_message() == message
+
+
+# -- check_response_issuer (RFC 9207) ---------------------------------------------------------
+
+ISSUER = "https://idp.example.com"
+
+
+@pytest.mark.parametrize("promised", [True, False])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(Request.blank(f"/cb?code=c&iss={ISSUER}"), id="query"),
+        pytest.param(Request.blank("/cb", POST={"code": "c", "iss": ISSUER}), id="form-post"),
+    ],
+)
+def test_the_issuer_of_the_flow_passes(request_, promised):
+    check_response_issuer(request_, ISSUER, promised=promised)
+
+
+def test_no_issuer_passes_unless_promised():
+    check_response_issuer(Request.blank("/cb?code=c"), ISSUER, promised=False)
+    with pytest.raises(AuthenticationError) as info:
+        check_response_issuer(Request.blank("/cb?code=c"), ISSUER, promised=True)
+    assert info.value.full_message() == (
+        "Authentication failed, the authorization response has no issuer"
+    )
+
+
+@pytest.mark.parametrize("promised", [True, False])
+@pytest.mark.parametrize("iss", ["https://evil.example", f"{ISSUER}/", ISSUER.upper(), ""])
+def test_another_issuer_is_refused(iss, promised, caplog):
+    request = Request.blank(f"/cb?{urlencode({'code': 'c', 'iss': iss})}")
+    with pytest.raises(AuthenticationError) as info:
+        check_response_issuer(request, ISSUER, promised=promised)
+    assert info.value.full_message() == (
+        "Authentication failed, the authorization response is from another issuer"
+    )
+    assert "Authorization response from issuer" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        pytest.param(Request.blank(f"/cb?iss={ISSUER}&iss={ISSUER}"), id="query-twice"),
+        pytest.param(
+            Request.blank(f"/cb?iss={ISSUER}", POST={"iss": "https://evil.example"}),
+            id="query-and-form",
+        ),
+    ],
+)
+def test_several_issuers_are_refused(request_):
+    with pytest.raises(AuthenticationError) as info:
+        check_response_issuer(request_, ISSUER, promised=False)
+    assert info.value.full_message() == (
+        "Authentication failed, the authorization response names several issuers"
+    )
 
 
 # -- request_token ----------------------------------------------------------------------------

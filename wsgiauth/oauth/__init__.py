@@ -27,6 +27,7 @@ from .client import TOKEN_ENDPOINT_AUTH_METHODS as TOKEN_ENDPOINT_AUTH_METHODS
 from .client import ClientCredentials as ClientCredentials
 from .client import authorization_url as authorization_url
 from .client import callback_code as callback_code
+from .client import check_response_issuer as check_response_issuer
 from .client import read_absolute_url as read_absolute_url
 from .client import request_token as request_token
 from .client import session_from_token as session_from_token
@@ -73,6 +74,7 @@ __all__ = [
     "SupportsOAuthLogout",
     "authorization_url",
     "callback_code",
+    "check_response_issuer",
     "create_oauth_provider_factory",
     "decode_oauth_state",
     "encode_oauth_state",

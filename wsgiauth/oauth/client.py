@@ -3,14 +3,16 @@
 The back-channel mechanics the OAuth providers share
 (:mod:`wsgiauth.providers.oauth2`, :mod:`wsgiauth.providers.oidc`): client
 authentication at the token endpoint (RFC 6749 §2.3.1), building the
-authorization URL (with the PKCE S256 challenge), reading the callback, and
-turning a token response into an :class:`~wsgiauth.oauth.types.OAuthSession`.
+authorization URL (with the PKCE S256 challenge), reading the callback and checking
+its issuer (RFC 9207), and turning a token response into an
+:class:`~wsgiauth.oauth.types.OAuthSession`.
 oauthlib does the OAuth encoding and :class:`~wsgiauth.http.HttpClient` the
 wire; nothing here knows which provider it serves.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,10 +42,13 @@ __all__ = [
     "ClientCredentials",
     "authorization_url",
     "callback_code",
+    "check_response_issuer",
     "read_absolute_url",
     "request_token",
     "session_from_token",
 ]
+
+log = logging.getLogger(__name__)
 
 #: How a client authenticates at the token endpoint (OIDC Core §9 names).
 TOKEN_ENDPOINT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
@@ -188,6 +193,43 @@ def callback_code(request: Request) -> str:
     if not code:
         raise InputError("Authentication failed, the callback has no authorization code")
     return str(code)
+
+
+def check_response_issuer(request: Request, issuer: str, *, promised: bool) -> None:
+    """RFC 9207: the authorization response's ``iss`` must be this provider's ``issuer``.
+
+    Call it first in ``authenticate``, before :func:`callback_code`: a mixed-up
+    response's code must never reach this provider's token endpoint, and another
+    server's error must not be reported as this IdP's.
+
+    Mix-up attack: with several identity providers behind one callback URL (one per
+    environment, say), a malicious one can send the user on to an honest one and then
+    receive the honest code at its own token endpoint. ``iss`` names who really
+    answered. It is read from the query and, for ``form_post``, the form.
+
+    :param issuer: the issuer this flow went to (the discovery document's ``issuer``).
+    :param promised: the provider's metadata has
+        ``authorization_response_iss_parameter_supported: true``, so a response
+        without ``iss`` is refused.
+    :raises AuthenticationError: several issuers, none when promised, or another one.
+    """
+    failed = "Authentication failed, the authorization response"
+    values = request.params.getall("iss")
+    if len(values) > 1:
+        # RFC 6749 §3.1 forbids repeated parameters; with two issuers, the check could
+        # read the honest one while the response comes from the other.
+        raise AuthenticationError(f"{failed} names several issuers")
+    if not values:
+        if promised:
+            # This IdP promises iss in every response (RFC 9207 §2.4), so a response
+            # without it comes from another server, one that does not send iss.
+            raise AuthenticationError(f"{failed} has no issuer")
+        return
+    if values[0] != issuer:
+        # The mix-up itself: another issuer answered than the one this flow went to.
+        # Simple string comparison (RFC 9207 §2.4): no case folding, no trailing slash.
+        log.warning("Authorization response from issuer %r, not %r", values[0], issuer)
+        raise AuthenticationError(f"{failed} is from another issuer")
 
 
 def request_token(

@@ -36,6 +36,7 @@ from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
 from ..oauth import authorization_url
 from ..oauth import callback_code
+from ..oauth import check_response_issuer
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
 from ..oauth import request_token
@@ -48,8 +49,6 @@ from .oidc_tokens import derive_id_token_nonce
 
 if TYPE_CHECKING:
     from typing import Self
-
-    from webob import Request
 
     from ..oauth import Config
     from ..oauth import HttpClient
@@ -207,7 +206,11 @@ class OidcAuthenticator:
         metadata = self.metadata()
         # Before the code (and before an IdP error is believed): a mixed-up response's
         # code must never reach this provider's token endpoint.
-        _check_response_issuer(input.request, metadata)
+        check_response_issuer(
+            input.request,
+            metadata.issuer,
+            promised=metadata.authorization_response_iss_parameter_supported,
+        )
         code = callback_code(input.request)
         body = self.credentials.code_grant(
             code, redirect_uri=self.callback_url, code_verifier=input.code_verifier
@@ -291,34 +294,6 @@ class OidcAuthenticator:
             display_name=text("name") or text("preferred_username") or text("sub"),
             picture=text("picture"),
         )
-
-
-def _check_response_issuer(request: Request, metadata: OidcMetadata) -> None:
-    """RFC 9207: the authorization response's ``iss`` must be this provider's issuer.
-
-    Mix-up attack: with several identity providers behind one callback URL (one per
-    environment, say), a malicious one can send the user on to an honest one and then
-    receive the honest code at its own token endpoint. ``iss`` names who really
-    answered. Error responses are checked too, so another server's error is not
-    reported as this IdP's.
-    """
-    failed = "Authentication failed, the authorization response"
-    values = request.params.getall("iss")
-    if len(values) > 1:
-        # RFC 6749 §3.1 forbids repeated parameters; with two issuers, the check could
-        # read the honest one while the response comes from the other.
-        raise AuthenticationError(f"{failed} names several issuers")
-    if not values:
-        if metadata.authorization_response_iss_parameter_supported:
-            # This IdP promises iss in every response (RFC 9207 §2.4), so a response
-            # without it comes from another server, one that does not send iss.
-            raise AuthenticationError(f"{failed} has no issuer")
-        return
-    if values[0] != metadata.issuer:
-        # The mix-up itself: another issuer answered than the one this flow went to.
-        # Simple string comparison (RFC 9207 §2.4): no case folding, no trailing slash.
-        log.warning("Authorization response from issuer %r, not %r", values[0], metadata.issuer)
-        raise AuthenticationError(f"{failed} is from another issuer")
 
 
 #: The built-in ``oidc`` provider.

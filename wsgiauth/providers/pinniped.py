@@ -37,6 +37,7 @@ from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
 from ..oauth import authorization_url
 from ..oauth import callback_code
+from ..oauth import check_response_issuer
 from ..oauth import create_oauth_provider_factory
 from ..oauth import decode_oauth_state
 from ..oauth import encode_oauth_state
@@ -150,13 +151,11 @@ class PinnipedAuthenticator:
         """Trade the code, verify the ID token; exchange for the audience's token if asked."""
         failed = "Authentication failed"
         metadata = self.tokens.metadata()
-        issuers = input.request.GET.getall("iss")
-        if issuers and issuers != [metadata.issuer]:
-            raise AuthenticationError(
-                f"{failed}, the authorization response is from another issuer"
-            )
-        if not issuers and metadata.authorization_response_iss_parameter_supported:
-            raise AuthenticationError(f"{failed}, the authorization response has no issuer")
+        check_response_issuer(
+            input.request,
+            metadata.issuer,
+            promised=metadata.authorization_response_iss_parameter_supported,
+        )
         body = self.credentials.code_grant(
             callback_code(input.request),
             redirect_uri=self.callback_url,
