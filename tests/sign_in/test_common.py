@@ -15,6 +15,7 @@ from wsgiauth.oauth.types import OAuthAuthenticatorResult
 from wsgiauth.oauth.types import OAuthSession
 from wsgiauth.sign_in import COMMON_SIGN_IN_RESOLVERS
 from wsgiauth.sign_in import SIGN_IN_FAILED
+from wsgiauth.sign_in import profile_field_matching_user_entity_annotation
 from wsgiauth.types import ProfileInfo
 from wsgiauth.types import SignInInfo
 
@@ -261,6 +262,52 @@ def test_annotation_not_found(context):
     with pytest.raises(NotFoundError) as caught:
         resolver(info("carl@acme.org"), context)
     assert caught.value.message == SIGN_IN_FAILED
+
+
+# -- profile_field_matching_user_entity_annotation -------------------------------------------
+
+USER_ID = profile_field_matching_user_entity_annotation(
+    "id", "google.com/user-id", missing="The profile has no id"
+)
+
+
+def test_profile_field_annotation_finds_the_user(context):
+    claims = claims_of(USER_ID(None)(info(id="123456789"), context).token)
+    assert claims["sub"] == "user:default/jane"
+    assert claims["ent"] == JANE_ENT
+
+
+def test_profile_field_annotation_not_found_and_the_dangerous_fallback(context):
+    with pytest.raises(NotFoundError, match="User not found"):
+        USER_ID(None)(info(id="999"), context)
+    claims = claims_of(USER_ID(DANGEROUS)(info(id="999"), context).token)
+    assert (claims["sub"], claims["ent"]) == ("user:default/999", ["user:default/999"])
+
+
+@pytest.mark.parametrize("full_profile", [{}, {"id": ""}, {"id": None}])
+def test_profile_field_annotation_needs_the_field(context, full_profile):
+    with pytest.raises(AuthenticationError, match="The profile has no id"):
+        USER_ID(None)(info(**full_profile), context)
+
+
+def test_profile_field_annotation_made_from_the_profile(context):
+    def annotation(profile):
+        if not profile.get("host"):
+            raise AuthenticationError("no host")
+        return f"{profile['host']}/user-id"
+
+    resolver = profile_field_matching_user_entity_annotation("id", annotation, missing="no id")
+    claims = claims_of(resolver(None)(info(id="123456789", host="google.com"), context).token)
+    assert claims["sub"] == "user:default/jane"
+    with pytest.raises(AuthenticationError, match="no host"):
+        resolver(None)(info(id="123456789"), context)
+    with pytest.raises(AuthenticationError, match="no id"):
+        resolver(None)(info(host="google.com"), context)
+
+
+def test_profile_field_annotation_takes_only_the_dangerous_option():
+    with pytest.raises(InputError, match="annotation"):
+        USER_ID({"annotation": "x"})
 
 
 @pytest.mark.parametrize(

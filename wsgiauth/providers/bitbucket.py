@@ -25,7 +25,6 @@ import logging
 from typing import TYPE_CHECKING
 from typing import Any
 
-from ..errors import AuthenticationError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
 from ..oauth import OAuthStartResponse
@@ -37,9 +36,7 @@ from ..oauth import create_oauth_provider_factory
 from ..oauth import request_token
 from ..oauth import session_from_token
 from ..oauth import transform_profile
-from ..sign_in import boolean
-from ..sign_in import create_sign_in_resolver_factory
-from ..sign_in import options_schema
+from ..sign_in import profile_field_matching_user_entity_annotation
 
 if TYPE_CHECKING:
     from typing import Self
@@ -50,11 +47,6 @@ if TYPE_CHECKING:
     from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
-    from ..sign_in import AuthResolverContext
-    from ..sign_in import BackstageSignInResult
-    from ..sign_in import SignInInfo
-    from ..sign_in import SignInResolver
-    from ..sign_in import SignInResolverFactory
 
 __all__ = ["BitbucketAuthenticator", "bitbucket_profile", "module"]
 
@@ -62,7 +54,6 @@ log = logging.getLogger(__name__)
 
 OAUTH_URL = "https://bitbucket.org/site/oauth2"
 API_URL = "https://api.bitbucket.org/2.0"
-DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"
 
 
 def bitbucket_profile(user: dict[str, Any], emails: list[dict[str, Any]]) -> dict[str, Any]:
@@ -170,35 +161,15 @@ class BitbucketAuthenticator:
         return transform_profile(result.full_profile, None)
 
 
-def _annotation_resolver(field: str, annotation: str, missing: str) -> SignInResolverFactory:
-    """A resolver matching ``annotation`` to the profile's ``field`` (Backstage's shape)."""
-
-    def create(options: dict[str, Any]) -> SignInResolver:
-        dangerous = options.get(DANGEROUS, False)
-
-        def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
-            value = getattr(info.result, "full_profile", {}).get(field)
-            if not value:
-                raise AuthenticationError(missing)
-            return context.sign_in_with_catalog_user(
-                {"annotations": {annotation: value}},
-                dangerous_entity_ref_fallback={"name": value} if dangerous else None,
-            )
-
-        return resolve
-
-    return create_sign_in_resolver_factory(
-        create, options_schema=options_schema({DANGEROUS: boolean})
-    )
-
-
 #: The User annotated ``bitbucket.org/user-id: <uuid>``.
-user_id_matching_user_entity_annotation = _annotation_resolver(
-    "id", "bitbucket.org/user-id", "Bitbucket user profile does not contain an ID"
+user_id_matching_user_entity_annotation = profile_field_matching_user_entity_annotation(
+    "id", "bitbucket.org/user-id", missing="Bitbucket user profile does not contain an ID"
 )
 #: The User annotated ``bitbucket.org/username: <username>``.
-username_matching_user_entity_annotation = _annotation_resolver(
-    "username", "bitbucket.org/username", "Bitbucket user profile does not contain a Username"
+username_matching_user_entity_annotation = profile_field_matching_user_entity_annotation(
+    "username",
+    "bitbucket.org/username",
+    missing="Bitbucket user profile does not contain a Username",
 )
 
 #: The built-in ``bitbucket`` provider (Bitbucket Cloud).

@@ -36,12 +36,11 @@ from ..oauth import read_absolute_url
 from ..oauth import request_token
 from ..oauth import session_from_token
 from ..oauth import transform_profile
-from ..sign_in import boolean
-from ..sign_in import create_sign_in_resolver_factory
-from ..sign_in import options_schema
+from ..sign_in import profile_field_matching_user_entity_annotation
 from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Self
 
     from ..oauth import Config
@@ -50,10 +49,6 @@ if TYPE_CHECKING:
     from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
-    from ..sign_in import AuthResolverContext
-    from ..sign_in import BackstageSignInResult
-    from ..sign_in import SignInInfo
-    from ..sign_in import SignInResolver
 
 __all__ = [
     "GitlabAuthenticator",
@@ -63,7 +58,6 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://gitlab.com"
-DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"
 
 
 def gitlab_profile(user: dict[str, Any]) -> dict[str, Any]:
@@ -162,28 +156,16 @@ class GitlabAuthenticator:
         return transform_profile(result.full_profile, result.session.id_token)
 
 
-def _create_user_id_resolver(options: dict[str, Any]) -> SignInResolver:
-    dangerous = options.get(DANGEROUS, False)
-
-    def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
-        profile = getattr(info.result, "full_profile", {})
-        user_id = profile.get("id")
-        if not user_id:
-            raise AuthenticationError("GitLab user profile does not contain a user ID")
-        if not profile.get("profileUrl"):
-            raise AuthenticationError("GitLab user profile does not contain a profile URL")
-        host = urlsplit(profile["profileUrl"]).hostname
-        return context.sign_in_with_catalog_user(
-            {"annotations": {f"{host}/user-id": user_id}},
-            dangerous_entity_ref_fallback={"name": user_id} if dangerous else None,
-        )
-
-    return resolve
+def _user_id_annotation(profile: Mapping[str, Any]) -> str:
+    """``<host of profileUrl>/user-id``: the GitLab instance's own annotation."""
+    if not profile.get("profileUrl"):
+        raise AuthenticationError("GitLab user profile does not contain a profile URL")
+    return f"{urlsplit(profile['profileUrl']).hostname}/user-id"
 
 
 #: The User annotated ``<gitlab host>/user-id: <GitLab user id>`` (e.g. ``gitlab.com/user-id``).
-user_id_matching_user_entity_annotation = create_sign_in_resolver_factory(
-    _create_user_id_resolver, options_schema=options_schema({DANGEROUS: boolean})
+user_id_matching_user_entity_annotation = profile_field_matching_user_entity_annotation(
+    "id", _user_id_annotation, missing="GitLab user profile does not contain a user ID"
 )
 
 #: The built-in ``gitlab`` provider.

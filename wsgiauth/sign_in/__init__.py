@@ -27,6 +27,9 @@ from .common import load_resolver_factories as load_resolver_factories
 from .common import (
     preferred_username_matching_user_entity_name as preferred_username_matching_user_entity_name,
 )
+from .common import (
+    profile_field_matching_user_entity_annotation as profile_field_matching_user_entity_annotation,
+)
 from .common import username_matching_user_entity_name as username_matching_user_entity_name
 from .declarative import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
 from .declarative import SIGN_IN_FAILED as SIGN_IN_FAILED
@@ -60,6 +63,7 @@ __all__ = [
     "options_schema",
     "preferred_username_matching_user_entity_name",
     "prepare_backstage_identity_response",
+    "profile_field_matching_user_entity_annotation",
     "read_declarative_sign_in_resolver",
     "string",
     "string_list",

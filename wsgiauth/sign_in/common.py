@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,6 +49,7 @@ __all__ = [
     "handle_sign_in_user_not_found",
     "load_resolver_factories",
     "preferred_username_matching_user_entity_name",
+    "profile_field_matching_user_entity_annotation",
     "username_matching_user_entity_name",
 ]
 
@@ -202,6 +204,45 @@ def email_matching_user_entity_annotation(
 
     schema = options_schema({"annotation": string, DANGEROUS: boolean}, required=required)
     return create_sign_in_resolver_factory(create, options_schema=schema)
+
+
+def profile_field_matching_user_entity_annotation(
+    field: str,
+    annotation: str | Callable[[Mapping[str, Any]], str],
+    *,
+    missing: str,
+) -> SignInResolverFactory:
+    """The User whose ``annotation`` equals the raw profile's ``field``.
+
+    The shape of Backstage's provider resolvers ``userIdMatchingUserEntityAnnotation``
+    (bitbucket, gitlab) and ``usernameMatchingUserEntityAnnotation`` (bitbucket):
+    ``ctx.signInWithCatalogUser({annotations: {[annotation]: value}},
+    {dangerousEntityRefFallback: {entityRef: {name: value}}})``, the fallback only with
+    ``dangerouslyAllowSignInWithoutUserInCatalog``, the one option.
+
+    :param field: the key of ``result.full_profile`` (or of a proxy's result mapping).
+    :param annotation: the annotation key, or a function of the raw profile that makes
+        it (gitlab's ``<host>/user-id``); it may raise to refuse the profile.
+    :param missing: the ``AuthenticationError`` message when ``field`` is empty.
+    """
+
+    def create(options: dict[str, Any]) -> SignInResolver:
+        dangerous = options.get(DANGEROUS, False)
+
+        def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
+            profile = _full_profile(info)
+            value = profile.get(field)
+            if not value:
+                raise AuthenticationError(missing)
+            key = annotation(profile) if callable(annotation) else annotation
+            return context.sign_in_with_catalog_user(
+                {"annotations": {key: value}},
+                dangerous_entity_ref_fallback={"name": value} if dangerous else None,
+            )
+
+        return resolve
+
+    return create_sign_in_resolver_factory(create, options_schema=_DANGEROUS_ONLY)
 
 
 def _name_matching(*fields: str) -> SignInResolverFactory:
