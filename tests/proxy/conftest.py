@@ -34,6 +34,10 @@ class HeaderAuthenticator:
         self.config = config
         self.header = config.get_optional_string("header") or "X-Auth-Email"
 
+    @classmethod
+    def from_config(cls, config: Config, *, http) -> HeaderAuthenticator:
+        return cls(config)
+
     def authenticate(self, request) -> ProxyAuthenticatorResult:
         email = request.headers.get(self.header)
         if not email:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..proxy import AuthProviderFactoryOptions
     from ..proxy import Config
+    from ..proxy import HttpClient
     from ..sign_in import AuthResolverContext
     from ..sign_in import BackstageSignInResult
     from ..sign_in import SignInInfo
@@ -45,6 +46,11 @@ class GuestAuthenticator:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+
+    @classmethod
+    def from_config(cls, config: Config, *, http: HttpClient) -> GuestAuthenticator:
+        """The guest reads no keys: ``http`` is not needed."""
+        return cls(config)
 
     def authenticate(self, request: Request) -> ProxyAuthenticatorResult:
         """The guest needs no proof."""

@@ -16,7 +16,6 @@ from ..sign_in.identity_response import prepare_backstage_identity_response
 from .route_handlers import ProxyRouteHandlers
 
 if TYPE_CHECKING:
-    from ..config import Config
     from ..types import AuthProviderFactory
     from ..types import AuthProviderFactoryOptions
     from ..types import SignInResolver
@@ -27,7 +26,7 @@ __all__ = ["create_proxy_auth_provider_factory"]
 
 
 def create_proxy_auth_provider_factory(
-    authenticator: Callable[[Config], ProxyAuthenticator],
+    authenticator: type[ProxyAuthenticator],
     *,
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
     sign_in_resolver: Callable[[AuthProviderFactoryOptions], SignInResolver] | None = None,
@@ -50,7 +49,7 @@ def create_proxy_auth_provider_factory(
                 f"No sign-in resolver configured for proxy auth provider '{options.provider_id}'",
             )
         return ProxyRouteHandlers(
-            authenticator(options.config),
+            authenticator.from_config(options.config, http=options.http),
             sign_in_resolver=resolver,
             resolver_context=options.resolver_context,
             identity_response=prepare_backstage_identity_response,

@@ -20,9 +20,13 @@ from ..types import ClientAuthResponse
 from ..types import SignInInfo
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from webob import Request
     from webob import Response
 
+    from ..config import Config
+    from ..http import HttpClient
     from ..types import AuthResolverContext
     from ..types import BackstageIdentityResponse
     from ..types import BackstageSignInResult
@@ -44,6 +48,11 @@ class ProxyAuthenticatorResult:
 
 class ProxyAuthenticator(Protocol):
     """Reads who the caller is from the request (Backstage ``ProxyAuthenticator``)."""
+
+    @classmethod
+    def from_config(cls, config: Config, *, http: HttpClient) -> Self:
+        """Backstage's ``initialize``: read the provider's config, keep a client for keys."""
+        ...
 
     def authenticate(self, request: Request) -> ProxyAuthenticatorResult: ...
 
