@@ -40,6 +40,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "guest": "wsgiauth.providers.guest:module",
     "microsoft": "wsgiauth.providers.microsoft:module",
     "oauth2": "wsgiauth.providers.oauth2:module",
+    "oauth2Proxy": "wsgiauth.providers.oauth2_proxy:module",
     "oidc": "wsgiauth.providers.oidc:module",
     "okta": "wsgiauth.providers.okta:module",
     "onelogin": "wsgiauth.providers.onelogin:module",
