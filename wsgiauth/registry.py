@@ -34,6 +34,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "auth0": "wsgiauth.providers.auth0:module",
     "bitbucket": "wsgiauth.providers.bitbucket:module",
     "bitbucketServer": "wsgiauth.providers.bitbucket_server:module",
+    "cfaccess": "wsgiauth.providers.cfaccess:module",
     "gcpIap": "wsgiauth.providers.gcp_iap:module",
     "github": "wsgiauth.providers.github:module",
     "gitlab": "wsgiauth.providers.gitlab:module",
