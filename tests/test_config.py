@@ -318,3 +318,12 @@ def test_duration_never_raises_anything_but_config_error(value):
     except ConfigError:
         return
     assert seconds is not None and seconds >= 0
+
+
+def test_check_keys_names_an_unknown_key():
+    config = Config.from_dict({"auth": {"x": {"clientId": "a", "clientSecrett": "b"}}})
+    with pytest.raises(ConfigError) as raised:
+        config.get_config("auth.x").check_keys({"clientId", "clientSecret"})
+    assert raised.value.path == "auth.x.clientSecrett"
+    assert raised.value.reason == "unknown key (known: clientId, clientSecret)"
+    config.get_config("auth.x").check_keys({"clientId", "clientSecrett"})  # all known: fine

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Collection
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,17 @@ class Config:
     def keys(self) -> list[str]:
         """The keys of this object that hold a value, in file order."""
         return [key for key, value in self._data.items() if value is not None]
+
+    def check_keys(self, known: Collection[str]) -> None:
+        """Refuse a key of this object that is not ``known``, naming it.
+
+        A misspelt ``clientSecrett`` must fail at startup, not pass for an unset key.
+
+        :raises ConfigError: ``<path>.<key>: unknown key (known: ...)``.
+        """
+        for key in self.keys():
+            if key not in known:
+                raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
 
     def get(self, key: str) -> Any:
         """The raw value at ``key``, or None."""

@@ -20,7 +20,6 @@ from .environment import EnvironmentHandler
 from .route_handlers import OAuthRouteHandlers
 
 if TYPE_CHECKING:
-    from ..config import Config
     from ..sign_in.factory import SignInResolverFactory
     from ..types import AuthProviderFactory
     from ..types import AuthProviderFactoryOptions
@@ -66,7 +65,7 @@ def create_oauth_provider_factory(
         for env in options.config.keys():
             config = options.config.get_config(env)
             if config_keys is not None:
-                _check_keys(config, COMMON_CONFIG_KEYS | set(config_keys))
+                config.check_keys(COMMON_CONFIG_KEYS | set(config_keys))
             callback_url = (
                 config.get_optional_string("callbackUrl")
                 or f"{options.base_url}/{provider_id}/handler/frame"
@@ -98,12 +97,6 @@ def create_oauth_provider_factory(
         return EnvironmentHandler(provider_id, handlers)
 
     return factory
-
-
-def _check_keys(config: Config, known: Collection[str]) -> None:
-    for key in config.keys():
-        if key not in known:
-            raise config.error(key, f"unknown key (known: {', '.join(sorted(known))})")
 
 
 def _sign_in(resolver: SignInResolver | None, context: AuthResolverContext) -> SignIn | None:
