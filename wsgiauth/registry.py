@@ -32,6 +32,7 @@ ENTRY_POINT_GROUP = "wsgiauth.providers"
 BUILTIN_PROVIDERS: Mapping[str, str] = {
     "atlassian": "wsgiauth.providers.atlassian:module",
     "auth0": "wsgiauth.providers.auth0:module",
+    "awsalb": "wsgiauth.providers.awsalb:module",
     "azureEasyAuth": "wsgiauth.providers.azure_easy_auth:module",
     "bitbucket": "wsgiauth.providers.bitbucket:module",
     "bitbucketServer": "wsgiauth.providers.bitbucket_server:module",
