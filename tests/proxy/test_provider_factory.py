@@ -104,3 +104,12 @@ def test_the_resolver_signs_in_through_the_apps_resolver_context():
         "backstageIdentity"
     ]["token"]
     assert testapp.auth_app.verifier.verify(token).user_entity_ref == "user:default/jane"
+
+
+def test_declared_config_keys_name_an_unknown_one_before_anything_else():
+    """Even before the resolver is read: a misspelt key is named, not a missing signIn."""
+    factory = create_proxy_auth_provider_factory(HeaderAuthenticator, config_keys=["header"])
+    with pytest.raises(ConfigError) as info:
+        proxy_app(factory, {"headr": "X-Forwarded-Email"})
+    assert info.value.path == "auth.providers.header.headr"
+    assert info.value.reason == "unknown key (known: header, signIn)"

@@ -65,7 +65,6 @@ __all__ = [
 ID_TOKEN_HEADER = "x-ms-token-aad-id-token"  # noqa: S105 (a header name)
 ACCESS_TOKEN_HEADER = "x-ms-token-aad-access-token"  # noqa: S105 (a header name)
 #: The only key of ``auth.providers.azureEasyAuth``.
-CONFIG_KEYS = ("signIn",)
 USER_ID_ANNOTATION = "graph.microsoft.com/user-id"
 NOT_ON_APP_SERVICE = (
     "{problem}. The azureEasyAuth provider trusts headers that only Azure App Service "
@@ -126,9 +125,6 @@ class AzureEasyAuthAuthenticator:
         problem = validate_app_service_configuration(os.environ)
         if problem is not None:
             raise config.error("", NOT_ON_APP_SERVICE.format(problem=problem))
-        for key in config.keys():
-            if key not in CONFIG_KEYS:
-                raise config.error(key, f"unknown key (known: {', '.join(CONFIG_KEYS)})")
         return cls()
 
     def authenticate(self, request: Request) -> ProxyAuthenticatorResult:
@@ -154,7 +150,7 @@ class AzureEasyAuthAuthenticator:
 #: The built-in ``azureEasyAuth`` provider.
 module = ProviderModule(
     provider_id="azureEasyAuth",
-    factory=create_proxy_auth_provider_factory(AzureEasyAuthAuthenticator),
+    factory=create_proxy_auth_provider_factory(AzureEasyAuthAuthenticator, config_keys=()),
     resolvers={
         "idMatchingUserEntityAnnotation": profile_field_matching_user_entity_annotation(
             "id", USER_ID_ANNOTATION, missing="User profile contained no id"

@@ -100,12 +100,6 @@ class ServiceToken:
     subject: str
 
 
-def _check_keys(config: Config, known: frozenset[str]) -> None:
-    for key in config.keys():
-        if key not in known:
-            raise config.error(key, f"unknown key (known: {', '.join(sorted(known))})")
-
-
 class _IdentityCache:
     """``cfIdentity`` by subject, bounded in size and age; thread-safe."""
 
@@ -163,8 +157,7 @@ class CloudflareAccessAuthenticator:
 
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
-        """Build from ``auth.providers.cfaccess`` (no env level); unknown keys fail here."""
-        _check_keys(config, KNOWN_KEYS)
+        """Build from ``auth.providers.cfaccess`` (no env level)."""
         team_name = config.get_string("teamName")
         if not _TEAM_NAME.fullmatch(team_name):
             raise config.error(
@@ -173,7 +166,7 @@ class CloudflareAccessAuthenticator:
             )
         service_tokens = []
         for item in config.get_optional_config_list("serviceTokens") or ():
-            _check_keys(item, frozenset({"token", "subject"}))
+            item.check_keys({"token", "subject"})
             service_tokens.append(
                 ServiceToken(token=item.get_string("token"), subject=item.get_string("subject"))
             )
@@ -325,7 +318,9 @@ def _issued_at(token: str) -> float | None:
 #: The built-in ``cfaccess`` provider.
 module = ProviderModule(
     provider_id="cfaccess",
-    factory=create_proxy_auth_provider_factory(CloudflareAccessAuthenticator),
+    factory=create_proxy_auth_provider_factory(
+        CloudflareAccessAuthenticator, config_keys=KNOWN_KEYS
+    ),
     resolvers={
         "emailMatchingUserEntityProfileEmail": email_matching_user_entity_profile_email,
         "emailLocalPartMatchingUserEntityName": email_local_part_matching_user_entity_name,

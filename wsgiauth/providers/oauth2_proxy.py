@@ -71,7 +71,6 @@ USER_HEADER = "x-forwarded-user"
 EMAIL_HEADER = "x-forwarded-email"
 PREFERRED_USERNAME_HEADER = "x-forwarded-preferred-username"
 #: The only key of ``auth.providers.oauth2Proxy``.
-CONFIG_KEYS = ("signIn",)
 NOT_THROUGH_PROXY = (
     "Authentication failed: the request carries none of X-Forwarded-User, X-Forwarded-Email, "
     "X-Forwarded-Preferred-Username; it did not come through oauth2-proxy"
@@ -102,9 +101,6 @@ class OAuth2ProxyAuthenticator:
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
         """``auth.providers.oauth2Proxy`` holds only ``signIn``; there are no keys to fetch."""
-        for key in config.keys():
-            if key not in CONFIG_KEYS:
-                raise config.error(key, f"unknown key (known: {', '.join(CONFIG_KEYS)})")
         return cls()
 
     def authenticate(self, request: Request) -> ProxyAuthenticatorResult:
@@ -161,7 +157,7 @@ def _header_matching_user_entity_name(header: str, missing: str) -> SignInResolv
 #: The built-in ``oauth2Proxy`` provider.
 module = ProviderModule(
     provider_id="oauth2Proxy",
-    factory=create_proxy_auth_provider_factory(OAuth2ProxyAuthenticator),
+    factory=create_proxy_auth_provider_factory(OAuth2ProxyAuthenticator, config_keys=()),
     resolvers={
         "forwardedUserMatchingUserEntityName": _header_matching_user_entity_name(
             USER_HEADER, "Request did not contain a user"

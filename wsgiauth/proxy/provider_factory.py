@@ -8,6 +8,7 @@ catalog user), so a missing one fails at startup.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -30,15 +31,20 @@ def create_proxy_auth_provider_factory(
     *,
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
     sign_in_resolver: Callable[[AuthProviderFactoryOptions], SignInResolver] | None = None,
+    config_keys: Collection[str] | None = None,
 ) -> AuthProviderFactory:
     """A provider factory for a proxy ``authenticator``.
 
     :param sign_in_resolver_factories: resolvers ``signIn.resolvers`` may name; by
         default ``options.sign_in_resolver_factories``.
     :param sign_in_resolver: builds the resolver from the options when config names none.
+    :param config_keys: the keys the authenticator reads. Given, any other key (besides
+        ``signIn``) fails startup and ``check-config`` first, with an error naming it.
     """
 
     def factory(options: AuthProviderFactoryOptions) -> ProxyRouteHandlers:
+        if config_keys is not None:
+            options.config.check_keys({"signIn", *config_keys})
         factories = sign_in_resolver_factories or options.sign_in_resolver_factories
         resolver = read_declarative_sign_in_resolver(options.config, factories)
         if resolver is None and sign_in_resolver is not None:
