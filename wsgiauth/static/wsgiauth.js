@@ -78,14 +78,19 @@
   const OIDC_SCOPES = ['openid', 'email', 'profile', 'offline_access'];
   /**
    * Each Backstage provider's title and default scopes, as Backstage's own frontend
-   * APIs (`@backstage/core-app-api`, apis/implementations/auth) define them; options
+   * APIs (`@backstage/core-app-api`, apis/implementations/auth) define them, and which
+   * ids are proxy providers (refresh only, as ProxiedSignInPage uses them); options
    * given to `auth.provider(id, options)` win.
    */
   const KNOWN_PROVIDERS = {
     atlassian: { title: 'Atlassian' },
     auth0: { title: 'Auth0' },
+    awsalb: { title: 'AWS ALB', proxy: true },
+    azureEasyAuth: { title: 'Azure Easy Auth', proxy: true },
     bitbucket: { title: 'Bitbucket', defaultScopes: ['account'] },
     bitbucketServer: { title: 'Bitbucket Server', defaultScopes: ['PROJECT_ADMIN'] },
+    cfaccess: { title: 'Cloudflare Access', proxy: true },
+    gcpIap: { title: 'Google IAP', proxy: true },
     github: { title: 'GitHub', defaultScopes: ['read:user'] },
     gitlab: { title: 'GitLab', defaultScopes: ['read_user'] },
     google: {
@@ -98,6 +103,7 @@
       defaultScopes: ['openid', 'offline_access', 'profile', 'email', 'User.Read'],
     },
     oauth2: { title: 'Your Identity Provider' },
+    oauth2Proxy: { title: 'OAuth2 Proxy', proxy: true },
     oidc: { title: 'OIDC' },
     okta: { title: 'Okta', defaultScopes: OIDC_SCOPES },
     onelogin: { title: 'onelogin', defaultScopes: OIDC_SCOPES },
