@@ -191,9 +191,7 @@ class AwsAlbAuthenticator:
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
         """Build from ``auth.providers.awsalb``: ``issuer``, ``signer``, ``region``."""
-        for key in config.keys():
-            if key not in CONFIG_KEYS:
-                raise config.error(key, f"unknown key (known: {', '.join(sorted(CONFIG_KEYS))})")
+        config.check_keys(CONFIG_KEYS)
         issuer = config.get_string("issuer")
         signer = config.get_optional_string("signer")
         region = config.get_string("region")

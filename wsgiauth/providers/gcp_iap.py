@@ -75,12 +75,6 @@ CONFIG_KEYS = ("audience", "jwtHeader", "sessionDuration", "signIn")
 FAILED = "Google IAP token verification failed"
 
 
-def _check_keys(config: Config) -> None:
-    for key in config.keys():
-        if key not in CONFIG_KEYS:
-            raise config.error(key, f"unknown key (known: {', '.join(sorted(CONFIG_KEYS))})")
-
-
 class GcpIapAuthenticator:
     """Backstage's ``gcpIapAuthenticator``: the IAP JWT header, checked against Google's keys."""
 
@@ -92,7 +86,7 @@ class GcpIapAuthenticator:
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
         """Build from ``auth.providers.gcpIap``: ``audience``, ``jwtHeader``."""
-        _check_keys(config)
+        config.check_keys(CONFIG_KEYS)
         audience = config.get_string("audience")
         jwt_header = config.get_optional_string("jwtHeader") or DEFAULT_IAP_JWT_HEADER
         keys = JwksKeys(IAP_JWKS_URL, algorithms=(ALGORITHM,), http=http)
