@@ -83,7 +83,8 @@ __all__ = ["AlbKeys", "AwsAlbAuthenticator", "module", "public_key_endpoint"]
 ALB_JWT_HEADER = "x-amzn-oidc-data"
 ALB_ACCESS_TOKEN_HEADER = "x-amzn-oidc-accesstoken"  # noqa: S105 (a header name)
 ALGORITHM = "ES256"
-CONFIG_KEYS = ("issuer", "region", "sessionDuration", "signIn", "signer")
+#: The keys of ``auth.providers.awsalb`` besides ``signIn``.
+CONFIG_KEYS = ("issuer", "region", "sessionDuration", "signer")
 #: Seconds a key is kept (Backstage's ``NodeCache({stdTTL: 3600})``).
 KEY_MAX_AGE = 3600.0
 #: The most kids whose keys are kept; the least recently used is dropped beyond.
@@ -191,7 +192,6 @@ class AwsAlbAuthenticator:
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
         """Build from ``auth.providers.awsalb``: ``issuer``, ``signer``, ``region``."""
-        config.check_keys(CONFIG_KEYS)
         issuer = config.get_string("issuer")
         signer = config.get_optional_string("signer")
         region = config.get_string("region")
@@ -324,6 +324,6 @@ email_matching_user_entity_profile_email = create_sign_in_resolver_factory(
 #: The built-in ``awsalb`` provider.
 module = ProviderModule(
     provider_id="awsalb",
-    factory=create_proxy_auth_provider_factory(AwsAlbAuthenticator),
+    factory=create_proxy_auth_provider_factory(AwsAlbAuthenticator, config_keys=CONFIG_KEYS),
     resolvers={"emailMatchingUserEntityProfileEmail": email_matching_user_entity_profile_email},
 )

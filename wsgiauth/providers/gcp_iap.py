@@ -71,7 +71,8 @@ ALGORITHM = "ES256"
 #: google-auth-library's ``CLOCK_SKEW_SECS_`` and ``DEFAULT_MAX_TOKEN_LIFETIME_SECS_``.
 CLOCK_SKEW_SECONDS = 300
 MAX_TOKEN_LIFETIME_SECONDS = 86400
-CONFIG_KEYS = ("audience", "jwtHeader", "sessionDuration", "signIn")
+#: The keys of ``auth.providers.gcpIap`` besides ``signIn``.
+CONFIG_KEYS = ("audience", "jwtHeader", "sessionDuration")
 FAILED = "Google IAP token verification failed"
 
 
@@ -86,7 +87,6 @@ class GcpIapAuthenticator:
     @classmethod
     def from_config(cls, config: Config, *, http: HttpClient) -> Self:
         """Build from ``auth.providers.gcpIap``: ``audience``, ``jwtHeader``."""
-        config.check_keys(CONFIG_KEYS)
         audience = config.get_string("audience")
         jwt_header = config.get_optional_string("jwtHeader") or DEFAULT_IAP_JWT_HEADER
         keys = JwksKeys(IAP_JWKS_URL, algorithms=(ALGORITHM,), http=http)
@@ -193,7 +193,7 @@ id_matching_user_entity_annotation = create_sign_in_resolver_factory(
 #: The built-in ``gcpIap`` provider.
 module = ProviderModule(
     provider_id="gcpIap",
-    factory=create_proxy_auth_provider_factory(GcpIapAuthenticator),
+    factory=create_proxy_auth_provider_factory(GcpIapAuthenticator, config_keys=CONFIG_KEYS),
     resolvers={
         "emailMatchingUserEntityAnnotation": email_matching_user_entity_annotation(
             "google.com/email"
