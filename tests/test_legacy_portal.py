@@ -24,9 +24,11 @@ import webtest
 import yaml
 
 from examples.legacy_portal import CONFIG_PATH
+from examples.legacy_portal import OAUTH2_PROXY_CONFIG_PATH
 from examples.legacy_portal import bare_user_names
 from examples.legacy_portal import make_app
 from wsgiauth import load_config
+from wsgiauth.check import check_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,9 +147,86 @@ def test_pages_and_sign_in_scripts_are_served(testapp):
     home = testapp.get("/")
     assert "Hello, stranger" in main_of(home)
     assert '<script src="/api/auth/.client/wsgiauth.js">' in home.text
-    assert "guest.signIn()" in testapp.get("/static/sign-in.js").text
+    script = testapp.get("/static/sign-in.js").text
+    assert "auth.provider('guest', { proxy: true, title: 'Guest' })" in script
+    assert "provider.signIn()" in script
+    assert "Sign in as guest" in home.text
     assert "WsgiAuth" in testapp.get("/api/auth/.client/wsgiauth.js").text
     testapp.get("/nowhere", status=404)
+
+
+# --- the variant behind oauth2-proxy ------------------------------------------------
+# In process, the proxy's headers are sent directly: the end-to-end run through a
+# header-injecting proxy in front of gunicorn is tests/e2e/test_oauth2_proxy.py.
+
+PROXY_REFRESH = "/api/auth/oauth2Proxy/refresh"
+
+
+def forwarded(user):
+    """What oauth2-proxy sets for a signed-in portal user."""
+    return {"X-Forwarded-User": user, "X-Forwarded-Email": f"{user}@example.com"}
+
+
+@pytest.fixture
+def behind_proxy(tmp_path):
+    """The portal with the oauth2-proxy variant config, given as a path (as gunicorn would)."""
+    app = make_app(tmp_path / "portal.db", str(OAUTH2_PROXY_CONFIG_PATH))
+    return webtest.TestApp(validator(app))
+
+
+def test_oauth2_proxy_variant_config_passes_check_config():
+    assert check_config(OAUTH2_PROXY_CONFIG_PATH) == []
+
+
+@pytest.mark.parametrize(
+    ("user", "groups"),
+    [
+        pytest.param("alice", ["group:default/admins", "group:default/staff"], id="alice"),
+        pytest.param("bob", ["group:default/staff"], id="bob"),
+    ],
+)
+def test_forwarded_user_signs_in_as_that_user_of_the_table(behind_proxy, user, groups):
+    body = behind_proxy.get(PROXY_REFRESH, headers=forwarded(user)).json
+    claims = jwt.decode(body["backstageIdentity"]["token"], options={"verify_signature": False})
+
+    assert claims["sub"] == f"user:default/{user}"
+    assert claims["ent"] == [f"user:default/{user}", *groups]
+    assert body["profile"] == {"email": f"{user}@example.com", "displayName": user}
+
+
+def test_forwarded_user_reaches_the_portal_as_remote_user(behind_proxy):
+    token = behind_proxy.get(PROXY_REFRESH, headers=forwarded("bob")).json["backstageIdentity"]
+    headers = bearer(token["token"])
+
+    assert "Hello, bob." in main_of(behind_proxy.get("/", headers=headers))
+    assert "Bob Builder (bob)" in main_of(behind_proxy.get("/profile", headers=headers))
+    denied = behind_proxy.get("/admin", headers=headers, status=403)
+    assert "bob is not an administrator" in main_of(denied)
+
+
+def test_forwarded_user_outside_the_table_is_refused(behind_proxy):
+    response = behind_proxy.get(PROXY_REFRESH, headers=forwarded("mallory"), status=404)
+
+    assert response.json["error"]["name"] == "NotFoundError"
+
+
+def test_without_the_proxys_headers_there_is_no_sign_in(behind_proxy):
+    response = behind_proxy.get(PROXY_REFRESH, status=401)
+
+    assert response.json["error"]["name"] == "AuthenticationError"
+    # The header alone is no identity for the portal: only the token sets REMOTE_USER.
+    behind_proxy.get("/admin", headers=forwarded("alice"), status=401)
+
+
+def test_oauth2_proxy_variant_signs_in_through_the_oauth2proxy_provider(behind_proxy):
+    home = behind_proxy.get("/")
+    script = behind_proxy.get("/static/sign-in.js").text
+
+    assert '<button id="sign-in" type="button">Sign in</button>' in home.text
+    assert "const provider = auth.provider('oauth2Proxy');" in script
+    assert "guest" not in script
+    # The guest provider is not configured in this variant.
+    behind_proxy.get("/api/auth/guest/refresh", status=404)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,16 @@ reads ``REMOTE_USER``. It is wrapped, not rewritten:
 Run it from the repository root (guest sign-in is mapped to ``alice``, an admin)::
 
     python -m examples.legacy_portal          # http://127.0.0.1:7007
+
+The variant behind oauth2-proxy (:data:`OAUTH2_PROXY_CONFIG_PATH`) signs in
+through the ``oauth2Proxy`` provider instead: the proxy signs the user in and
+sets ``X-Forwarded-User``, which names a user of the table::
+
+    python -m examples.legacy_portal --config examples/legacy_portal/app-config.oauth2-proxy.yaml
+    oauth2-proxy --http-address 127.0.0.1:4180 --upstream http://127.0.0.1:7007 ...
+
+Only the proxy may reach the portal then: the provider believes any request
+that carries those headers (see the oauth2Proxy section of docs/providers.md).
 """
 
 from __future__ import annotations
@@ -40,10 +50,18 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["CONFIG_PATH", "bare_user_names", "make_app", "setup_database"]
+__all__ = [
+    "CONFIG_PATH",
+    "OAUTH2_PROXY_CONFIG_PATH",
+    "bare_user_names",
+    "make_app",
+    "setup_database",
+]
 
 #: The example's app-config: guest sign-in as ``user:default/alice``.
 CONFIG_PATH = Path(__file__).with_name("app-config.yaml")
+#: The variant behind oauth2-proxy: ``X-Forwarded-User`` names the portal's user.
+OAUTH2_PROXY_CONFIG_PATH = Path(__file__).with_name("app-config.oauth2-proxy.yaml")
 NAMESPACE = "default"
 
 
@@ -65,19 +83,28 @@ def bare_user_names(app: WSGIApplication, *, namespace: str = NAMESPACE) -> WSGI
     return middleware
 
 
-def make_app(database: str | os.PathLike[str], config: Config | None = None) -> WSGIApplication:
+def make_app(
+    database: str | os.PathLike[str], config: Config | str | os.PathLike[str] | None = None
+) -> WSGIApplication:
     """The portal over the SQLite file ``database``, wrapped by wsgiauth.
 
-    :param config: the app-config; by default :data:`CONFIG_PATH`.
+    :param config: the app-config, or the path of its file (so that gunicorn can
+        serve ``examples.legacy_portal:make_app('portal.db', 'app-config.yaml')``);
+        by default :data:`CONFIG_PATH`. With ``auth.providers.oauth2Proxy`` the
+        sign-in bar uses that provider, else guest.
     """
     path = os.fspath(database)
     setup_database(path)
-    config = config or load_config(CONFIG_PATH)
+    if not isinstance(config, Config):
+        config = load_config(CONFIG_PATH if config is None else config)
+    providers = config.get_optional_config("auth.providers")
+    behind_proxy = providers is not None and "oauth2Proxy" in providers.keys()
     auth_app = create_auth_app(
         config, catalog=SqlCatalog(lambda: sqlite3.connect(path), namespace=NAMESPACE)
     )
     if auth_app.verifier is None:  # pragma: no cover - create_auth_app always sets one
         raise RuntimeError("the auth app has no identity verifier")
-    app = bare_user_names(LegacyPortal(path))
+    portal = LegacyPortal(path, "oauth2Proxy" if behind_proxy else "guest")
+    app = bare_user_names(portal)
     app = IdentityMiddleware(app, auth_app.verifier, set_remote_user=True)
     return AuthMiddleware(app, auth_app)

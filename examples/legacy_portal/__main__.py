@@ -35,7 +35,12 @@ def main() -> None:
         default=os.path.join(tempfile.gettempdir(), "wsgiauth-legacy-portal.sqlite3"),
         help="the portal's SQLite file, created with its users if missing (default: %(default)s)",
     )
-    parser.add_argument("--config", default=str(CONFIG_PATH), help="default: %(default)s")
+    parser.add_argument(
+        "--config",
+        default=str(CONFIG_PATH),
+        help="the app-config; app-config.oauth2-proxy.yaml runs the portal behind oauth2-proxy "
+        "(default: %(default)s)",
+    )
     args = parser.parse_args()
     app = make_app(args.db, load_config(args.config))
     with make_server(args.host, args.port, app, _ThreadingServer) as server:

@@ -6,7 +6,9 @@ authorization rule that trusts ``REMOTE_USER`` as set by the server in front
 the ``admins`` group in the portal's own ``users`` table. This module is the
 "existing code" of ``__init__.py``: the only addition for wsgiauth is the
 sign-in bar in :data:`LAYOUT` (a button and two scripts), because a browser
-sends the identity token only from a script.
+sends the identity token only from a script. The bar signs in through one
+provider: ``guest`` by default, ``oauth2Proxy`` when the portal runs behind
+oauth2-proxy (``app-config.oauth2-proxy.yaml``).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}</s
 <body>
 <nav><a href="/" data-page>Home</a><a href="/profile" data-page>My profile</a>
 <a href="/admin" data-page>Admin</a>
-<button id="sign-in" type="button">Sign in as guest</button></nav>
+<button id="sign-in" type="button">%(sign_in_label)s</button></nav>
 <main>
 <h1>%(title)s</h1>
 %(body)s
@@ -43,10 +45,18 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .6em}</s
 </html>
 """
 
-#: Signs in with the guest provider, then loads pages with the identity token.
-SIGN_IN_SCRIPT = b"""'use strict';
+#: The sign-in bar per provider: the button's label and the script's provider.
+SIGN_IN_PROVIDERS = {
+    "guest": ("Sign in as guest", "auth.provider('guest', { proxy: true, title: 'Guest' })"),
+    # Behind oauth2-proxy the user signed in at the proxy already: /refresh turns the
+    # headers it sets into an identity token (wsgiauth.js knows it as a proxy provider).
+    "oauth2Proxy": ("Sign in", "auth.provider('oauth2Proxy')"),
+}
+
+#: Signs in with the provider, then loads pages with the identity token.
+SIGN_IN_SCRIPT = """'use strict';
 const auth = new WsgiAuth({ baseUrl: '/api/auth' });
-const guest = auth.provider('guest', { proxy: true, title: 'Guest' });
+const provider = %(provider)s;
 async function show(path) {
   const response = await auth.fetch(path);
   const page = new DOMParser().parseFromString(await response.text(), 'text/html');
@@ -60,23 +70,29 @@ document.addEventListener('click', (event) => {
   show(link.getAttribute('href'));
 });
 document.getElementById('sign-in').addEventListener('click', async () => {
-  await guest.signIn();
+  await provider.signIn();
   show(location.pathname);
 });
 """
 
 
 class LegacyPortal:
-    """The portal as a WSGI app over the SQLite file ``database``."""
+    """The portal as a WSGI app over the SQLite file ``database``.
 
-    def __init__(self, database: str) -> None:
+    :param sign_in_provider: the provider of the sign-in bar, a key of
+        :data:`SIGN_IN_PROVIDERS`.
+    """
+
+    def __init__(self, database: str, sign_in_provider: str = "guest") -> None:
         self.database = database
+        self.sign_in_label, provider = SIGN_IN_PROVIDERS[sign_in_provider]
+        self.sign_in_script = (SIGN_IN_SCRIPT % {"provider": provider}).encode()
         self.routes = {"/": self.home, "/profile": self.profile, "/admin": self.admin}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO") or "/"
         if path == "/static/sign-in.js":
-            return self.respond(start_response, "200 OK", SIGN_IN_SCRIPT, "text/javascript")
+            return self.respond(start_response, "200 OK", self.sign_in_script, "text/javascript")
         handler = self.routes.get(path)
         if handler is None:
             return self.page(start_response, "404 Not Found", "Not found", "<p>No such page.</p>")
@@ -143,7 +159,11 @@ class LegacyPortal:
     def page(
         self, start_response: StartResponse, status: str, title: str, body: str
     ) -> Iterable[bytes]:
-        html = LAYOUT % {"title": escape(title), "body": body}
+        html = LAYOUT % {
+            "title": escape(title),
+            "body": body,
+            "sign_in_label": escape(self.sign_in_label),
+        }
         return self.respond(start_response, status, html.encode("utf-8"), "text/html")
 
     @staticmethod

@@ -499,3 +499,65 @@ def test_forged_headers_sent_straight_to_gunicorn_sign_in_as_anyone(stack):
     bare = requests.get(stack.app_url + REFRESH, timeout=TIMEOUT)
     assert bare.status_code == 401
     assert bare.json()["error"]["name"] == "AuthenticationError"
+
+
+# --- item 2: the legacy portal's oauth2-proxy variant behind the proxy ------
+
+
+@pytest.fixture(scope="module")
+def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeOAuth2Proxy]:
+    """``examples.legacy_portal`` with its oauth2-proxy config, under gunicorn, behind the proxy."""
+    workdir = tmp_path_factory.mktemp("portal-oauth2-proxy")
+    port = free_port()
+    proxy = FakeOAuth2Proxy(
+        f"http://127.0.0.1:{port}",
+        [
+            ProxyUser("alice", "alice@example.com", "alice"),
+            ProxyUser("bob", "bob@example.com", "bob"),
+        ],
+    )
+    config = yaml.safe_load(PORTAL_VARIANT.read_text())
+    # The shipped variant, with the proxy's URL (a free port here, not 4180).
+    config["app"]["baseUrl"] = config["backend"]["baseUrl"] = proxy.base_url
+    database = str(workdir / "portal.db")
+    # run_gunicorn writes `config` there; make_app takes the path of the config file.
+    config_path = str(workdir / "app-config.yaml")
+    app = f"examples.legacy_portal:make_app({database!r}, {config_path!r})"
+    # One worker: the variant keeps signing keys in memory, as the example says.
+    with run_gunicorn(port, config, workdir, workers=1, app=app), proxy.running():
+        yield proxy
+
+
+def test_portal_behind_the_proxy_gets_the_forwarded_user_as_remote_user(portal):
+    with requests.Session() as bob:
+        portal.sign_in(bob, "bob")
+        # The page's sign-in bar: the oauth2Proxy provider's refresh, through the proxy.
+        script = bob.get(f"{portal.base_url}/static/sign-in.js", timeout=TIMEOUT).text
+        assert "auth.provider('oauth2Proxy')" in script
+        # A forged header does not pass the proxy: bob stays bob.
+        forged = {"X-Forwarded-User": "alice"}
+        token = refresh_identity(bob, portal.base_url, headers=forged)["backstageIdentity"]
+        headers = {**forged, "Authorization": f"Bearer {token['token']}"}
+
+        home = bob.get(f"{portal.base_url}/", headers=headers, timeout=TIMEOUT)
+        admin = bob.get(f"{portal.base_url}/admin", headers=headers, timeout=TIMEOUT)
+
+    # The portal's own code read REMOTE_USER: the forwarded user, by its plain name.
+    assert home.status_code == 200
+    assert "<p>Hello, bob.</p>" in home.text
+    assert admin.status_code == 403
+    assert "bob is not an administrator" in admin.text
+
+
+def test_portal_admin_behind_the_proxy(portal):
+    with requests.Session() as alice:
+        portal.sign_in(alice, "alice")
+        token = refresh_identity(alice, portal.base_url)["backstageIdentity"]["token"]
+        admin = alice.get(
+            f"{portal.base_url}/admin",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT,
+        )
+
+    assert admin.status_code == 200, admin.text
+    assert "<td>carol</td>" in admin.text
