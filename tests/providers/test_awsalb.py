@@ -210,7 +210,7 @@ def test_the_common_local_part_resolver_is_offered(tmp_path, aws, key) -> None:
     assert body["backstageIdentity"]["identity"]["userEntityRef"] == "user:default/jane"
 
 
-def test_without_signer_any_signer_is_taken(tmp_path, aws, key) -> None:
+def test_without_signer_any_signer_is_taken_with_a_warning(tmp_path, aws, key, caplog) -> None:
     testapp = build_app(
         tmp_path,
         {"awsalb": {"issuer": ISSUER, "region": REGION, **RESOLVER}},
@@ -218,6 +218,7 @@ def test_without_signer_any_signer_is_taken(tmp_path, aws, key) -> None:
         reroute={KEY_HOST: aws.base_url},
     )
     refresh(testapp, token(key, alb_header(signer="arn:aws:elasticloadbalancing:other")))
+    assert "signer is not set: a token signed by any ALB in us-west-2" in caplog.text
 
 
 # -- refusals --------------------------------------------------------------------------------

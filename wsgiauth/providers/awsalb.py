@@ -7,7 +7,8 @@ Read against ``@backstage/plugin-auth-backend-module-aws-alb-provider`` 0.4.20,
 config (https://backstage.io/docs/auth/aws-alb/provider):
 
 - config ``issuer`` and ``region`` (required), ``signer`` (the ALB's ARN; optional,
-  as in Backstage, but without it any ALB of the region could sign in anyone: set it),
+  as in Backstage, but without it any ALB of the region could sign in anyone: set it;
+  a warning is logged at startup when it is missing),
   ``signIn``, and ``sessionDuration``, which the docs list and Backstage's proxy
   handlers never read (nor does wsgiauth);
 - headers ``x-amzn-oidc-data`` (the ALB's JWT) and ``x-amzn-oidc-accesstoken``, both
@@ -42,6 +43,7 @@ token that is not a JWT leaves the picture empty instead of failing the sign-in.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -79,6 +81,8 @@ if TYPE_CHECKING:
     from ..sign_in import SignInResolver
 
 __all__ = ["AlbKeys", "AwsAlbAuthenticator", "module", "public_key_endpoint"]
+
+log = logging.getLogger(__name__)
 
 ALB_JWT_HEADER = "x-amzn-oidc-data"
 ALB_ACCESS_TOKEN_HEADER = "x-amzn-oidc-accesstoken"  # noqa: S105 (a header name)
@@ -194,6 +198,13 @@ class AwsAlbAuthenticator:
         """Build from ``auth.providers.awsalb``: ``issuer``, ``signer``, ``region``."""
         issuer = config.get_string("issuer")
         signer = config.get_optional_string("signer")
+        if not signer:
+            # The key endpoint is the region's, shared by every ALB of every AWS account.
+            log.warning(
+                "auth.providers.awsalb.signer is not set: a token signed by any ALB in %s "
+                "(anyone's) is accepted; set it to your load balancer's ARN",
+                config.get_optional_string("region"),
+            )
         region = config.get_string("region")
         if not _REGION.fullmatch(region):
             raise config.error("region", f"not an AWS region name (like us-west-2): {region!r}")
