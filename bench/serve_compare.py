@@ -1,0 +1,353 @@
+"""Side by side in one run: the bare app and wsgiauth under the same server, granian and gunicorn.
+
+For each server (granian ``--interface wsgi``, gunicorn ``gthread``) four
+one-worker servers run at once, all pinned to the same CPU: the bare trivial app
+twice (the *control pair*: bare against bare, so the noise of the host is in the
+printout), the app behind ``AuthMiddleware`` for pass-through only, and the app
+behind ``AuthMiddleware`` for the auth routes (``bench/apps.py``). ``wrk -t2
+-c16 --latency`` runs on the other CPU, on 127.0.0.1. Each load's ``--duration``
+is cut into ``--rounds`` slices; the slices of every load of both servers are
+interleaved, and the best slice is kept (other load on a shared host only ever
+slows a slice down). Printed per server: req/s, p50 and p99 of the best slice,
+the ratio to the first bare server, the spread of the slices, and each worker's
+resident memory (``VmRSS`` from ``/proc``, after the load).
+
+Loads: bare app, bare app (control), pass-through (a path outside ``/api/auth``
+through ``AuthMiddleware``), guest ``/refresh`` (a real ES256 token per
+request), oidc ``/start`` (the real ``oidc`` provider on the canned IdP of
+``bench/_common.py``) and JWKS.
+
+Needs ``wrk`` and granian (``pip install granian``; without it only gunicorn is
+measured). Everything binds 127.0.0.1; servers are stopped at the end, also on error.
+
+Run: ``.venv/bin/python bench/serve_compare.py [--duration 10] [--rounds 5]
+[--servers granian,gunicorn] [--threads 4]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+
+from _common import GUEST_REFRESH_PATH
+from _common import JWKS_PATH
+from _common import REFRESH_HEADERS
+from _common import START_PATH
+from _common import fmt_int
+from _common import oidc_available
+from server import OUTSIDE
+from server import _has_control_socket
+from server import _pinned
+from server import check_guest_token
+from server import cpu_split
+from server import free_port
+from server import get_status
+
+BENCH_DIR = Path(__file__).resolve().parent
+SERVERS = ("granian", "gunicorn")
+
+
+@dataclass(frozen=True)
+class Load:
+    """One row: which server process (by role) gets which request."""
+
+    name: str
+    role: str
+    path: str
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def loads() -> list[Load]:
+    """The rows of the table, in order; the first is the baseline of every ratio."""
+    found = [
+        Load("bare app", "bare", OUTSIDE, 200),
+        Load("bare app (control)", "control", OUTSIDE, 200),
+        Load("pass-through", "passing", OUTSIDE, 200),
+        Load("guest refresh", "wrapped", GUEST_REFRESH_PATH, 200, tuple(REFRESH_HEADERS.items())),
+    ]
+    if oidc_available():
+        found.append(Load("oidc /start", "wrapped", START_PATH.format(id="oidc"), 302))
+    found.append(Load("JWKS", "wrapped", JWKS_PATH, 200))
+    return found
+
+
+#: Server role → the ``apps`` factory it serves.
+ROLES = {"bare": "bare", "control": "bare", "passing": "wrapped", "wrapped": "wrapped"}
+
+
+@dataclass(frozen=True)
+class Slice:
+    """What one ``wrk`` slice measured."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: str
+
+
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", re.MULTILINE)
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> Slice:
+    """Requests/sec, p50 and p99 (ms) and any error lines from ``wrk --latency``."""
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    latency = {
+        m.group(1): float(m.group(2)) * _SCALE[m.group(3)] for m in _LATENCY.finditer(output)
+    }
+    if rps is None or set(latency) != {"50", "99"}:
+        raise RuntimeError(f"cannot parse wrk output:\n{output}")
+    errors = "; ".join(
+        line.strip()
+        for line in output.splitlines()
+        if line.strip().startswith(("Socket errors", "Non-2xx"))
+    )
+    return Slice(float(rps.group(1)), latency["50"], latency["99"], errors)
+
+
+def run_wrk(url: str, headers: tuple[tuple[str, str], ...], args: argparse.Namespace) -> Slice:
+    """Load ``url`` for one slice; ``wrk`` is killed if it overruns."""
+    command = [
+        "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.slice}s",
+        "--latency", "--timeout", "5s",
+    ]  # fmt: skip
+    for name, value in headers:
+        command += ["-H", f"{name}: {value}"]
+    command.append(url)
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=args.slice + 30,
+        check=True,
+        preexec_fn=_pinned(args.client_cpus),
+    )
+    return parse_wrk(done.stdout)
+
+
+class Server:
+    """One server (granian or gunicorn) with one worker, serving ``apps:<factory>()``."""
+
+    def __init__(self, kind: str, factory: str, args: argparse.Namespace) -> None:
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        if kind == "granian":
+            command = [
+                sys.executable, "-m", "granian",
+                "--interface", "wsgi", "--workers", "1",
+                "--blocking-threads", str(args.threads),
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--log-level", "warning", "--no-access-log",
+                "--factory", f"apps:{factory}",
+            ]  # fmt: skip
+        else:
+            command = [
+                sys.executable, "-m", "gunicorn",
+                "-w", "1", "-k", "gthread", "--threads", str(args.threads),
+                "-b", f"127.0.0.1:{self.port}",
+                "--log-level", "warning", "--timeout", "60",
+            ]  # fmt: skip
+            if _has_control_socket():
+                # gunicorn >= 24 opens ~/.gunicorn/gunicorn.ctl; two masters would fight over it.
+                command.append("--no-control-socket")
+            command.append(f"apps:{factory}()")
+        path = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        self.process = subprocess.Popen(
+            command, cwd=BENCH_DIR.parent, env=env, preexec_fn=_pinned(args.server_cpus)
+        )
+        self._worker: int | None = None
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Block until the server answers, or fail."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited with {self.process.returncode}")
+            try:
+                get_status(self.url + OUTSIDE)
+                self._worker = self.worker_pid()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"{self.kind} on {self.url} not ready after {timeout} s")
+
+    def worker_pid(self) -> int:
+        """The pid of the single worker (the main process's only child)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if len(children) != 1:
+            raise RuntimeError(f"expected one {self.kind} worker, found {children}")
+        return int(children[0])
+
+    def rss_mb(self) -> float:
+        """The worker's ``VmRSS`` in MB."""
+        status = Path(f"/proc/{self.worker_pid()}/status").read_text()
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if found is None:
+            raise RuntimeError(f"no VmRSS for the {self.kind} worker")
+        return int(found.group(1)) / 1024
+
+    def stop(self) -> None:
+        """SIGTERM the main process; kill it (and its worker) if it does not stop in 10 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self._worker is not None:
+            with contextlib.suppress(ProcessLookupError):
+                if Path(f"/proc/{self._worker}").exists():
+                    os.kill(self._worker, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def started(kinds: list[str], args: argparse.Namespace) -> Iterator[dict[tuple[str, str], Server]]:
+    """``(server kind, role)`` → a running server; all stopped on the way out."""
+    running: dict[tuple[str, str], Server] = {}
+    try:
+        for kind in kinds:
+            for role, factory in ROLES.items():
+                running[kind, role] = Server(kind, factory, args)
+        for server in running.values():
+            server.wait_ready()
+        yield running
+    finally:
+        for server in running.values():
+            server.stop()
+
+
+@dataclass
+class Row:
+    """Every slice of one load on one server."""
+
+    slices: list[Slice] = field(default_factory=list)
+
+    def best(self) -> Slice:
+        """The slice with the most req/s."""
+        return max(self.slices, key=lambda s: s.rps)
+
+
+def bench(
+    kinds: list[str], args: argparse.Namespace
+) -> tuple[dict[tuple[str, str], Row], dict[tuple[str, str], float]]:
+    """Every load on every server, slices interleaved; then each worker's RSS."""
+    rows: dict[tuple[str, str], Row] = {}
+    with started(kinds, args) as running:
+        plan = [(kind, load) for kind in kinds for load in loads()]
+        for kind in kinds:
+            check_guest_token(running[kind, "wrapped"].url)
+        for kind, load in plan:
+            url = running[kind, load.role].url + load.path
+            got = get_status(url, load.headers)
+            if got != load.status:
+                raise RuntimeError(
+                    f"{kind}: GET {load.path} answered {got}, expected {load.status}"
+                )
+            rows[kind, load.name] = Row()
+        for round_ in range(args.rounds):
+            # Alternate the order of the servers from round to round.
+            for kind, load in plan if round_ % 2 == 0 else plan[::-1]:
+                url = running[kind, load.role].url + load.path
+                rows[kind, load.name].slices.append(run_wrk(url, load.headers, args))
+        rss = {key: server.rss_mb() for key, server in running.items()}
+    return rows, rss
+
+
+def report(
+    kinds: list[str],
+    rows: dict[tuple[str, str], Row],
+    rss: dict[tuple[str, str], float],
+    args: argparse.Namespace,
+) -> None:
+    """Print one table per server."""
+    versions = ", ".join(f"{kind} {importlib.metadata.version(kind)}" for kind in kinds)
+    print(
+        f"1 worker per server on 127.0.0.1 ({versions}; granian --interface wsgi "
+        f"--blocking-threads {args.threads}, gunicorn -k gthread --threads {args.threads}); "
+        f"wrk -t{args.wrk_threads} -c{args.connections} --latency; per load the best of "
+        f"{args.rounds} interleaved {args.slice}-s slices"
+    )
+    if args.server_cpus is None:
+        print("servers and wrk share the only CPU: figures are lower than per-core")
+    else:
+        print(f"servers pinned to CPU {args.server_cpus}, wrk to CPUs {args.client_cpus}")
+    names = [load.name for load in loads()]
+    roles = {load.name: load.role for load in loads()}
+    for kind in kinds:
+        print()
+        label = "granian (wsgi)" if kind == "granian" else "gunicorn gthread"
+        print(
+            f"{label:<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
+            f"{'slices req/s':>20}{'RSS MB':>9}"
+        )
+        base = rows[kind, names[0]].best().rps
+        for name in names:
+            row = rows[kind, name]
+            best = row.best()
+            low, high = min(s.rps for s in row.slices), max(s.rps for s in row.slices)
+            spread = f"{fmt_int(low)}..{fmt_int(high)}"
+            print(
+                f"{name:<20}{fmt_int(best.rps):>9}{best.p50_ms:>9.2f}{best.p99_ms:>9.2f}"
+                f"{best.rps / base:>9.3f}{spread:>20}{rss[kind, roles[name]]:>9.1f}"
+            )
+        for name in names:
+            errors = {s.errors for s in rows[kind, name].slices if s.errors}
+            if errors:
+                print(f"  {name}: {'; '.join(sorted(errors))}")
+    print()
+    print(
+        "vs bare = best req/s / best req/s of the first bare server of the same server kind; "
+        "the control row is bare against bare (the noise of the host). RSS: the worker serving "
+        "the row (guest refresh, oidc /start and JWKS share one), read after the load."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the side-by-side tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per row")
+    parser.add_argument("--rounds", type=int, default=5, help="slices per row, interleaved")
+    parser.add_argument("--servers", default=",".join(SERVERS), help="granian,gunicorn")
+    parser.add_argument("--threads", type=int, default=4, help="granian blocking / gthread threads")
+    parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("serve_compare.py needs wrk: apt-get install -y wrk (Debian/Ubuntu)", file=sys.stderr)
+        return 2
+    kinds = [kind for kind in args.servers.split(",") if kind]
+    unknown = set(kinds) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown servers: {sorted(unknown)}")
+    if "granian" in kinds and importlib.util.find_spec("granian") is None:
+        print("granian is not installed (pip install granian): measuring gunicorn only")
+        kinds.remove("granian")
+    if not kinds:
+        return 2
+    args.server_cpus, args.client_cpus = cpu_split()
+    args.slice = max(1, round(args.duration / args.rounds))
+    rows, rss = bench(kinds, args)
+    report(kinds, rows, rss, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
