@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from wsgiauth import cli
 from wsgiauth.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -142,6 +146,14 @@ def test_serve_fails_cleanly(capsys, tmp_path, argv, message):
 # --- serve: a real server in a subprocess -----------------------------------------------
 
 
+def without_granian(tmp_path: Path) -> dict[str, str]:
+    """An environment in which ``import granian`` fails, as where it is not installed."""
+    shadow = tmp_path / "no-granian"
+    shadow.mkdir(exist_ok=True)
+    (shadow / "granian.py").write_text("raise ImportError('granian is not installed')\n")
+    return {"PYTHONPATH": os.pathsep.join([str(shadow), str(ROOT)])}
+
+
 def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
     """Start ``wsgiauth serve --port 0`` and wait (bounded) for its banner; returns the URL."""
     proc = subprocess.Popen(
@@ -151,6 +163,7 @@ def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
         env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
         cwd=ROOT,  # so that --app tests.test_cli:... imports
         text=True,
+        start_new_session=True,  # a group of its own, granian's workers with it: see kill_server
     )
     deadline = time.monotonic() + STARTUP_LIMIT
     with selectors.DefaultSelector() as selector:
@@ -161,20 +174,26 @@ def start_server(*args: str, env: dict[str, str] | None = None) -> tuple[subproc
                 prefix = "wsgiauth serving on "
                 if line.startswith(prefix):
                     return proc, line[len(prefix) :].strip()
-    proc.kill()
-    _, err = proc.communicate()
+    _, err = kill_server(proc)
     raise AssertionError(f"server did not start (exit {proc.returncode}): {err}")
 
 
-def stop_server(proc: subprocess.Popen) -> tuple[int, str]:
+def stop_server(proc: subprocess.Popen, sig: int = signal.SIGINT) -> tuple[int, str]:
     """Stop the server as Ctrl-C does (SIGINT), killing it if it lingers; (exit code, stderr)."""
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=10)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        _, err = proc.communicate()
+        kill_server(proc)
+        raise AssertionError("the server did not stop within 10 s") from None
     return proc.returncode, err
+
+
+def kill_server(proc: subprocess.Popen) -> tuple[str, str]:
+    """SIGKILL the server's process group: granian's workers too, which hold its pipes."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate()
 
 
 @pytest.fixture
@@ -250,19 +269,145 @@ def test_serve_config_from_environment(tmp_path):
         stop_server(proc)
 
 
+@pytest.mark.parametrize("granian", [True, False], ids=["granian", "stdlib"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize(
     ("flags", "logged"),
     [pytest.param((), False, id="quiet"), pytest.param(("--access-log",), True, id="access-log")],
 )
-def test_serve_logs_requests_only_when_asked_and_stops_on_ctrl_c(flags, logged):
-    proc, url = start_server("--config", BASE, *flags)
+def test_serve_logs_requests_only_when_asked_and_stops_on_a_signal(
+    tmp_path, flags, logged, sig, granian
+):
+    env = None if granian else without_granian(tmp_path)
+    proc, url = start_server("--config", BASE, "--workers", "1", *flags, env=env)
     try:
         assert fetch(url + "/api/providers")[0] == 200
     finally:
-        code, err = stop_server(proc)
+        code, err = stop_server(proc, sig)
     assert code == 0
     assert ('"GET /api/providers HTTP/1.1" 200' in err) is logged
     assert "Traceback" not in err
+
+
+# --- serve: granian, or the standard server without it ----------------------------------
+
+
+def test_serve_falls_back_to_the_standard_server_without_granian(tmp_path):
+    proc, url = start_server("--config", BASE, env=without_granian(tmp_path))
+    try:
+        assert fetch(url + "/api/providers")[0] == 200
+    finally:
+        code, err = stop_server(proc, signal.SIGTERM)
+    assert code == 0
+    assert err.splitlines() == [
+        "wsgiauth: granian is not installed (pip install 'wsgiauth[serve]'): serving on "
+        "the standard library's server, which is for development only"
+    ]
+
+
+def test_serve_flag_defaults():
+    args = cli._parser().parse_args(["serve"])
+    assert args.workers == cli._cpus() >= 1
+    assert (args.threads, args.backlog, args.access_log) == (8, 1024, False)
+
+
+@pytest.mark.parametrize("flag", ["--workers", "--threads", "--backlog"])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_serve_refuses_a_count_below_one(capsys, flag, value):
+    with pytest.raises(SystemExit) as exit_info:
+        cli._parser().parse_args(["serve", flag, value])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+
+
+class FakeGranian:
+    """Stands in for ``granian.Granian``: records what ``wsgiauth serve`` asked for."""
+
+    made: list[FakeGranian] = []
+
+    def __init__(self, target, **options):
+        self.target = target
+        self.options = options
+        self.hooks = []
+        self.environ = {}
+        FakeGranian.made.append(self)
+
+    def on_startup(self, hook):
+        self.hooks.append(hook)
+
+    def serve(self):
+        """Listen as a worker would, run the startup hooks, and wait for the banner."""
+        self.environ = {k: os.environ.get(k) for k in ("WSGIAUTH_CONFIG", "WSGIAUTH_APP")}
+        with socket.socket() as listening:
+            listening.bind((self.options["address"], self.options["port"]))
+            listening.listen()
+            for hook in self.hooks:
+                hook()
+            for thread in threading.enumerate():
+                if thread.name == "wsgiauth-banner":
+                    thread.join(STARTUP_LIMIT)
+
+
+@pytest.fixture
+def fake_granian(monkeypatch):
+    import granian
+
+    FakeGranian.made.clear()
+    monkeypatch.setattr(granian, "Granian", FakeGranian)
+    # The command hands the config to granian's workers through the environment.
+    monkeypatch.delenv("WSGIAUTH_APP", raising=False)
+    return FakeGranian.made
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        pytest.param(
+            [],
+            {"workers": cli._cpus(), "blocking_threads": 8, "backlog": 1024, "log_access": False},
+            id="defaults",
+        ),
+        pytest.param(
+            ["--workers", "3", "--threads", "2", "--backlog", "256", "--access-log"],
+            {"workers": 3, "blocking_threads": 2, "backlog": 256, "log_access": True},
+            id="given",
+        ),
+    ],
+)
+def test_serve_runs_granian_with_the_flags(capsys, fake_granian, flags, expected):
+    assert main(["serve", "--port", "0", "--config", BASE, *flags]) == 0
+    (server,) = fake_granian
+    assert server.target == "wsgiauth.wsgi:application"
+    assert str(server.options.pop("interface")) == "wsgi"
+    assert {key: server.options[key] for key in expected} == expected
+    assert server.options["address"] == "127.0.0.1"
+    assert server.options["workers_kill_timeout"] == cli.GRACEFUL_TIMEOUT
+    # Each worker builds the stack from the environment, as wsgiauth.wsgi:application does.
+    assert server.environ == {
+        "WSGIAUTH_CONFIG": os.path.abspath(BASE),
+        "WSGIAUTH_APP": "wsgiauth.demo:application",
+    }
+    port = server.options["port"]
+    assert port > 0  # 0 picks a free port, named in the banner
+    assert capsys.readouterr().out == f"wsgiauth serving on http://127.0.0.1:{port}\n"
+
+
+def test_serve_bare_on_granian_serves_no_app(fake_granian, monkeypatch, tmp_path):
+    monkeypatch.setenv("WSGIAUTH_APP", "tests.test_cli:echo_identity")
+    paths = [BASE, no_providers(tmp_path)]
+    assert main(["serve", "--port", "0", "--bare", "--config", paths[0], "--config", paths[1]]) == 0
+    (server,) = fake_granian
+    assert server.environ == {"WSGIAUTH_CONFIG": os.pathsep.join(paths), "WSGIAUTH_APP": None}
+
+
+def test_serve_on_granian_refuses_a_port_in_use(capsys, fake_granian):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--config", BASE]) == 2
+    assert fake_granian == []
+    assert capsys.readouterr().err.startswith(f"wsgiauth: cannot listen on 127.0.0.1:{port}: ")
 
 
 # --- serve: the wrapped app -------------------------------------------------------------

@@ -2,9 +2,13 @@
 
 ``wsgiauth check-config FILE...`` lists every problem in a set of app-config files
 (one per line, ``file: dotted.key: message``) so a deployment can be checked before
-it starts. ``wsgiauth serve`` runs the auth app, bare or around a WSGI app, on the
-stdlib's threaded server: meant for development and demos, not production (use
-gunicorn or another real WSGI server there).
+it starts. ``wsgiauth serve`` runs the auth app, bare or around a WSGI app, on
+granian (``pip install 'wsgiauth[serve]'``): several worker processes, each building
+the served stack as :mod:`wsgiauth.wsgi` does from ``WSGIAUTH_CONFIG`` and
+``WSGIAUTH_APP``, which the command sets for them; SIGTERM or Ctrl-C stops it
+gracefully. Without granian it falls back to the stdlib's threaded server, which is
+for development only. To embed wsgiauth in an app that already has a server, see
+:mod:`wsgiauth.wsgi` (gunicorn).
 
 The served app gets the loaded config if it has a ``configure(config)`` method that
 returns the WSGI app to serve (the demo portal does), and callers' identities through
@@ -15,10 +19,18 @@ returns the WSGI app to serve (the demo portal does), and callers' identities th
 from __future__ import annotations
 
 import argparse
+import copy
 import os
+import signal
+import socket
 import socketserver
 import sys
+import threading
+import time
 from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler
 from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
@@ -27,12 +39,21 @@ from .app import create_auth_app
 from .check import check_config
 from .errors import ConfigError
 from .loader import load_config
+from .wsgi import APP_ENV
 from .wsgi import CONFIG_ENV
 from .wsgi import configured
 from .wsgi import import_app
 from .wsgi import served_stack
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+
 __all__ = ["main"]
+
+#: Seconds the requests in flight get to finish after SIGTERM, as gunicorn's default.
+GRACEFUL_TIMEOUT = 30
+#: Seconds to wait for granian's first worker before giving up on printing the banner.
+ANNOUNCE_TIMEOUT = 60
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -94,22 +115,173 @@ def _serve(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
-    app = served_stack(auth_app, inner)
-    handler = WSGIRequestHandler if args.access_log else _QuietHandler
     try:
-        server = make_server(args.host, args.port, app, _ThreadingWSGIServer, handler)
+        import granian  # noqa: F401 - only whether it is installed
+    except ImportError:
+        print(
+            "wsgiauth: granian is not installed (pip install 'wsgiauth[serve]'): serving on "
+            "the standard library's server, which is for development only",
+            file=sys.stderr,
+        )
+        return _serve_stdlib(args, served_stack(auth_app, inner))
+    return _serve_granian(args, paths)
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _bindable(host: str, port: int) -> int | str:
+    """The port ``host:port`` resolves to (a free one for 0), or why it cannot be bound.
+
+    granian binds in its main process and reports a failure only in its log; checking
+    first keeps the command's usual message and exit status, and names the port picked
+    for 0 (free a moment ago: another process could take it before granian binds it).
+    """
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(info[0], socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(info[4])
+            return int(sock.getsockname()[1])
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _granian_logging() -> dict[str, Any]:
+    """granian's logging config, on stderr: stdout carries only the banner."""
+    from granian.log import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
+_at_fork_registered = False
+
+
+def _default_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stop_booting_workers_on_a_signal() -> None:
+    """Let SIGTERM and SIGINT end a granian worker that is still building the stack.
+
+    A forked worker inherits the main process's handlers, which only flag the main
+    process's copy of the server, until granian installs its own once the app is
+    loaded: a stop asked in between was lost, and the main process waited out
+    :data:`GRACEFUL_TIMEOUT`. With the default handlers, a booting worker (which serves
+    nothing yet) just exits.
+    """
+    global _at_fork_registered
+    if not _at_fork_registered:
+        os.register_at_fork(after_in_child=_default_signals)
+        _at_fork_registered = True
+
+
+def _announce_when_listening(host: str, port: int, banner: str) -> None:
+    """Print ``banner`` once ``host:port`` accepts connections, from a daemon thread.
+
+    On Linux each granian worker binds the port itself (``SO_REUSEPORT``), so the port
+    is served only once a worker is up, after granian's startup hooks have run.
+    """
+
+    def wait() -> None:
+        deadline = time.monotonic() + ANNOUNCE_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    print(banner, flush=True)
+                    return
+            except OSError:
+                time.sleep(0.05)
+
+    threading.Thread(target=wait, name="wsgiauth-banner", daemon=True).start()
+
+
+def _serve_granian(args: argparse.Namespace, paths: list[str]) -> int:
+    """Serve ``wsgiauth.wsgi:application`` on granian until SIGTERM or SIGINT; 0 on a clean stop.
+
+    Each worker builds the served stack from the environment (``WSGIAUTH_CONFIG`` and,
+    unless ``--bare``, ``WSGIAUTH_APP``), exactly as under gunicorn.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    port = _bindable(args.host, args.port)
+    if isinstance(port, str):
+        print(f"wsgiauth: cannot listen on {args.host}:{args.port}: {port}", file=sys.stderr)
+        return 2
+    os.environ[CONFIG_ENV] = os.pathsep.join(os.path.abspath(path) for path in paths)
+    if args.bare:
+        os.environ.pop(APP_ENV, None)
+    else:
+        os.environ[APP_ENV] = args.app
+    server = Granian(
+        "wsgiauth.wsgi:application",
+        address=args.host,
+        port=port,
+        interface=Interfaces.WSGI,
+        websockets=False,
+        workers=args.workers,
+        blocking_threads=args.threads,
+        backlog=args.backlog,
+        log_access=args.access_log,
+        log_dictconfig=_granian_logging(),
+        # Requests in flight get this long to finish on SIGTERM, then their worker is killed.
+        workers_kill_timeout=GRACEFUL_TIMEOUT,
+    )
+    _stop_booting_workers_on_a_signal()
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    banner = f"wsgiauth serving on http://{host}:{port}"
+    server.on_startup(lambda: _announce_when_listening(args.host, port, banner))
+    try:
+        server.serve()
+    except SystemExit as exc:  # granian exits 1 when a worker died (e.g. failed to boot)
+        return exc.code if isinstance(exc.code, int) else 1
+    return 0
+
+
+def _serve_stdlib(args: argparse.Namespace, app: WSGIApplication) -> int:
+    """Serve ``app`` on the stdlib's threaded server until SIGTERM or SIGINT."""
+    handler = WSGIRequestHandler if args.access_log else _QuietHandler
+
+    class _Server(_ThreadingWSGIServer):
+        request_queue_size = args.backlog
+
+    try:
+        server = make_server(args.host, args.port, app, _Server, handler)
     except OSError as exc:
         print(
             f"wsgiauth: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
         )
         return 2
+
+    def _interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     with server:
         print(f"wsgiauth serving on http://{args.host}:{server.server_port}", flush=True)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -122,7 +294,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="*", metavar="FILE", help=f"default: ${CONFIG_ENV}")
     check.set_defaults(run=_check)
 
-    serve = commands.add_parser("serve", help="serve the auth app (development only)")
+    serve = commands.add_parser(
+        "serve", help="serve the auth app on granian (the stdlib's server without it)"
+    )
     serve.add_argument(
         "--config",
         action="append",
@@ -142,7 +316,29 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no wrapped app: paths outside the auth base path get 404",
     )
-    serve.add_argument("--access-log", action="store_true", help="log every request to stderr")
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=_cpus(),
+        help="worker processes, granian only (default: the number of CPUs, %(default)s here)",
+    )
+    serve.add_argument(
+        "--threads",
+        type=_positive,
+        default=8,
+        help="threads running the app in each worker, granian only (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--backlog",
+        type=_positive,
+        default=1024,
+        help="connections waiting to be accepted (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request (path without its query string) to stderr",
+    )
     serve.set_defaults(run=_serve)
     return parser
 
