@@ -1,4 +1,4 @@
-"""The ``wsgiauth`` command: check a config, or serve the auth app for trying it out.
+"""The ``wsgiauth`` command: check a config, or serve the auth app.
 
 ``wsgiauth check-config FILE...`` lists every problem in a set of app-config files
 (one per line, ``file: dotted.key: message``) so a deployment can be checked before
