@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from wsgiref.validate import validator
 
+import pytest
 import webtest
 import yaml
 
@@ -25,6 +26,8 @@ from wsgiauth import AuthMiddleware
 from wsgiauth import Config
 from wsgiauth import YamlCatalog
 from wsgiauth import create_auth_app
+from wsgiauth.check import check_config
+from wsgiauth.errors import ConfigError
 from wsgiauth.http import create_http_client
 
 XRW = {"X-Requested-With": "XMLHttpRequest"}
@@ -100,3 +103,53 @@ def refresh(app: webtest.TestApp, provider_id: str, *, env: str = "development",
 def logout(app: webtest.TestApp, provider_id: str, *, env: str = "development", **kw: Any) -> Any:
     """``/logout``: the session cookies are cleared."""
     return app.post(f"/api/auth/{provider_id}/logout?env={env}", headers=XRW, **kw)
+
+
+def faults(expired_code_message: str = "invalid_grant") -> list[Any]:
+    """``(fault, error name, message part)`` for the four faults a :class:`LoopbackIdp` injects.
+
+    ``expired_code_message`` is what the token endpoint's refusal of a spent code reads as.
+    """
+    return [
+        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
+        pytest.param(
+            "expired_code", "AuthenticationError", expired_code_message, id="expired-code"
+        ),
+        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
+        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
+    ]
+
+
+#: The four faults, for ``@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)``.
+FAULTS = faults()
+
+
+def fault_error(
+    app: webtest.TestApp,
+    idp: LoopbackIdp,
+    provider_id: str,
+    fault: str,
+    *,
+    query: str = "env=development",
+) -> dict[str, Any]:
+    """The error posted to the popup when ``idp`` injects ``fault``.
+
+    ``access_denied`` is set before ``start`` (the consent page refuses); every other fault
+    after consent, so it hits the back channel (token endpoint, user APIs).
+    """
+    if fault == "access_denied":
+        idp.fault = fault
+    start = app.get(f"/api/auth/{provider_id}/start?{query}", status=302)
+    callback = urlsplit(idp.consent(start.location))
+    idp.fault = fault
+    page = app.get(f"{callback.path}?{callback.query}", status=200)
+    return parse_web_message(page.text)["error"]
+
+
+def check_config_of(
+    tmp_path: Path, config: str | dict[str, Any], *, environ: dict[str, str] | None = None
+) -> list[ConfigError]:
+    """``check_config`` of ``config`` (YAML text, or a document dumped to YAML) as a file."""
+    path = tmp_path / "app-config.yaml"
+    path.write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    return check_config(path, environ=environ)

@@ -12,15 +12,16 @@ from tests.catalog.conftest import catalog  # noqa: F401
 from tests.catalog.conftest import context  # noqa: F401
 from tests.catalog.conftest import issuer  # noqa: F401
 from tests.catalog.fakes import claims_of
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.http import create_http_client
 from wsgiauth.oauth import ClientCredentials
@@ -220,24 +221,9 @@ def test_a_full_popup_flow(tmp_path, idp):
     refresh(app, "atlassian", status=401)
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message):
-    app = atlassian_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault
-    start = app.get("/api/auth/atlassian/start?env=development", status=302)
-    callback = urlsplit(idp.consent(start.location))
-    idp.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(atlassian_app(tmp_path, idp), idp, "atlassian", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -271,9 +257,7 @@ ENV = {"AUTH_ATLASSIAN_CLIENT_ID": "id", "AUTH_ATLASSIAN_CLIENT_SECRET": "secret
 
 
 def test_the_documented_config_passes_check_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG, environ=ENV) == []
 
 
 @pytest.mark.parametrize("bad", ["clientSecrett", "scope"])
@@ -281,8 +265,6 @@ def test_a_wrong_key_is_named(tmp_path, bad):
     document = yaml.safe_load(DOCS_CONFIG)
     env = document["auth"]["providers"]["atlassian"]["development"]
     env[bad] = env.pop("clientSecret") if bad == "clientSecrett" else "read:me"
-    path = tmp_path / "app-config.yaml"
-    path.write_text(yaml.safe_dump(document))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(tmp_path, document, environ=ENV)
     assert errors
     assert errors[0].path.endswith(f"atlassian.development.{bad}")

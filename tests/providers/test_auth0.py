@@ -13,16 +13,17 @@ import jwt
 import pytest
 
 from tests.conftest import APP_ORIGIN
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import XRW
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.oauth import ClientCredentials
@@ -261,25 +262,13 @@ def test_logout_without_federation(tmp_path, auth0) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, auth0, fault, name, message) -> None:
-    app = auth0_app(tmp_path, auth0)
-    if fault == "access_denied":
-        auth0.fault = fault
-    start = app.get("/api/auth/auth0/start?env=development&scope=openid", status=302)
-    callback = urlsplit(auth0.consent(start.location))
-    auth0.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
-    assert (error["name"], message in error["message"]) == (name, True), error
+    error = fault_error(
+        auth0_app(tmp_path, auth0), auth0, "auth0", fault, query="env=development&scope=openid"
+    )
+    assert error["name"] == name
+    assert message in error["message"]
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -326,13 +315,11 @@ ENVIRON = {
 
 
 def test_the_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path, environ=ENVIRON) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG, environ=ENVIRON) == []
 
 
 def test_a_misspelt_key_is_named_by_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG.replace("connectionScope:", "connectionScopes:"))
-    errors = check_config(path, environ=ENVIRON)
+    errors = check_config_of(
+        tmp_path, DOCS_CONFIG.replace("connectionScope:", "connectionScopes:"), environ=ENVIRON
+    )
     assert [error.path for error in errors] == ["auth.providers.auth0.development.connectionScopes"]

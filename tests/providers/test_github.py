@@ -24,13 +24,15 @@ from tests.providers.loopback_idp import Grant
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
+from tests.providers.popup import faults
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
 from wsgiauth.catalog import CatalogAuthResolverContext
 from wsgiauth.catalog import YamlCatalog
-from wsgiauth.check import check_config
 from wsgiauth.config import Config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import InputError
@@ -262,27 +264,9 @@ def test_github_enterprise_uses_the_instance_and_its_api_v3(tmp_path):
         assert refresh(app, "github").json["profile"]["displayName"] == "The Octocat"
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param(
-            "expired_code", "AuthenticationError", "bad_verification_code", id="expired-code"
-        ),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), faults("bad_verification_code"))
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message):
-    app = github_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault
-    start = app.get("/api/auth/github/start?env=development", status=302)
-    callback = idp.consent(start.location)
-    idp.fault = fault
-    parts = urlsplit(callback)
-    page = app.get(f"{parts.path}?{parts.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(github_app(tmp_path, idp), idp, "github", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -469,9 +453,7 @@ ENV = {
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG, environ=ENV) == []
     full = BACKSTAGE_DOCS_CONFIG.replace(
         "        signIn:",
         "        callbackUrl: https://your-intermediate-service.com/handler\n"
@@ -486,23 +468,24 @@ def test_backstages_documented_config_passes_check_config(tmp_path):
         "            - resolver: emailLocalPartMatchingUserEntityName\n"
         "            - resolver: usernameMatchingUserEntityName",
     )
-    path.write_text(full)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, full, environ=ENV) == []
 
 
 @pytest.mark.parametrize("key", ["clientSecret", "enterpriseInstanceUrl"])
 def test_check_config_names_a_misspelt_key(tmp_path, key):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace(f"{key}:", f"{key}x:"))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace(f"{key}:", f"{key}x:"), environ=ENV
+    )
     assert errors
     assert errors[0].path.endswith(f"github.development.{key}x")
 
 
 def test_check_config_refuses_a_relative_enterprise_url(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    errors = check_config(path, environ={**ENV, "AUTH_GITHUB_ENTERPRISE_INSTANCE_URL": "ghe"})
+    errors = check_config_of(
+        tmp_path,
+        BACKSTAGE_DOCS_CONFIG,
+        environ={**ENV, "AUTH_GITHUB_ENTERPRISE_INSTANCE_URL": "ghe"},
+    )
     assert [error.path for error in errors] == [
         "auth.providers.github.development.enterpriseInstanceUrl"
     ]

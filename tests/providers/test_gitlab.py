@@ -16,15 +16,16 @@ import pytest
 
 from tests.conftest import APP_ORIGIN
 from tests.conftest import BACKEND
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth import OAuthAuthenticatorResult
@@ -268,25 +269,15 @@ def test_gitlab_com_is_the_default_audience(tmp_path, idp):
     assert response["backstageIdentity"]["identity"]["userEntityRef"] == "user:default/jane"
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message):
-    app = gitlab_app(tmp_path, idp, audience=idp.base_url)
-    if fault == "access_denied":
-        idp.fault = fault
-    start = app.get(f"/api/auth/gitlab/start?env=development&origin={APP_ORIGIN}", status=302)
-    callback = idp.consent(start.location)
-    idp.fault = fault
-    parts = urlsplit(callback)
-    page = app.get(f"{parts.path}?{parts.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(
+        gitlab_app(tmp_path, idp, audience=idp.base_url),
+        idp,
+        "gitlab",
+        fault,
+        query=f"env=development&origin={APP_ORIGIN}",
+    )
     assert error["name"] == name
     assert message in error["message"]
 
@@ -324,15 +315,13 @@ ENV = {"AUTH_GITLAB_CLIENT_ID": "id", "AUTH_GITLAB_CLIENT_SECRET": "secret"}
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG, environ=ENV) == []
 
 
 @pytest.mark.parametrize("key", ["clientSecret", "audience", "callbackUrl"])
 def test_a_misspelt_key_is_named(tmp_path, key):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(textwrap.dedent(DOCS_CONFIG).replace(f" {key}:", f" {key}x:"))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(
+        tmp_path, textwrap.dedent(DOCS_CONFIG).replace(f" {key}:", f" {key}x:"), environ=ENV
+    )
     assert errors
     assert errors[0].path.endswith(f"gitlab.development.{key}x"), errors

@@ -15,14 +15,15 @@ import pytest
 from webob import Request
 from webob import Response
 
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
@@ -297,25 +298,9 @@ def test_a_failed_revocation_does_not_fail_the_logout(tmp_path, idp) -> None:
     logout(app, "google", status=200)
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message) -> None:
-    app = google_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault  # at the consent page
-    start = app.get("/api/auth/google/start?env=development", status=302)
-    callback = idp.consent(start.location)
-    idp.fault = fault  # then the back channel: token endpoint and userinfo
-    parts = urlsplit(callback)
-    page = app.get(f"{parts.path}?{parts.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(google_app(tmp_path, idp), idp, "google", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -353,9 +338,7 @@ ENV = {"AUTH_GOOGLE_CLIENT_ID": "id.apps.googleusercontent.com", "AUTH_GOOGLE_CL
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG, environ=ENV) == []
     full = BACKSTAGE_DOCS_CONFIG.replace(
         "        signIn:",
         "        callbackUrl: http://localhost:7007/api/auth/google/handler/frame\n"
@@ -363,13 +346,12 @@ def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
         "        sessionDuration: { hours: 24 }\n"
         "        signIn:",
     )
-    path.write_text(full)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, full, environ=ENV) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("clientSecret:", "clientSecrett:"))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("clientSecret:", "clientSecrett:"), environ=ENV
+    )
     assert errors
     assert errors[0].path.endswith("google.development.clientSecrett")

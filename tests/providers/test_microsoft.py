@@ -18,16 +18,17 @@ import pytest
 from webob import Request
 from webob import Response
 
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import Grant
 from tests.providers.loopback_idp import LoopbackIdp
+from tests.providers.popup import FAULTS
 from tests.providers.popup import XRW
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
@@ -412,25 +413,9 @@ def test_a_user_without_a_photo_has_no_picture(tmp_path, idp) -> None:
     assert response["backstageIdentity"]["identity"]["userEntityRef"] == "user:default/jane"
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message) -> None:
-    app = microsoft_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault  # at the consent page
-    start = app.get("/api/auth/microsoft/start?env=development", status=302)
-    callback = idp.consent(start.location)
-    idp.fault = fault  # then the back channel: token endpoint and Graph
-    parts = urlsplit(callback)
-    page = app.get(f"{parts.path}?{parts.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(microsoft_app(tmp_path, idp), idp, "microsoft", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -468,9 +453,7 @@ ENV = {"AZURE_CLIENT_ID": "id", "AZURE_CLIENT_SECRET": "secret", "AZURE_TENANT_I
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG, environ=ENV) == []
     full = BACKSTAGE_DOCS_CONFIG.replace(
         "        signIn:",
         "        additionalScopes: [Mail.Send]\n"
@@ -479,21 +462,22 @@ def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
         "        callbackUrl: http://localhost:7007/api/auth/microsoft/handler/frame\n"
         "        signIn:",
     )
-    path.write_text(full)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, full, environ=ENV) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("domainHint:", "domainHnit:"))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("domainHint:", "domainHnit:"), environ=ENV
+    )
     assert errors
     assert errors[0].path.endswith("microsoft.development.domainHnit")
 
 
 def test_tenant_id_is_required(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("        tenantId: ${AZURE_TENANT_ID}\n", ""))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(
+        tmp_path,
+        BACKSTAGE_DOCS_CONFIG.replace("        tenantId: ${AZURE_TENANT_ID}\n", ""),
+        environ=ENV,
+    )
     assert errors
     assert errors[0].path.endswith("microsoft.development.tenantId")

@@ -8,15 +8,16 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import NotFoundError
@@ -241,25 +242,11 @@ def test_the_org_authorization_server_without_auth_server_id(tmp_path) -> None:
         assert "backstageIdentity" not in response  # no resolver configured
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, okta, fault, name, message) -> None:
-    app = okta_app(tmp_path, okta)
-    if fault == "access_denied":
-        okta.fault = fault
-    start = app.get("/api/auth/okta/start?env=development", status=302)
-    callback = urlsplit(okta.consent(start.location))
-    okta.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
-    assert (error["name"], message in error["message"]) == (name, True), error
+    error = fault_error(okta_app(tmp_path, okta), okta, "okta", fault)
+    assert error["name"] == name
+    assert message in error["message"]
 
 
 def test_a_user_missing_from_the_catalog_is_an_error_in_the_popup(tmp_path, okta) -> None:
@@ -318,13 +305,11 @@ ENVIRON = {
 
 
 def test_the_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path, environ=ENVIRON) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG, environ=ENVIRON) == []
 
 
 def test_a_misspelt_key_is_named_by_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG.replace("authServerId:", "authServerID:"))
-    errors = check_config(path, environ=ENVIRON)
+    errors = check_config_of(
+        tmp_path, DOCS_CONFIG.replace("authServerId:", "authServerID:"), environ=ENVIRON
+    )
     assert [error.path for error in errors] == ["auth.providers.okta.development.authServerID"]

@@ -10,15 +10,16 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth import ClientCredentials
@@ -191,25 +192,11 @@ def test_the_common_email_resolver(tmp_path, onelogin) -> None:
     assert response["backstageIdentity"]["identity"]["userEntityRef"] == "user:default/jane"
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, onelogin, fault, name, message):
-    app = onelogin_app(tmp_path, onelogin)
-    if fault == "access_denied":
-        onelogin.fault = fault
-    start = app.get("/api/auth/onelogin/start?env=development", status=302)
-    callback = urlsplit(onelogin.consent(start.location))
-    onelogin.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
-    assert (error["name"], message in error["message"]) == (name, True), error
+    error = fault_error(onelogin_app(tmp_path, onelogin), onelogin, "onelogin", fault)
+    assert error["name"] == name
+    assert message in error["message"]
 
 
 # -- config -----------------------------------------------------------------------------------
@@ -239,13 +226,15 @@ ENVIRON = {"AUTH_ONELOGIN_CLIENT_ID": "client-id", "AUTH_ONELOGIN_CLIENT_SECRET"
 
 
 def test_the_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG.replace("<company>", "acme"))
-    assert check_config(path, environ=ENVIRON) == []
+    assert (
+        check_config_of(tmp_path, DOCS_CONFIG.replace("<company>", "acme"), environ=ENVIRON) == []
+    )
 
 
 def test_a_misspelt_key_is_named_by_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG.replace("<company>", "acme").replace("issuer:", "issuerUrl:"))
-    errors = check_config(path, environ=ENVIRON)
+    errors = check_config_of(
+        tmp_path,
+        DOCS_CONFIG.replace("<company>", "acme").replace("issuer:", "issuerUrl:"),
+        environ=ENVIRON,
+    )
     assert [error.path for error in errors] == ["auth.providers.onelogin.development.issuerUrl"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -15,15 +14,16 @@ from tests.catalog.conftest import catalog  # noqa: F401
 from tests.catalog.conftest import context  # noqa: F401
 from tests.catalog.conftest import issuer  # noqa: F401
 from tests.catalog.fakes import claims_of
-from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
@@ -219,24 +219,9 @@ def test_a_user_without_a_name_is_an_error(tmp_path, idp):
     assert error["name"] == "ServiceUnavailableError"
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message):
-    app = openshift_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault
-    start = app.get("/api/auth/openshift/start?env=development", status=302)
-    callback = urlsplit(idp.consent(start.location))
-    idp.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(openshift_app(tmp_path, idp), idp, "openshift", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -274,9 +259,7 @@ ENV = {
 
 
 def test_the_documented_config_passes_check_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG, environ=ENV) == []
 
 
 @pytest.mark.parametrize("bad", ["openshiftApiServerURL", "tokenURL"])
@@ -284,8 +267,6 @@ def test_a_wrong_key_is_named(tmp_path, bad):
     document = yaml.safe_load(DOCS_CONFIG)
     env = document["auth"]["providers"]["openshift"]["development"]
     env[bad] = env.pop(bad[:-3] + "Url")
-    path = tmp_path / "app-config.yaml"
-    path.write_text(yaml.safe_dump(document))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(tmp_path, document, environ=ENV)
     assert errors
     assert errors[0].path.endswith(f"openshift.development.{bad}")

@@ -16,12 +16,14 @@ from tests.conftest import parse_web_message
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.loopback_idp import _json
 from tests.providers.loopback_idp import query_of
+from tests.providers.popup import FAULTS
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
+from tests.providers.popup import fault_error
 from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
 from wsgiauth.oauth import ClientCredentials
@@ -235,24 +237,9 @@ def test_an_id_token_not_signed_es256_is_refused(tmp_path, idp):
     assert "ES256" in error["message"]
 
 
-@pytest.mark.parametrize(
-    ("fault", "name", "message"),
-    [
-        pytest.param("access_denied", "AuthenticationError", "denied access", id="denied"),
-        pytest.param("expired_code", "AuthenticationError", "invalid_grant", id="expired-code"),
-        pytest.param("server_error", "ServiceUnavailableError", "502", id="5xx"),
-        pytest.param("malformed", "ServiceUnavailableError", "malformed", id="malformed"),
-    ],
-)
+@pytest.mark.parametrize(("fault", "name", "message"), FAULTS)
 def test_each_fault_reaches_the_popup_as_an_error(tmp_path, idp, fault, name, message):
-    app = pinniped_app(tmp_path, idp)
-    if fault == "access_denied":
-        idp.fault = fault
-    start = app.get("/api/auth/pinniped/start?env=development", status=302)
-    callback = urlsplit(idp.consent(start.location))
-    idp.fault = fault
-    page = app.get(f"{callback.path}?{callback.query}", status=200)
-    error = parse_web_message(page.text)["error"]
+    error = fault_error(pinniped_app(tmp_path, idp), idp, "pinniped", fault)
     assert error["name"] == name
     assert message in error["message"]
 
@@ -283,9 +270,7 @@ ENV = {
 
 
 def test_the_config_passes_check_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(CONFIG)
-    assert check_config(path, environ=ENV) == []
+    assert check_config_of(tmp_path, CONFIG, environ=ENV) == []
 
 
 @pytest.mark.parametrize("bad", ["federationDomian", "scope"])
@@ -293,8 +278,6 @@ def test_a_wrong_key_is_named(tmp_path, bad):
     document = yaml.safe_load(CONFIG)
     env = document["auth"]["providers"]["pinniped"]["development"]
     env[bad] = env.pop("federationDomain") if bad == "federationDomian" else "openid"
-    path = tmp_path / "app-config.yaml"
-    path.write_text(yaml.safe_dump(document))
-    errors = check_config(path, environ=ENV)
+    errors = check_config_of(tmp_path, document, environ=ENV)
     assert errors
     assert errors[0].path.endswith(f"pinniped.development.{bad}")
