@@ -14,7 +14,6 @@ from typing import Any
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.hazmat.primitives.serialization import PublicFormat
@@ -22,8 +21,10 @@ from cryptography.hazmat.primitives.serialization import PublicFormat
 from tests.providers.key_endpoint import KeyEndpoint
 from tests.providers.key_endpoint import sign_es256
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
+from tests.providers.proxy_flow import assert_refused
+from tests.providers.proxy_flow import ec_key_fixture
 from wsgiauth.providers import awsalb
 from wsgiauth.registry import BUILTIN_PROVIDERS
 
@@ -39,14 +40,8 @@ RESOLVER = {"signIn": {"resolvers": [{"resolver": "emailMatchingUserEntityProfil
 ACCESS_TOKEN = "opaque-access-token"  # noqa: S105
 
 
-@pytest.fixture(scope="module")
-def key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def other_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+key = ec_key_fixture()
+other_key = ec_key_fixture()
 
 
 def pem(key: Any) -> bytes:
@@ -108,10 +103,7 @@ def refresh(testapp, data: str | None, access: str | None = ACCESS_TOKEN, *, sta
 
 
 def refused(testapp, data: str | None, message: str, **kw: Any) -> None:
-    body = refresh(testapp, data, status=401, **kw).json
-    assert body["error"]["name"] == "AuthenticationError"
-    assert message in body["error"]["message"], body["error"]["message"]
-    assert body["response"] == {"statusCode": 401}
+    assert_refused(refresh(testapp, data, status=401, **kw), message)
 
 
 # -- the module ------------------------------------------------------------------------------
@@ -354,25 +346,24 @@ auth:
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path, environ={}) == []
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("# sessionDuration", "sessionDuration"))
-    assert check_config(path, environ={}) == []
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG, environ={}) == []
+    with_duration = BACKSTAGE_DOCS_CONFIG.replace("# sessionDuration", "sessionDuration")
+    assert check_config_of(tmp_path, with_duration, environ={}) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("signer:", "singer:"))
-    errors = check_config(path, environ={})
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("signer:", "singer:"), environ={}
+    )
     assert errors
     assert errors[0].path == "auth.providers.awsalb.singer"
     assert "unknown key (known: issuer, region, sessionDuration, signIn, signer)" in str(errors[0])
 
 
 def test_check_config_needs_issuer_and_a_region(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("      issuer:", "      # issuer:"))
-    assert [e.path for e in check_config(path, environ={})] == ["auth.providers.awsalb.issuer"]
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("'us-west-2'", "'https://evil.example/x'"))
-    assert [e.path for e in check_config(path, environ={})] == ["auth.providers.awsalb.region"]
+    no_issuer = BACKSTAGE_DOCS_CONFIG.replace("      issuer:", "      # issuer:")
+    errors = check_config_of(tmp_path, no_issuer, environ={})
+    assert [e.path for e in errors] == ["auth.providers.awsalb.issuer"]
+    url_region = BACKSTAGE_DOCS_CONFIG.replace("'us-west-2'", "'https://evil.example/x'")
+    errors = check_config_of(tmp_path, url_region, environ={})
+    assert [e.path for e in errors] == ["auth.providers.awsalb.region"]

@@ -19,9 +19,10 @@ import pytest
 from webob import Request
 
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
 from tests.providers.popup import user_entity
+from tests.providers.proxy_flow import refusal_of
 from wsgiauth import Config
-from wsgiauth.check import check_config
 from wsgiauth.errors import ConfigError
 from wsgiauth.providers import azure_easy_auth
 from wsgiauth.providers.azure_easy_auth import AzureEasyAuthAuthenticator
@@ -71,12 +72,7 @@ def easy_auth_app(tmp_path: Path, resolver: str = "idMatchingUserEntityAnnotatio
     return build_app(tmp_path, providers, users=[JANE])
 
 
-def refusal(response: Any, message: str) -> None:
-    assert response.json == {
-        "error": {"name": "AuthenticationError", "message": message},
-        "request": {"method": "GET", "url": REFRESH},
-        "response": {"statusCode": 401},
-    }
+refusal = refusal_of(REFRESH)
 
 
 def test_registered_under_backstages_id() -> None:
@@ -260,33 +256,25 @@ auth:
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path) == []
-    path.write_text(
-        BACKSTAGE_DOCS_CONFIG.replace(
-            "          - resolver: idMatchingUserEntityAnnotation",
-            "          - resolver: emailMatchingUserEntityProfileEmail\n"
-            "          - resolver: emailLocalPartMatchingUserEntityName\n"
-            "          - resolver: idMatchingUserEntityAnnotation",
-        )
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG) == []
+    fuller = BACKSTAGE_DOCS_CONFIG.replace(
+        "          - resolver: idMatchingUserEntityAnnotation",
+        "          - resolver: emailMatchingUserEntityProfileEmail\n"
+        "          - resolver: emailLocalPartMatchingUserEntityName\n"
+        "          - resolver: idMatchingUserEntityAnnotation",
     )
-    assert check_config(path) == []
+    assert check_config_of(tmp_path, fuller) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(
-        BACKSTAGE_DOCS_CONFIG.replace("      signIn:", "      sigIn: {}\n      signIn:")
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("      signIn:", "      sigIn: {}\n      signIn:")
     )
-    errors = check_config(path)
     assert [error.path for error in errors] == ["auth.providers.azureEasyAuth.sigIn"]
 
 
 def test_check_config_outside_app_service_says_so(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("WEBSITE_SKU")
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    [error] = check_config(path)
+    [error] = check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG)
     assert error.path == "auth.providers.azureEasyAuth"
     assert "Backstage is not running on Azure App Services" in str(error)

@@ -22,10 +22,10 @@ from webob import Response
 
 from tests.providers.loopback_idp import LoopbackIdp
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
 from tests.providers.popup import user_entity
 from wsgiauth import Config
 from wsgiauth import create_auth_app
-from wsgiauth.check import check_config
 from wsgiauth.errors import ConfigError
 from wsgiauth.http import create_http_client
 from wsgiauth.providers import cfaccess
@@ -530,15 +530,13 @@ auth:
 
 
 def test_check_config_passes_the_documented_config(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG)
-    assert check_config(path) == []
+    assert check_config_of(tmp_path, DOCS_CONFIG) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path):
-    path = tmp_path / "app-config.yaml"
-    path.write_text(DOCS_CONFIG.replace("authorizationCookieName", "authorisationCookieName"))
-    [error] = check_config(path)
+    [error] = check_config_of(
+        tmp_path, DOCS_CONFIG.replace("authorizationCookieName", "authorisationCookieName")
+    )
     assert error.path == "auth.providers.cfaccess.authorisationCookieName"
     assert "unknown key" in str(error)
     assert yaml.safe_load(DOCS_CONFIG)  # the fixture is valid YAML

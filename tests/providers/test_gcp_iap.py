@@ -18,8 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tests.providers.key_endpoint import KeyEndpoint
 from tests.providers.key_endpoint import sign_es256
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
 from tests.providers.popup import user_entity
-from wsgiauth.check import check_config
+from tests.providers.proxy_flow import assert_refused
+from tests.providers.proxy_flow import ec_key_fixture
 from wsgiauth.providers import gcp_iap
 from wsgiauth.registry import BUILTIN_PROVIDERS
 
@@ -36,14 +38,8 @@ EMAIL_RESOLVER = {"signIn": {"resolvers": [{"resolver": "emailMatchingUserEntity
 HEADER = "x-goog-iap-jwt-assertion"
 
 
-@pytest.fixture(scope="module")
-def key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-@pytest.fixture(scope="module")
-def other_key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+key = ec_key_fixture()
+other_key = ec_key_fixture()
 
 
 def public_jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
@@ -96,10 +92,7 @@ def refresh(testapp, value: str | None, *, header: str = HEADER, status: int = 2
 
 
 def refused(testapp, value: str | None, message: str, **kw: Any) -> None:
-    body = refresh(testapp, value, status=401, **kw).json
-    assert body["error"]["name"] == "AuthenticationError"
-    assert message in body["error"]["message"], body["error"]["message"]
-    assert body["response"] == {"statusCode": 401}
+    assert_refused(refresh(testapp, value, status=401, **kw), message)
 
 
 # -- the module ------------------------------------------------------------------------------
@@ -294,36 +287,30 @@ auth:
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path, environ={}) == []
-    path.write_text(
-        BACKSTAGE_DOCS_CONFIG.replace(
-            "      signIn:", "      sessionDuration: { hours: 24 }\n      signIn:"
-        ).replace("emailMatchingUserEntityAnnotation", "idMatchingUserEntityAnnotation")
-    )
-    assert check_config(path, environ={}) == []
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG, environ={}) == []
+    fuller = BACKSTAGE_DOCS_CONFIG.replace(
+        "      signIn:", "      sessionDuration: { hours: 24 }\n      signIn:"
+    ).replace("emailMatchingUserEntityAnnotation", "idMatchingUserEntityAnnotation")
+    assert check_config_of(tmp_path, fuller, environ={}) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("jwtHeader:", "jwtHeadr:"))
-    errors = check_config(path, environ={})
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("jwtHeader:", "jwtHeadr:"), environ={}
+    )
     assert errors
     assert errors[0].path == "auth.providers.gcpIap.jwtHeadr"
     assert "unknown key (known: audience, jwtHeader, sessionDuration, signIn)" in str(errors[0])
 
 
 def test_check_config_needs_an_audience(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.replace("      audience:", "      # audience:"))
-    errors = check_config(path, environ={})
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("      audience:", "      # audience:"), environ={}
+    )
     assert [error.path for error in errors] == ["auth.providers.gcpIap.audience"]
 
 
 def test_a_resolver_is_required(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG.split("      signIn:")[0])
-    errors = check_config(path, environ={})
+    errors = check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG.split("      signIn:")[0], environ={})
     assert errors
     assert "No sign-in resolver configured for proxy auth provider 'gcpIap'" in str(errors[0])

@@ -19,9 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from webob import Request
 
 from tests.providers.popup import build_app
+from tests.providers.popup import check_config_of
 from tests.providers.popup import user_entity
+from tests.providers.proxy_flow import ec_key_fixture
+from tests.providers.proxy_flow import refusal_of
 from wsgiauth import Config
-from wsgiauth.check import check_config
 from wsgiauth.errors import ConfigError
 from wsgiauth.providers import oauth2_proxy
 from wsgiauth.providers.oauth2_proxy import OAuth2ProxyAuthenticator
@@ -38,10 +40,8 @@ PROXY_HEADERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def idp_key() -> ec.EllipticCurvePrivateKey:
-    """The key of the IdP behind oauth2-proxy (the app never sees its public half)."""
-    return ec.generate_private_key(ec.SECP256R1())
+#: The key of the IdP behind oauth2-proxy (the app never sees its public half).
+idp_key = ec_key_fixture()
 
 
 def id_token(key: Any, **claims: Any) -> str:
@@ -56,12 +56,7 @@ def proxy_app(tmp_path: Path, resolver: str = "forwardedUserMatchingUserEntityNa
     return build_app(tmp_path, providers, users=[JANE, user_entity("jane.doe")])
 
 
-def refusal(response: Any, message: str) -> None:
-    assert response.json == {
-        "error": {"name": "AuthenticationError", "message": message},
-        "request": {"method": "GET", "url": REFRESH},
-        "response": {"statusCode": 401},
-    }
+refusal = refusal_of(REFRESH)
 
 
 def test_registered_under_backstages_id() -> None:
@@ -257,24 +252,18 @@ auth:
 
 
 def test_backstages_documented_config_passes_check_config(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(BACKSTAGE_DOCS_CONFIG)
-    assert check_config(path) == []
-    path.write_text(
-        BACKSTAGE_DOCS_CONFIG.replace(
-            "          - resolver: forwardedUserMatchingUserEntityName",
-            "          - resolver: emailMatchingUserEntityProfileEmail\n"
-            "          - resolver: emailLocalPartMatchingUserEntityName\n"
-            "          - resolver: forwardedUserMatchingUserEntityName",
-        )
+    assert check_config_of(tmp_path, BACKSTAGE_DOCS_CONFIG) == []
+    fuller = BACKSTAGE_DOCS_CONFIG.replace(
+        "          - resolver: forwardedUserMatchingUserEntityName",
+        "          - resolver: emailMatchingUserEntityProfileEmail\n"
+        "          - resolver: emailLocalPartMatchingUserEntityName\n"
+        "          - resolver: forwardedUserMatchingUserEntityName",
     )
-    assert check_config(path) == []
+    assert check_config_of(tmp_path, fuller) == []
 
 
 def test_check_config_names_a_misspelt_key(tmp_path) -> None:
-    path = tmp_path / "app-config.yaml"
-    path.write_text(
-        BACKSTAGE_DOCS_CONFIG.replace("      signIn:", "      sigIn: {}\n      signIn:")
+    errors = check_config_of(
+        tmp_path, BACKSTAGE_DOCS_CONFIG.replace("      signIn:", "      sigIn: {}\n      signIn:")
     )
-    errors = check_config(path)
     assert [error.path for error in errors] == ["auth.providers.oauth2Proxy.sigIn"]
