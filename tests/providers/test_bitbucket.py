@@ -25,6 +25,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import CatalogContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth import OAuthAuthenticatorResult
@@ -106,23 +107,7 @@ def test_profile_transform_without_emails_or_name() -> None:
 # -- resolvers ---------------------------------------------------------------------------
 
 
-class Context:
-    """Records the catalog queries; finds the user only when ``found``."""
-
-    def __init__(self, *, found: bool = True) -> None:
-        self.found = found
-        self.queries: list[Any] = []
-        self.fallbacks: list[Any] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        self.fallbacks.append(dangerous_entity_ref_fallback)
-        if not self.found and not dangerous_entity_ref_fallback:
-            raise NotFoundError("User not found")
-        return "signed-in"
-
-
-def resolve(name: str, profile: dict[str, Any], context: Context, options=None) -> Any:
+def resolve(name: str, profile: dict[str, Any], context: CatalogContext, options=None) -> Any:
     info = SignInInfo(profile=ProfileInfo(), result=result(profile))
     return bitbucket.module.resolvers[name](options)(info, context)
 
@@ -145,13 +130,13 @@ def test_the_module_carries_backstages_bitbucket_resolvers() -> None:
 )
 def test_annotation_resolvers(name, annotation, value) -> None:
     profile = bitbucket.bitbucket_profile(BITBUCKET_USER, [])
-    context = Context()
+    context = CatalogContext()
     assert resolve(name, profile, context) == "signed-in"
     assert context.queries == [{"annotations": {annotation: value}}]
     assert context.fallbacks == [None]
     with pytest.raises(NotFoundError):
-        resolve(name, profile, Context(found=False))
-    dangerous = Context(found=False)
+        resolve(name, profile, CatalogContext(found=False))
+    dangerous = CatalogContext(found=False)
     options = {"dangerouslyAllowSignInWithoutUserInCatalog": True}
     assert resolve(name, profile, dangerous, options) == "signed-in"
     assert dangerous.fallbacks == [{"name": value}]
@@ -166,7 +151,7 @@ def test_annotation_resolvers(name, annotation, value) -> None:
 )
 def test_annotation_resolvers_need_their_field(name, message) -> None:
     with pytest.raises(AuthenticationError, match=message):
-        resolve(name, bitbucket.bitbucket_profile({}, []), Context())
+        resolve(name, bitbucket.bitbucket_profile({}, []), CatalogContext())
 
 
 # -- the popup flow against a fake Bitbucket Cloud ---------------------------------------

@@ -26,6 +26,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import CatalogContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth import OAuthAuthenticatorResult
@@ -33,7 +34,6 @@ from wsgiauth.oauth import OAuthSession
 from wsgiauth.providers import gitlab
 from wsgiauth.registry import BUILTIN_PROVIDERS
 from wsgiauth.sign_in import SignInInfo
-from wsgiauth.sign_in import TokenParams
 from wsgiauth.types import ProfileInfo
 
 #: ``GET /api/v4/user`` as GitLab documents it (abridged).
@@ -107,26 +107,7 @@ def test_profile_transform_fills_gaps_from_the_id_token() -> None:
 # -- resolvers ---------------------------------------------------------------------------
 
 
-class Context:
-    """Records the catalog queries; finds the user only when ``found``."""
-
-    def __init__(self, *, found: bool = True) -> None:
-        self.found = found
-        self.queries: list[Any] = []
-        self.fallbacks: list[Any] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        self.fallbacks.append(dangerous_entity_ref_fallback)
-        if not self.found and not dangerous_entity_ref_fallback:
-            raise NotFoundError("User not found")
-        return "signed-in"
-
-    def issue_token(self, params: TokenParams) -> str:
-        return "issued"
-
-
-def resolve(name: str, profile: dict[str, Any], context: Context, options=None) -> Any:
+def resolve(name: str, profile: dict[str, Any], context: CatalogContext, options=None) -> Any:
     factory = gitlab.module.resolvers[name]
     info = SignInInfo(profile=ProfileInfo(), result=result(profile))
     return factory(options)(info, context)
@@ -142,15 +123,17 @@ def test_the_module_carries_backstages_gitlab_resolvers() -> None:
 
 
 def test_username_matching_user_entity_name() -> None:
-    context = Context()
+    context = CatalogContext()
     resolve("usernameMatchingUserEntityName", gitlab.gitlab_profile(GITLAB_USER), context)
     assert context.queries == [{"entityRef": {"name": "jane"}}]
     with pytest.raises(AuthenticationError, match="username"):
-        resolve("usernameMatchingUserEntityName", gitlab.gitlab_profile({"id": 1}), Context())
+        resolve(
+            "usernameMatchingUserEntityName", gitlab.gitlab_profile({"id": 1}), CatalogContext()
+        )
 
 
 def test_user_id_matching_user_entity_annotation_uses_the_gitlab_host() -> None:
-    context = Context()
+    context = CatalogContext()
     resolve("userIdMatchingUserEntityAnnotation", gitlab.gitlab_profile(GITLAB_USER), context)
     assert context.queries == [{"annotations": {"gitlab.example/user-id": "42"}}]
     assert context.fallbacks == [None]
@@ -159,8 +142,8 @@ def test_user_id_matching_user_entity_annotation_uses_the_gitlab_host() -> None:
 def test_user_id_matching_user_entity_annotation_not_found_and_fallback() -> None:
     profile = gitlab.gitlab_profile(GITLAB_USER)
     with pytest.raises(NotFoundError):
-        resolve("userIdMatchingUserEntityAnnotation", profile, Context(found=False))
-    context = Context(found=False)
+        resolve("userIdMatchingUserEntityAnnotation", profile, CatalogContext(found=False))
+    context = CatalogContext(found=False)
     options = {"dangerouslyAllowSignInWithoutUserInCatalog": True}
     assert resolve("userIdMatchingUserEntityAnnotation", profile, context, options) == "signed-in"
     assert context.fallbacks == [{"name": "42"}]
@@ -175,7 +158,9 @@ def test_user_id_matching_user_entity_annotation_not_found_and_fallback() -> Non
 )
 def test_user_id_matching_user_entity_annotation_needs_id_and_url(profile, message) -> None:
     with pytest.raises(AuthenticationError, match=message):
-        resolve("userIdMatchingUserEntityAnnotation", gitlab.gitlab_profile(profile), Context())
+        resolve(
+            "userIdMatchingUserEntityAnnotation", gitlab.gitlab_profile(profile), CatalogContext()
+        )
 
 
 def test_resolver_options_are_checked() -> None:

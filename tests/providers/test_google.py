@@ -24,6 +24,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import AnnotatedUserContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
@@ -37,9 +38,7 @@ from wsgiauth.providers import google
 from wsgiauth.providers.google import GoogleAuthenticator
 from wsgiauth.registry import BUILTIN_PROVIDERS
 from wsgiauth.sign_in import SIGN_IN_FAILED
-from wsgiauth.sign_in import BackstageSignInResult
 from wsgiauth.sign_in import SignInInfo
-from wsgiauth.sign_in import TokenParams
 from wsgiauth.types import ProfileInfo
 
 USERINFO = {
@@ -136,49 +135,29 @@ def test_an_unreadable_id_token_fails_the_sign_in() -> None:
 # -- the resolvers ---------------------------------------------------------------------------
 
 
-class RecordingContext:
-    """A resolver context whose catalog holds one user, found by annotation."""
-
-    def __init__(self, annotations: dict[str, str]) -> None:
-        self.annotations = annotations
-        self.queries: list[Any] = []
-        self.issued: list[TokenParams] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        wanted = query.get("annotations", {})
-        if wanted and all(self.annotations.get(k) == v for k, v in wanted.items()):
-            return BackstageSignInResult(token="user:default/jane")
-        raise NotFoundError("User not found")
-
-    def issue_token(self, params: TokenParams) -> BackstageSignInResult:
-        self.issued.append(params)
-        return BackstageSignInResult(token=params.claims["sub"])
-
-
-def resolve(options: dict[str, Any] | None, email: str | None, context: RecordingContext):
+def resolve(options: dict[str, Any] | None, email: str | None, context: AnnotatedUserContext):
     resolver = google.module.resolvers["emailMatchingUserEntityAnnotation"](options)
     info = SignInInfo(profile=ProfileInfo(email=email), result=result())
     return resolver(info, context)  # type: ignore[arg-type]
 
 
 def test_email_matching_user_entity_annotation_uses_google_com_email() -> None:
-    context = RecordingContext({"google.com/email": "jane@acme.org"})
+    context = AnnotatedUserContext({"google.com/email": "jane@acme.org"})
     assert resolve(None, "jane@acme.org", context).token == "user:default/jane"
     assert context.queries == [{"annotations": {"google.com/email": "jane@acme.org"}}]
 
 
 def test_email_matching_user_entity_annotation_not_found_and_fallback() -> None:
     with pytest.raises(NotFoundError, match=SIGN_IN_FAILED[:20]):
-        resolve(None, "ghost@acme.org", RecordingContext({}))
-    context = RecordingContext({})
+        resolve(None, "ghost@acme.org", AnnotatedUserContext({}))
+    context = AnnotatedUserContext({})
     options = {"dangerouslyAllowSignInWithoutUserInCatalog": True}
     assert resolve(options, "ghost@acme.org", context).token == "user:default/ghost@acme.org"
 
 
 def test_email_matching_user_entity_annotation_needs_an_email() -> None:
     with pytest.raises(AuthenticationError, match="does not contain an email"):
-        resolve(None, None, RecordingContext({}))
+        resolve(None, None, AnnotatedUserContext({}))
 
 
 # -- the popup flow against a fake Google ----------------------------------------------------

@@ -29,6 +29,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import AnnotatedUserContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.http import create_http_client
@@ -41,9 +42,7 @@ from wsgiauth.providers.microsoft import GRAPH_AUDIENCE
 from wsgiauth.providers.microsoft import MicrosoftAuthenticator
 from wsgiauth.registry import BUILTIN_PROVIDERS
 from wsgiauth.sign_in import SIGN_IN_FAILED
-from wsgiauth.sign_in import BackstageSignInResult
 from wsgiauth.sign_in import SignInInfo
-from wsgiauth.sign_in import TokenParams
 from wsgiauth.types import ProfileInfo
 
 TENANT = "7c5f0a2e-1111-4d4b-9b9a-0123456789ab"
@@ -183,25 +182,7 @@ def test_the_scope_transform(query, computed, sent) -> None:
 # -- the resolvers ---------------------------------------------------------------------------
 
 
-class RecordingContext:
-    """A resolver context whose catalog holds one user, found by annotation."""
-
-    def __init__(self, annotations: dict[str, str]) -> None:
-        self.annotations = annotations
-        self.queries: list[Any] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        wanted = query.get("annotations", {})
-        if wanted and all(self.annotations.get(k) == v for k, v in wanted.items()):
-            return BackstageSignInResult(token="user:default/jane")
-        raise NotFoundError("User not found")
-
-    def issue_token(self, params: TokenParams) -> BackstageSignInResult:
-        return BackstageSignInResult(token=params.claims["sub"])
-
-
-def resolve(name: str, options: Any, info: SignInInfo, context: RecordingContext):
+def resolve(name: str, options: Any, info: SignInInfo, context: AnnotatedUserContext):
     return microsoft.module.resolvers[name](options)(info, context)  # type: ignore[arg-type]
 
 
@@ -211,7 +192,7 @@ def jane_info(**profile: Any) -> SignInInfo:
 
 
 def test_user_id_matching_user_entity_annotation() -> None:
-    context = RecordingContext({"graph.microsoft.com/user-id": USER_ID})
+    context = AnnotatedUserContext({"graph.microsoft.com/user-id": USER_ID})
     token = resolve("userIdMatchingUserEntityAnnotation", None, jane_info(), context).token
     assert token == "user:default/jane"
     assert context.queries == [{"annotations": {"graph.microsoft.com/user-id": USER_ID}}]
@@ -220,18 +201,18 @@ def test_user_id_matching_user_entity_annotation() -> None:
 def test_user_id_matching_user_entity_annotation_not_found_and_fallback() -> None:
     name = "userIdMatchingUserEntityAnnotation"
     with pytest.raises(NotFoundError, match=SIGN_IN_FAILED[:20]):
-        resolve(name, None, jane_info(), RecordingContext({}))
+        resolve(name, None, jane_info(), AnnotatedUserContext({}))
     options = {"dangerouslyAllowSignInWithoutUserInCatalog": True}
-    token = resolve(name, options, jane_info(), RecordingContext({})).token
+    token = resolve(name, options, jane_info(), AnnotatedUserContext({})).token
     assert token == f"user:default/{USER_ID}"
     with pytest.raises(AuthenticationError, match="Microsoft profile contained no id"):
-        resolve(name, None, jane_info(id=None), RecordingContext({}))
+        resolve(name, None, jane_info(id=None), AnnotatedUserContext({}))
     with pytest.raises(Exception, match="unknown option"):
         microsoft.module.resolvers[name]({"annotation": "x"})
 
 
 def test_email_matching_user_entity_annotation_uses_microsoft_com_email() -> None:
-    context = RecordingContext({"microsoft.com/email": "jane@acme.org"})
+    context = AnnotatedUserContext({"microsoft.com/email": "jane@acme.org"})
     token = resolve("emailMatchingUserEntityAnnotation", None, jane_info(), context).token
     assert token == "user:default/jane"
     assert context.queries == [{"annotations": {"microsoft.com/email": "jane@acme.org"}}]

@@ -18,6 +18,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import CatalogContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import NotFoundError
@@ -109,18 +110,9 @@ def test_an_undecodable_id_token_fails() -> None:
 # -- the resolver ---------------------------------------------------------------------------
 
 
-class RecordingContext:
-    def __init__(self) -> None:
-        self.queries: list[Any] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        raise NotFoundError("User not found")
-
-
 def test_resolver_matches_the_okta_annotation() -> None:
     resolver = module.resolvers["emailMatchingUserEntityAnnotation"](None)
-    context = RecordingContext()
+    context = CatalogContext(found=False)
     info = SignInInfo(profile=ProfileInfo(email="jane@acme.org"), result=result(USERINFO))
     with pytest.raises(NotFoundError):
         resolver(info, context)  # type: ignore[arg-type]
@@ -131,7 +123,7 @@ def test_resolver_needs_an_email() -> None:
     resolver = module.resolvers["emailMatchingUserEntityAnnotation"](None)
     info = SignInInfo(profile=ProfileInfo(), result=result({}))
     with pytest.raises(AuthenticationError, match="email"):
-        resolver(info, RecordingContext())  # type: ignore[arg-type]
+        resolver(info, CatalogContext(found=False))  # type: ignore[arg-type]
 
 
 # -- the popup flow against a fake Okta -------------------------------------------------------

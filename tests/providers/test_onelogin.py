@@ -20,6 +20,7 @@ from tests.providers.popup import logout
 from tests.providers.popup import refresh
 from tests.providers.popup import sign_in
 from tests.providers.popup import user_entity
+from tests.providers.resolver_context import CatalogContext
 from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth import ClientCredentials
@@ -100,18 +101,9 @@ def test_an_undecodable_id_token_fails() -> None:
 # -- the resolver -----------------------------------------------------------------------------
 
 
-class RecordingContext:
-    def __init__(self) -> None:
-        self.queries: list[Any] = []
-
-    def sign_in_with_catalog_user(self, query, *, dangerous_entity_ref_fallback=None):
-        self.queries.append(query)
-        raise NotFoundError("User not found")
-
-
 def test_username_resolver_matches_the_entity_name() -> None:
     resolver = module.resolvers["usernameMatchingUserEntityName"](None)
-    context = RecordingContext()
+    context = CatalogContext(found=False)
     with pytest.raises(NotFoundError):
         resolver(SignInInfo(profile=ProfileInfo(), result=result(ME)), context)  # type: ignore[arg-type]
     assert context.queries == [{"entityRef": {"name": "jane"}}]
@@ -121,7 +113,7 @@ def test_username_resolver_needs_a_username() -> None:
     resolver = module.resolvers["usernameMatchingUserEntityName"](None)
     info = SignInInfo(profile=ProfileInfo(), result=result({"sub": 1}))
     with pytest.raises(AuthenticationError, match="username"):
-        resolver(info, RecordingContext())  # type: ignore[arg-type]
+        resolver(info, CatalogContext(found=False))  # type: ignore[arg-type]
 
 
 # -- the popup flow against a fake OneLogin ---------------------------------------------------
