@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,18 +9,7 @@ from hypothesis import strategies as st
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 
-FILES = Path(__file__).parent / "files"
-BASE = str(FILES / "app-config.yaml")
-PRODUCTION = str(FILES / "app-config.production.yaml")
-ENV = {"SESSION_SECRET": "s3cret"}
 HINT = "expected a duration such as '1h', '30 days', 'PT1H' or {hours: 1}"
-
-
-def write(directory: Path, name: str, text: str) -> str:
-    path = directory / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return str(path)
 
 
 
