@@ -49,12 +49,14 @@ from _common import START_PATH
 from _common import fmt_int
 from _common import oidc_available
 from server import OUTSIDE
+from server import Result as Slice
 from server import _has_control_socket
 from server import _pinned
 from server import check_guest_token
 from server import cpu_split
 from server import free_port
 from server import get_status
+from server import run_wrk
 
 BENCH_DIR = Path(__file__).resolve().parent
 SERVERS = ("granian", "gunicorn")
@@ -89,54 +91,6 @@ def loads() -> list[Load]:
 ROLES = {"bare": "bare", "control": "bare", "passing": "wrapped", "wrapped": "wrapped"}
 
 
-@dataclass(frozen=True)
-class Slice:
-    """What one ``wrk`` slice measured."""
-
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: str
-
-
-_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", re.MULTILINE)
-_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def parse_wrk(output: str) -> Slice:
-    """Requests/sec, p50 and p99 (ms) and any error lines from ``wrk --latency``."""
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    latency = {
-        m.group(1): float(m.group(2)) * _SCALE[m.group(3)] for m in _LATENCY.finditer(output)
-    }
-    if rps is None or set(latency) != {"50", "99"}:
-        raise RuntimeError(f"cannot parse wrk output:\n{output}")
-    errors = "; ".join(
-        line.strip()
-        for line in output.splitlines()
-        if line.strip().startswith(("Socket errors", "Non-2xx"))
-    )
-    return Slice(float(rps.group(1)), latency["50"], latency["99"], errors)
-
-
-def run_wrk(url: str, headers: tuple[tuple[str, str], ...], args: argparse.Namespace) -> Slice:
-    """Load ``url`` for one slice; ``wrk`` is killed if it overruns."""
-    command = [
-        "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.slice}s",
-        "--latency", "--timeout", "5s",
-    ]  # fmt: skip
-    for name, value in headers:
-        command += ["-H", f"{name}: {value}"]
-    command.append(url)
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        timeout=args.slice + 30,
-        check=True,
-        preexec_fn=_pinned(args.client_cpus),
-    )
-    return parse_wrk(done.stdout)
 
 
 class Server:
@@ -266,7 +220,16 @@ def bench(
             # Alternate the order of the servers from round to round.
             for kind, load in plan if round_ % 2 == 0 else plan[::-1]:
                 url = running[kind, load.role].url + load.path
-                rows[kind, load.name].slices.append(run_wrk(url, load.headers, args))
+                rows[kind, load.name].slices.append(
+                    run_wrk(
+                        url,
+                        load.headers,
+                        threads=args.wrk_threads,
+                        connections=args.connections,
+                        seconds=args.slice,
+                        client_cpus=args.client_cpus,
+                    )
+                )
         rss = {key: server.rss_mb() for key, server in running.items()}
     return rows, rss
 

@@ -73,6 +73,7 @@ class Result:
     """What ``wrk`` measured."""
 
     rps: float
+    p50_ms: float
     p99_ms: float
     errors: str
 
@@ -250,39 +251,50 @@ def servers(
             server.stop()
 
 
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\b", re.MULTILINE)
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
 def parse_wrk(output: str) -> Result:
-    """Requests/sec, the 99% latency (ms) and any error lines from ``wrk --latency``."""
+    """Requests/sec, p50 and p99 (ms) and any error lines from ``wrk --latency``."""
     rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\b", output, re.MULTILINE)
-    if rps is None or p99 is None:
+    latency = {
+        m.group(1): float(m.group(2)) * _SCALE[m.group(3)] for m in _LATENCY.finditer(output)
+    }
+    if rps is None or set(latency) != {"50", "99"}:
         raise RuntimeError(f"cannot parse wrk output:\n{output}")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
     errors = "; ".join(
         line.strip()
         for line in output.splitlines()
         if line.strip().startswith(("Socket errors", "Non-2xx"))
     )
-    return Result(float(rps.group(1)), float(p99.group(1)) * scale, errors)
+    return Result(float(rps.group(1)), latency["50"], latency["99"], errors)
 
 
 def run_wrk(
-    url: str, endpoint_headers: tuple[tuple[str, str], ...], args: argparse.Namespace
+    url: str,
+    headers: tuple[tuple[str, str], ...],
+    *,
+    threads: int,
+    connections: int,
+    seconds: int,
+    client_cpus: set[int] | None,
 ) -> Result:
-    """Load ``url`` for one slice of ``args.slice`` seconds; ``wrk`` is killed if it overruns."""
+    """Load ``url`` for ``seconds``; ``wrk`` is killed if it overruns."""
     command = [
-        "wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.slice}s",
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
         "--latency", "--timeout", "5s",
     ]  # fmt: skip
-    for name, value in endpoint_headers:
+    for name, value in headers:
         command += ["-H", f"{name}: {value}"]
     command.append(url)
     done = subprocess.run(
         command,
         capture_output=True,
         text=True,
-        timeout=args.slice + 30,
+        timeout=seconds + 30,
         check=True,
-        preexec_fn=_pinned(args.client_cpus),
+        preexec_fn=_pinned(client_cpus),
     )
     return parse_wrk(done.stdout)
 
@@ -317,7 +329,14 @@ def bench_worker(worker: str, args: argparse.Namespace) -> WorkerFigures:
         slices: dict[str, list[float]] = {name: [] for name, *_ in loads}
         for _ in range(args.rounds):
             for name, server, path, _, headers in loads:
-                result = run_wrk(server.url + path, headers, args)
+                result = run_wrk(
+                    server.url + path,
+                    headers,
+                    threads=args.threads,
+                    connections=args.connections,
+                    seconds=args.slice,
+                    client_cpus=args.client_cpus,
+                )
                 slices[name].append(result.rps)
                 if name not in best or result.rps > best[name].rps:
                     best[name] = result
