@@ -18,11 +18,13 @@ from tests.identity.conftest import verify
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 from wsgiauth.identity.database import Database
+from wsgiauth.identity.key_stores import ROTATION_TABLE
 from wsgiauth.identity.key_stores import MemoryKeyStore
 from wsgiauth.identity.key_stores import SqlKeyStore
 from wsgiauth.identity.key_stores import StaticKeyStore
 from wsgiauth.identity.key_stores import key_store_from_config
 from wsgiauth.identity.token_factory import TokenFactory
+from wsgiauth.identity.types import RotatableKeyStore
 from wsgiauth.types import TokenParams
 
 JANE = TokenParams(claims={"sub": "user:default/jane"})
@@ -101,6 +103,18 @@ def test_adding_a_key_twice_keeps_one_row(make_store):
     store.add_key({"kid": "one"})
     store.add_key({"kid": "one"})
     assert len(store.list_keys()) == 1
+
+
+def test_the_rotation_mark_is_set_replaced_and_shared(make_store):
+    clock = FakeClock()
+    first, second = make_store(clock), make_store(clock)
+    assert first.rotation_requested_at() is None
+    first.request_rotation(1_700_000_000.25)
+    assert second.rotation_requested_at() == pytest.approx(1_700_000_000.25, abs=1e-3)
+    second.request_rotation(1_700_000_100.5)
+    assert first.rotation_requested_at() == pytest.approx(1_700_000_100.5, abs=1e-3)
+    # The mark is not a key: the key list is unchanged.
+    assert first.list_keys() == []
 
 
 def test_tokens_from_one_factory_verify_with_the_keys_of_another(make_store):
@@ -239,3 +253,19 @@ def test_unsupported_key_stores(provider, message):
         key_store_from_config(Config.from_dict({"auth": {"keyStore": {"provider": provider}}}))
     assert info.value.path == "auth.keyStore.provider"
     assert message in info.value.reason
+
+
+def test_the_rotation_mark_leaves_the_signing_keys_columns_alone(tmp_path, databases):
+    database = databases(Database.sqlite(tmp_path / "keys.sqlite3"))
+    SqlKeyStore(database).request_rotation(1_700_000_000.0)
+    columns = [row[1] for row in database.execute("PRAGMA table_info(signing_keys)")]
+    assert columns == ["kid", "key", "created_at"]
+    tables = {row[0] for row in database.execute("SELECT name FROM sqlite_master")}
+    assert {"signing_keys", ROTATION_TABLE} <= tables
+
+
+def test_only_shared_stores_carry_a_rotation_mark(tmp_path):
+    assert isinstance(MemoryKeyStore(), RotatableKeyStore)
+    assert isinstance(SqlKeyStore(Database.sqlite(":memory:")), RotatableKeyStore)
+    static = StaticKeyStore.from_config(_static([_pem_pair(tmp_path, "k1")]), base_dir=tmp_path)
+    assert not isinstance(static, RotatableKeyStore)

@@ -254,6 +254,131 @@ def test_eight_threads_at_a_rotation_make_one_new_key(clock):
     assert len(set(kids)) == 1 and kids[0] != first
 
 
+# --- rotation on request (wsgiauth keys rotate) ------------------------------------------
+
+
+def _published(store) -> list[str]:
+    return [stored.key["kid"] for stored in store.list_keys()]
+
+
+def test_a_rotation_request_publishes_a_key_that_signs_only_after_the_delay(
+    factory, clock, recording_store
+):
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(5)
+    recording_store.request_rotation(clock())
+    clock.advance(1)
+    # Seen on the next issue: the new key is published, the old one still signs.
+    assert kid_of(factory.issue_token(params())) == first
+    [_, second] = _published(recording_store)
+    assert second in {k["kid"] for k in factory.list_public_keys()}
+    clock.advance(factory.rotation_delay_seconds)
+    assert kid_of(factory.issue_token(params())) == first  # not past the delay yet
+    clock.advance(0.01)
+    token = factory.issue_token(params())
+    assert kid_of(token) == second
+    # The old key stays listed: tokens it signed still verify.
+    assert {first, second} <= {k["kid"] for k in factory.list_public_keys()}
+    assert verify(token, factory.list_public_keys(), check_time=False)["sub"] == JANE
+    assert recording_store.calls["add_key"] == 2
+
+
+def test_the_default_delay_covers_two_list_cache_periods_and_the_margin(recording_store):
+    factory = TokenFactory(ISSUER, recording_store, DURATION, list_cache_seconds=1.5)
+    assert factory.rotation_delay_seconds == 2 * 1.5 + token_factory.ROTATION_MARGIN
+
+
+def test_a_key_made_after_the_mark_is_kept(factory, clock, recording_store):
+    recording_store.request_rotation(clock())
+    first = kid_of(factory.issue_token(params()))
+    for _ in range(3):
+        clock.advance(factory.rotation_delay_seconds + 1)
+        assert kid_of(factory.issue_token(params())) == first
+    assert recording_store.calls["add_key"] == 1
+
+
+def test_a_mark_ahead_of_this_clock_rotates_once_not_in_a_loop(factory, clock, recording_store):
+    """An operator's clock 100 s ahead: keys made after the request still predate the mark."""
+    first = kid_of(factory.issue_token(params()))
+    recording_store.request_rotation(clock() + 100)
+    signers = set()
+    for _ in range(20):
+        clock.advance(factory.rotation_delay_seconds / 2)
+        signers.add(kid_of(factory.issue_token(params())))
+    assert len(signers) == 2 and first in signers
+    assert recording_store.calls["add_key"] == 2
+
+
+def test_a_second_request_replaces_the_key_still_waiting(factory, clock, recording_store):
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(2)
+    recording_store.request_rotation(clock())
+    clock.advance(1)
+    factory.issue_token(params())
+    clock.advance(1)
+    recording_store.request_rotation(clock())
+    clock.advance(1)
+    assert kid_of(factory.issue_token(params())) == first
+    [_, waiting, third] = _published(recording_store)
+    clock.advance(factory.rotation_delay_seconds + 0.01)
+    assert kid_of(factory.issue_token(params())) == third != waiting
+
+
+def test_the_mark_is_read_once_per_cache_period(clock, recording_store, monkeypatch):
+    reads = []
+    read = recording_store.rotation_requested_at
+    monkeypatch.setattr(recording_store, "rotation_requested_at", lambda: reads.append(1) or read())
+    factory = TokenFactory(ISSUER, recording_store, DURATION, clock=clock, list_cache_seconds=2)
+    for _ in range(10):
+        factory.issue_token(params())
+    assert len(reads) == 1
+    clock.advance(2)
+    factory.issue_token(params())
+    factory.issue_token(params())
+    assert len(reads) == 2
+
+
+def test_a_mark_that_cannot_be_read_does_not_stop_issuing(factory, clock, recording_store):
+    def down():
+        raise ServiceUnavailableError("The database is unavailable")
+
+    recording_store.rotation_requested_at = down
+    token = factory.issue_token(params())
+    assert verify(token, factory.list_public_keys(), check_time=False)["sub"] == JANE
+
+
+def test_a_rotation_the_store_cannot_take_keeps_the_current_key_and_retries(
+    factory, clock, recording_store, monkeypatch
+):
+    monkeypatch.setattr(token_factory, "RETRY_INTERVAL", 0.0)
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(1)
+    recording_store.request_rotation(clock())
+    recording_store.down = True
+    clock.advance(1)
+    assert kid_of(factory.issue_token(params())) == first
+    recording_store.down = False
+    assert kid_of(factory.issue_token(params())) == first
+    clock.advance(factory.rotation_delay_seconds + 0.01)
+    assert kid_of(factory.issue_token(params())) != first
+    assert recording_store.calls["add_key"] == 3  # the first, the failed one, the retry
+
+
+def test_a_rotation_near_expiry_keeps_the_old_key_until_the_new_one_is_due(clock, recording_store):
+    factory = TokenFactory(ISSUER, recording_store, DURATION, clock=clock, publish_ahead_seconds=0)
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(DURATION - 1)
+    recording_store.request_rotation(clock())
+    clock.advance(0.5)
+    factory.issue_token(params())
+    [_, second] = _published(recording_store)
+    clock.advance(1)  # the first key is past its lifetime, the new one is not due yet
+    assert kid_of(factory.issue_token(params())) == first
+    clock.advance(factory.rotation_delay_seconds)
+    assert kid_of(factory.issue_token(params())) == second
+    assert recording_store.calls["add_key"] == 2
+
+
 # --- the key store is down ---------------------------------------------------------------
 
 

@@ -8,7 +8,9 @@ so that any process (or host) can serve every key a verifier may need:
   (the default) or PostgreSQL, shared by every process that uses the same database.
   On PostgreSQL the table has Backstage's own column types, so wsgiauth and a
   Backstage auth backend pointed at the same ``backstage_plugin_auth`` database
-  publish into one key set;
+  publish into one key set. The rotation mark of ``wsgiauth keys rotate`` lives
+  beside it, in a one-row table of wsgiauth's own (:data:`ROTATION_TABLE`), so
+  Backstage's columns stay as they are;
 - :class:`StaticKeyStore`: fixed key pairs from PEM files; it never rotates and
   cannot take new keys (used with :class:`~wsgiauth.identity.token_factory.StaticTokenIssuer`).
 
@@ -50,6 +52,9 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
+#: The one-row table holding the rotation mark (``id = 1``), next to ``signing_keys``.
+ROTATION_TABLE = "wsgiauth_key_rotation"
+
 
 class MemoryKeyStore:
     """Keys kept in this process only: nothing survives a restart or reaches another process."""
@@ -57,6 +62,7 @@ class MemoryKeyStore:
     def __init__(self, *, clock: Clock = time.time) -> None:
         self._clock = clock
         self._keys: dict[str, StoredKey] = {}
+        self._rotation: float | None = None
         self._lock = threading.Lock()
 
     def add_key(self, key: dict[str, Any]) -> None:
@@ -75,12 +81,21 @@ class MemoryKeyStore:
             for kid in kids:
                 self._keys.pop(kid, None)
 
+    def request_rotation(self, at: float) -> None:
+        """Set the rotation mark (this process's factories only)."""
+        self._rotation = at
+
+    def rotation_requested_at(self) -> float | None:
+        """The last rotation mark, None if none was set."""
+        return self._rotation
+
 
 class SqlKeyStore:
     """Keys in the ``signing_keys`` table of a SQLite or PostgreSQL :class:`Database`.
 
-    The table is created on first use (``IF NOT EXISTS``, so processes may race).
-    Rows are timestamped by this process's clock.
+    The table is created on first use (``IF NOT EXISTS``, so processes may race), with
+    :data:`ROTATION_TABLE` for the rotation mark. Rows are timestamped by this
+    process's clock.
     """
 
     def __init__(self, database: Database, *, clock: Clock = time.time) -> None:
@@ -92,13 +107,21 @@ class SqlKeyStore:
         stamp, created = database.timestamp_param(), database.timestamp_column("created_at")
         self._insert = f"INSERT INTO signing_keys (kid, key, created_at) VALUES (?, ?, {stamp}) ON CONFLICT (kid) DO NOTHING"  # noqa: S608, E501
         self._select = f"SELECT key, {created} FROM signing_keys ORDER BY created_at, kid"  # noqa: S608
+        self._mark = (
+            f"INSERT INTO {ROTATION_TABLE} (id, requested_at) VALUES (1, {stamp})"  # noqa: S608
+            " ON CONFLICT (id) DO UPDATE SET requested_at = excluded.requested_at"
+        )
+        requested = database.timestamp_column("requested_at")
+        self._read_mark = f"SELECT {requested} FROM {ROTATION_TABLE} WHERE id = 1"  # noqa: S608
 
     def _schema(self) -> None:
         if not self._ready:
             self.database.create_tables(
                 "CREATE TABLE IF NOT EXISTS signing_keys ("
                 " kid VARCHAR(255) PRIMARY KEY, key TEXT NOT NULL,"
-                f" created_at {self.database.timestamp_type} NOT NULL)"
+                f" created_at {self.database.timestamp_type} NOT NULL)",
+                f"CREATE TABLE IF NOT EXISTS {ROTATION_TABLE} ("
+                f" id INTEGER PRIMARY KEY, requested_at {self.database.timestamp_type} NOT NULL)",
             )
             self._ready = True
 
@@ -130,6 +153,17 @@ class SqlKeyStore:
         marks = ", ".join("?" for _ in kids)
         sql = f"DELETE FROM signing_keys WHERE kid IN ({marks})"  # noqa: S608 - placeholders only
         self.database.execute(sql, list(kids))
+
+    def request_rotation(self, at: float) -> None:
+        """Set the rotation mark that every process sharing the database reads."""
+        self._schema()
+        self.database.execute(self._mark, (at,))
+
+    def rotation_requested_at(self) -> float | None:
+        """The rotation mark, None if none was ever set; 503 if the database is down."""
+        self._schema()
+        rows = self.database.execute(self._read_mark)
+        return float(rows[0][0]) if rows else None
 
 
 @dataclass(frozen=True, slots=True)

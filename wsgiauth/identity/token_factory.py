@@ -7,14 +7,22 @@ rotates it after one token lifetime; keys stay listed for three lifetimes, so ev
 unexpired token keeps a key to verify it. :class:`StaticTokenIssuer` signs with the
 first key of a :class:`~wsgiauth.identity.key_stores.StaticKeyStore` instead.
 
-Two things go beyond Backstage, neither visible on the wire:
+Three things go beyond Backstage, none visible on the wire:
 
 - the next key is published ``publish_ahead_seconds`` before it starts signing, so a
   verifier (or another process's key-list cache) that refreshed in that window
   already knows it when the first token signed by it arrives;
 - :meth:`TokenFactory.list_public_keys` serves a list cached for
   ``list_cache_seconds`` (the JWKS endpoint is hot), prunes expired keys at most once
-  a minute, and falls back to the last good list while the key store is down.
+  a minute, and falls back to the last good list while the key store is down;
+- rotation on demand: when the key store carries a rotation mark
+  (:class:`~wsgiauth.identity.types.RotatableKeyStore`, set by ``wsgiauth keys
+  rotate``), a process that signs reads it every ``list_cache_seconds``, and one whose key
+  was made before the mark makes a new key, publishes it, and signs with it only
+  ``rotation_delay_seconds`` later, once every process's list (and the verifiers
+  that ask it for an unknown kid) can have seen it. Old keys stay listed for their
+  three lifetimes, so the tokens they signed go on verifying. A process acts on a
+  given mark once, so a clock behind the operator's cannot make it rotate in a loop.
 
 The token format itself (claims and a key in, a signed token out) lives in
 :mod:`wsgiauth.identity.tokens`.
@@ -45,6 +53,7 @@ from .key_stores import public_jwk_of
 from .tokens import SigningKey
 from .tokens import issue_user_token
 from .types import KeyStore
+from .types import RotatableKeyStore
 from .types import StoredKey
 from .types import UserInfoStore
 
@@ -62,6 +71,10 @@ KEY_LISTING_FACTOR = 3
 PRUNE_INTERVAL = 60.0
 #: After the key store failed to take a new key, callers fail fast for this long.
 RETRY_INTERVAL = 1.0
+#: Added to two list-cache periods to make the wait between publishing a key made on
+#: a rotation request and signing with it: it covers the verifiers' one-second floor
+#: between fetches for an unknown kid, with room for a slow request.
+ROTATION_MARGIN = 2.0
 
 _EC_CURVES: dict[str, Callable[[], ec.EllipticCurve]] = {
     "ES256": ec.SECP256R1,
@@ -81,6 +94,15 @@ class _KeyList:
     jwks: tuple[dict[str, Any], ...]
     #: The last refresh failed: this is the last good list, served while the store is down.
     degraded: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Upcoming:
+    """The published key that signs next, and from when (replaced whole, never mutated)."""
+
+    key: SigningKey
+    #: It signs once the clock is past this (epoch seconds).
+    signs_after: float
 
 
 def _new_key(algorithm: str, created_at: float) -> SigningKey:
@@ -110,6 +132,10 @@ class TokenFactory:
         published; default a tenth of the key duration, at most 300 s.
     :param list_cache_seconds: how long :meth:`list_public_keys` serves a list from
         memory; a key published by another process appears within this time.
+    :param rotation_delay_seconds: after a rotation request, how long a new key is
+        published before it signs; default two list-cache periods plus
+        :data:`ROTATION_MARGIN`. Until then the old key signs, a few seconds past its
+        lifetime if need be (it stays listed for three).
     """
 
     def __init__(
@@ -124,6 +150,7 @@ class TokenFactory:
         clock: Callable[[], float] = time.time,
         publish_ahead_seconds: float | None = None,
         list_cache_seconds: float = 1.0,
+        rotation_delay_seconds: float | None = None,
     ) -> None:
         if algorithm not in _SUPPORTED:
             raise ConfigError(
@@ -141,15 +168,24 @@ class TokenFactory:
             else publish_ahead_seconds
         )
         self.list_cache_seconds = list_cache_seconds
+        self.rotation_delay_seconds = (
+            2 * list_cache_seconds + ROTATION_MARGIN
+            if rotation_delay_seconds is None
+            else rotation_delay_seconds
+        )
         self._key_store = key_store
+        self._marks = key_store if isinstance(key_store, RotatableKeyStore) else None
         self._user_info_store = user_info_store
         self._omit_ownership_claim = omit_ownership_claim
         self._clock = clock
         # Guards making keys: two threads must never both make (and publish) one.
         self._key_lock = threading.Lock()
         self._current: SigningKey | None = None
-        self._next: SigningKey | None = None
+        self._next: _Upcoming | None = None
         self._retry_at = 0.0  # time.monotonic() before which no new key is attempted
+        self._rotation_mark: float | None = None  # as last read, with the key list
+        self._handled_mark: float | None = None  # the mark a new key was made for
+        self._mark_read_at = -math.inf
         self._list_lock = threading.Lock()
         self._cache: _KeyList | None = None
         self._last_prune = -math.inf
@@ -178,12 +214,32 @@ class TokenFactory:
         return token
 
     def _signing_key(self, now: float) -> SigningKey:
+        if self._marks is not None:
+            self._read_rotation_mark(now)
         current, upcoming = self._current, self._next
-        if current is not None and now <= current.created_at + self.key_duration_seconds:
-            if upcoming is not None or now <= self._prepublish_at(current):
-                return current  # the fast path: no lock
+        if current is not None and not self._rotation_requested(current):
+            if upcoming is None:
+                if now <= self._prepublish_at(current):  # not expired either
+                    return current  # the fast path: no lock
+            elif now <= upcoming.signs_after:
+                return current  # the next key is published but not due yet
         with self._key_lock:
             return self._rotate(self._clock())
+
+    def _read_rotation_mark(self, now: float) -> None:
+        """Read the rotation mark again when the last read is ``list_cache_seconds`` old."""
+        if now < self._mark_read_at + self.list_cache_seconds:
+            return
+        self._mark_read_at = now  # claimed: the other threads go on with the last mark
+        assert self._marks is not None  # noqa: S101 - only called with a mark store
+        try:
+            self._rotation_mark = self._marks.rotation_requested_at()
+        except Exception as exc:  # read again next time; issuing goes on
+            log.warning("Could not read the key rotation mark: %s", exc)
+
+    def _rotation_requested(self, key: SigningKey) -> bool:
+        mark = self._rotation_mark
+        return mark is not None and mark != self._handled_mark and key.created_at < mark
 
     def _prepublish_at(self, key: SigningKey) -> float:
         return key.created_at + self.key_duration_seconds - self.publish_ahead_seconds
@@ -191,21 +247,50 @@ class TokenFactory:
     def _rotate(self, now: float) -> SigningKey:
         """Under the key lock: switch to or make the key to sign with, and maybe the next one."""
         current = self._current
-        if current is None or now > current.created_at + self.key_duration_seconds:
-            upcoming = self._next
-            if upcoming is not None and now <= upcoming.created_at + self.key_duration_seconds:
-                current = upcoming
-            else:
-                current = self._make_key(now)  # raises when the store is down
-            self._current, self._next = current, None
-            log.info("Signing identity tokens with key %s", current.kid)
+        if current is not None and self._rotation_requested(current):
+            self._publish_for_rotation(now, current)
+        upcoming = self._next
+        if upcoming is not None and now > upcoming.signs_after:
+            self._next = None
+            if now <= upcoming.key.created_at + self.key_duration_seconds:
+                current = self._switch_to(upcoming.key)
+        expired = current is not None and now > current.created_at + self.key_duration_seconds
+        if current is None or (expired and self._next is None):
+            current = self._switch_to(self._make_key(now))  # raises when the store is down
         if self._next is None and now > self._prepublish_at(current):
             if time.monotonic() >= self._retry_at:
                 try:
-                    self._next = self._make_key(now)
+                    key = self._make_key(now)
                 except ServiceUnavailableError:
                     log.warning("Could not publish the next signing key; keeping %s", current.kid)
+                else:
+                    expiry = current.created_at + self.key_duration_seconds
+                    self._next = _Upcoming(key, expiry)
         return current
+
+    def _switch_to(self, key: SigningKey) -> SigningKey:
+        self._current = key
+        log.info("Signing identity tokens with key %s", key.kid)
+        return key
+
+    def _publish_for_rotation(self, now: float, current: SigningKey) -> None:
+        """Publish a key to replace ``current`` (made before the rotation mark) soon."""
+        mark = self._rotation_mark
+        if time.monotonic() < self._retry_at:
+            return
+        try:
+            key = self._make_key(now)
+        except ServiceUnavailableError:
+            log.warning("Could not publish a key for the rotation; keeping %s", current.kid)
+            return
+        self._handled_mark = mark
+        self._next = _Upcoming(key, now + self.rotation_delay_seconds)
+        log.info(
+            "Rotation requested: key %s replaces %s in %.1f s",
+            key.kid,
+            current.kid,
+            self.rotation_delay_seconds,
+        )
 
     def _make_key(self, now: float) -> SigningKey:
         """Make a key and publish its public half; it may be used only after that."""

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from typing import Protocol
+from typing import runtime_checkable
 
 from ..types import TokenParams
 
-__all__ = ["KeyStore", "StoredKey", "TokenIssuer", "UserInfoStore"]
+__all__ = ["KeyStore", "RotatableKeyStore", "StoredKey", "TokenIssuer", "UserInfoStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,23 @@ class KeyStore(Protocol):
 
     def remove_keys(self, kids: Sequence[str]) -> None:
         """Forget keys that no token can need any more."""
+        ...
+
+
+@runtime_checkable
+class RotatableKeyStore(KeyStore, Protocol):
+    """A key store that also carries a rotation mark, read by every process that shares it.
+
+    ``wsgiauth keys rotate`` sets the mark; a :class:`~wsgiauth.identity.token_factory.TokenFactory`
+    whose signing key was made before it replaces that key (see its docstring).
+    """
+
+    def request_rotation(self, at: float) -> None:
+        """Ask every process to stop signing with keys made before ``at`` (epoch seconds)."""
+        ...
+
+    def rotation_requested_at(self) -> float | None:
+        """The last mark set (epoch seconds), None if none ever was."""
         ...
 
 
