@@ -32,6 +32,13 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
+
+def post_fork(server, worker):
+    """Tell wsgiauth the worker's threads (``--threads`` included): each provider may
+    hold half of them in outbound calls, so a slow one cannot starve the rest."""
+    os.environ["WSGIAUTH_THREADS"] = str(worker.cfg.threads)
+
+
 # Outbound calls time out by themselves (10 s to an OpenID provider by default), so a
 # worker silent for longer than this is stuck, not busy.
 timeout = 30

@@ -24,6 +24,8 @@ from urllib.parse import unquote_to_bytes
 from webob import Request
 from webob import Response
 
+from .bulkhead import Bulkhead
+from .bulkhead import default_limit
 from .catalog.context import CatalogAuthResolverContext
 from .catalog.yaml_catalog import YamlCatalog
 from .client import CLIENT_PATH
@@ -290,6 +292,7 @@ def create_auth_app(
     )
     environment = config.get_optional_string("auth.environment") or "development"
     providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
+    call_limit = _outbound_call_limit(config)
     built: dict[str, AuthProviderRouteHandlers] = {}
     for provider_id, module in resolve_providers(providers_config.keys(), providers).items():
         options = AuthProviderFactoryOptions(
@@ -298,12 +301,14 @@ def create_auth_app(
             base_url=base_url,
             app_url=app_url,
             is_origin_allowed=is_origin_allowed,
-            http=http,
+            # Its own bulkhead: a slow provider holds at most call_limit threads.
+            http=http.with_bulkhead(Bulkhead(provider_id, call_limit)),
             sealer=sealer,
             resolver_context=resolver_context,
             environment=environment,
             sign_in_resolver_factories=load_resolver_factories(module.resolvers),
             cookie_configurer=cookie_configurer,
+            refresh_flights=identity.refresh_flights,
         )
         try:
             built[provider_id] = module.factory(options)
@@ -357,6 +362,17 @@ def auth_app_from(source: AuthAppSource | None, *, setting: str) -> AuthApp:
     if auth_app.verifier is None:
         raise ConfigError("the auth app has no identity verifier", path=setting)
     return auth_app
+
+
+def _outbound_call_limit(config: Config) -> int:
+    """``auth.outbound.maxConcurrentCalls``: calls in flight to one provider, per process."""
+    key = "auth.outbound.maxConcurrentCalls"
+    limit = config.get_optional_number(key)
+    if limit is None:
+        return default_limit()
+    if isinstance(limit, float) and not limit.is_integer() or limit < 1:
+        raise config.error(key, "must be a whole number of at least 1")
+    return int(limit)
 
 
 def _session_secrets(config: Config) -> list[str]:

@@ -36,6 +36,7 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 from .app import create_auth_app
+from .bulkhead import THREADS_ENV
 from .check import check_config
 from .errors import ConfigError
 from .loader import load_config
@@ -218,6 +219,8 @@ def _serve_granian(args: argparse.Namespace, paths: list[str]) -> int:
         print(f"wsgiauth: cannot listen on {args.host}:{args.port}: {port}", file=sys.stderr)
         return 2
     os.environ[CONFIG_ENV] = os.pathsep.join(os.path.abspath(path) for path in paths)
+    # Sizes each provider's bulkhead (wsgiauth.bulkhead) in the workers.
+    os.environ[THREADS_ENV] = str(args.threads)
     if args.bare:
         os.environ.pop(APP_ENV, None)
     else:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
@@ -35,6 +36,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
+from .bulkhead import Bulkhead
 from .errors import ServiceUnavailableError
 
 __all__ = ["HttpClient", "HttpResponse", "create_http_client"]
@@ -104,6 +106,8 @@ class HttpClient:
     :param read_timeout: seconds to wait between bytes of the answer.
     :param max_bytes: the largest body read; a longer one is a 503.
     :param session: a session to use instead of a fresh one (tests, proxies).
+    :param bulkhead: caps the calls in flight through this client (one provider's);
+        past it a call fails at once with a 503 (:mod:`wsgiauth.bulkhead`).
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class HttpClient:
         read_timeout: float = 10.0,
         max_bytes: int = 1_048_576,
         session: requests.Session | None = None,
+        bulkhead: Bulkhead | None = None,
     ) -> None:
         if connect_timeout <= 0 or read_timeout <= 0:
             raise ValueError("timeouts must be positive")
@@ -122,6 +127,7 @@ class HttpClient:
         self.read_timeout = read_timeout
         self.max_bytes = max_bytes
         self.session = session if session is not None else _new_session()
+        self.bulkhead = bulkhead
         #: Origin prefix → replacement (:meth:`reroute`); shared with derived clients.
         self._reroutes: dict[str, str] = {}
 
@@ -145,8 +151,19 @@ class HttpClient:
             read_timeout=read_timeout,
             max_bytes=self.max_bytes,
             session=self.session,
+            bulkhead=self.bulkhead,
         )
         client._reroutes = self._reroutes  # the same dict: later reroutes apply too
+        return client
+
+    def with_bulkhead(self, bulkhead: Bulkhead) -> HttpClient:
+        """A client whose calls go through ``bulkhead``, sharing this one's pool and reroutes.
+
+        The auth app gives each provider its own, so a slow provider holds at most
+        ``bulkhead.limit`` of the server's threads.
+        """
+        client = self.with_read_timeout(self.read_timeout)
+        client.bulkhead = bulkhead
         return client
 
     def request(
@@ -162,8 +179,20 @@ class HttpClient:
 
         Returns 2xx, 3xx (``POST`` never follows redirects) and 4xx answers;
         raises ``ServiceUnavailableError`` when the host is unreachable, slow,
-        answers 5xx or sends too much.
+        answers 5xx or sends too much, or when the client's bulkhead is full.
         """
+        with self.bulkhead.slot() if self.bulkhead is not None else nullcontext():
+            return self._send(method, url, headers=headers, data=data, auth=auth)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None,
+        data: Mapping[str, str] | str | bytes | None,
+        auth: tuple[str, str] | AuthBase | None,
+    ) -> HttpResponse:
         method = method.upper()
         host = _host(url)
         for origin, target in self._reroutes.items():

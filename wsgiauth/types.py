@@ -39,6 +39,7 @@ __all__ = [
     "CookieSettings",
     "ProfileInfo",
     "ProviderModule",
+    "RefreshFlights",
     "SignInInfo",
     "SignInResolver",
     "SignInResolverFactory",
@@ -142,6 +143,24 @@ class SupportsLogout(Protocol):
     def logout(self, request: Request) -> Response: ...
 
 
+class RefreshFlights(Protocol):
+    """One call per key across processes and hosts; a result is shared for a grace period.
+
+    What lets tabs that race one rotating refresh token share one exchange when
+    different workers serve them (``wsgiauth.identity.refresh_flights``, on the
+    database). ``key`` is a secret (it holds the refresh token): implementations
+    keep only what cannot give it or the result away.
+    """
+
+    def run(self, key: str, call: Callable[[], str]) -> str:
+        """``call()``, or the result of the call with the same ``key`` that ran or runs."""
+        ...
+
+    def forget(self, key: str) -> None:
+        """Hand nobody the result of ``key`` any more (logout)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuthProviderFactoryOptions:
     """Everything a provider factory gets to build its route handlers, and nothing more."""
@@ -168,6 +187,8 @@ class AuthProviderFactoryOptions:
     #: module's own (:attr:`ProviderModule.resolvers`) and entry points.
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] = field(default_factory=dict)
     cookie_configurer: CookieConfigurer | None = None
+    #: Shares refresh exchanges between processes (the database's); ``None``: this process only.
+    refresh_flights: RefreshFlights | None = None
 
 
 #: Builds one provider's route handlers from its options.

@@ -1,5 +1,8 @@
 """The identity half assembled from config: issuer, key store, user info, verifier, routes.
 
+It also holds the refresh flights (on the user-info store's database), which the
+OAuth providers use to share racing refreshes between processes.
+
 :func:`create_identity_service` is what :func:`~wsgiauth.create_auth_app` calls;
 apps that embed wsgiauth differently can call it themselves. The verifier it
 builds reads keys straight from the token issuer, so the wrapped app checks
@@ -13,15 +16,18 @@ from typing import TYPE_CHECKING
 
 from .key_stores import StaticKeyStore
 from .key_stores import key_store_from_config
+from .refresh_flights import SqlRefreshFlights
 from .routes import IdentityRoutes
 from .token_factory import StaticTokenIssuer
 from .token_factory import TokenFactory
 from .token_factory import read_token_expiration
+from .user_info import SqlUserInfoStore
 from .user_info import user_info_store_from_config
 from .verifier import IdentityVerifier
 
 if TYPE_CHECKING:
     from ..config import Config
+    from ..types import RefreshFlights
     from .types import KeyStore
     from .types import TokenIssuer
     from .types import UserInfoStore
@@ -38,6 +44,8 @@ class IdentityService:
     user_info_store: UserInfoStore
     verifier: IdentityVerifier
     routes: IdentityRoutes
+    #: Refresh exchanges shared by every process on the same database; ``None`` without one.
+    refresh_flights: RefreshFlights | None = None
 
 
 def create_identity_service(
@@ -83,4 +91,11 @@ def create_identity_service(
         verifier=verifier,
         user_info_store=user_info_store,
     )
-    return IdentityService(token_issuer, key_store, user_info_store, verifier, routes)
+    refresh_flights = (
+        SqlRefreshFlights(user_info_store.database)
+        if isinstance(user_info_store, SqlUserInfoStore)
+        else None
+    )
+    return IdentityService(
+        token_issuer, key_store, user_info_store, verifier, routes, refresh_flights
+    )

@@ -18,6 +18,7 @@ from ..types import SignInInfo
 from .cookies import OAuthCookieManager
 from .environment import EnvironmentHandler
 from .route_handlers import OAuthRouteHandlers
+from .shared_refresh import SharedRefresh
 
 if TYPE_CHECKING:
     from ..sign_in.factory import SignInResolverFactory
@@ -93,6 +94,7 @@ def create_oauth_provider_factory(
                 ),
                 profile_transform=profile_transform,
                 sign_in=_sign_in(resolver, options.resolver_context),
+                refreshes=SharedRefresh(options.refresh_flights, namespace=f"{provider_id}/{env}"),
             )
         return EnvironmentHandler(provider_id, handlers)
 

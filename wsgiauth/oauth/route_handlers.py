@@ -37,7 +37,7 @@ from .cookies import OAuthCookieManager
 from .cookies import started_now
 from .scopes import join_scopes
 from .scopes import split_scopes
-from .single_flight import SingleFlight
+from .shared_refresh import SharedRefresh
 from .state import decode_oauth_state
 from .state import encode_oauth_state
 from .state import query_param
@@ -81,6 +81,7 @@ class OAuthRouteHandlers:
         additional_scopes: tuple[str, ...] = (),
         profile_transform: ProfileTransform | None = None,
         sign_in: SignIn | None = None,
+        refreshes: SharedRefresh | None = None,
     ) -> None:
         self.authenticator = authenticator
         self.provider_id = provider_id
@@ -91,7 +92,8 @@ class OAuthRouteHandlers:
         self.additional_scopes = additional_scopes
         self.profile_transform = profile_transform or authenticator.default_profile_transform
         self.sign_in = sign_in
-        self._refreshes: SingleFlight[OAuthAuthenticatorResult] = SingleFlight()
+        # Tabs racing with one rotating refresh token share one exchange.
+        self._refreshes = refreshes or SharedRefresh(namespace=provider_id)
 
     # -- start ----------------------------------------------------------------------------
 
@@ -224,7 +226,7 @@ class OAuthRouteHandlers:
                 scope_already_granted=already_granted,
                 refresh_token=refresh_token,
             )
-            # Tabs racing with one rotating refresh token share one exchange.
+            # Tabs racing with one rotating refresh token share one exchange, in any worker.
             result = self._refreshes.run(
                 refresh_token, lambda: self.authenticator.refresh(refresh_input)
             )

@@ -5,8 +5,10 @@ tabs (or a page and its API calls) refresh at the same moment with the same
 cookie, the second exchange fails with ``invalid_grant`` and the user looks
 logged out. Here the first caller refreshes; callers that arrive while it runs,
 or within a short grace window after, get its result (and so the new refresh
-token). The grace is per process: across workers, a shared session store would
-be needed, which wsgiauth's stateless flows avoid.
+token). This holds within one process; :mod:`wsgiauth.oauth.shared_refresh` puts
+it in front of the database's refresh flights
+(:mod:`wsgiauth.identity.refresh_flights`, same grace and wait), so that the
+threads of a process make one flight and the processes and hosts one exchange.
 """
 
 from __future__ import annotations
