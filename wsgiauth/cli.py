@@ -39,6 +39,7 @@ from .app import create_auth_app
 from .bulkhead import THREADS_ENV
 from .check import check_config
 from .errors import ConfigError
+from .identity.keys_command import add_arguments as add_keys_arguments
 from .loader import load_config
 from .wsgi import APP_ENV
 from .wsgi import CONFIG_ENV
@@ -343,6 +344,9 @@ def _parser() -> argparse.ArgumentParser:
         help="log every request (path without its query string) to stderr",
     )
     serve.set_defaults(run=_serve)
+
+    keys = commands.add_parser("keys", help="list, rotate or prune the shared signing keys")
+    add_keys_arguments(keys)
     return parser
 
 
