@@ -382,3 +382,154 @@ def test_a_provider_module_keeps_its_resolvers_under_another_id(module_name, bui
     else:
         with pytest.raises(ConfigError, match="usernameMatchingUserEntityName"):
             create_auth_app(config, providers={"corp": module})
+
+
+# -- the fast path of fixed routes (JWKS, discovery) --------------------------------------
+
+FIXED_PATHS = ("/.well-known/jwks.json", "/.well-known/openid-configuration")
+
+
+def _fast_and_general_twins() -> tuple[AuthApp, AuthApp]:
+    """Two apps on the same identity routes: one sees them as fixed routes, one does not."""
+    from wsgiauth.cors import CorsPolicy
+    from wsgiauth.identity.key_stores import MemoryKeyStore
+    from wsgiauth.identity.service import create_identity_service
+    from wsgiauth.types import TokenParams
+
+    config = Config.from_dict(base_config(providers={"guest": {}}))
+    identity = create_identity_service(
+        config, issuer="http://localhost:7007/api/auth", key_store=MemoryKeyStore()
+    )
+    identity.token_issuer.issue_token(TokenParams(claims={"sub": "user:default/jane"}))
+    routes = identity.routes.routes()
+    cors = CorsPolicy(lambda origin: origin == "http://localhost:3000")
+    fast = AuthApp({}, routes=routes, cors=cors)
+    # A plain function hides the FixedRoute: only the general path can answer.
+    hidden = {path: (lambda request, h=handler: h(request)) for path, handler in routes.items()}
+    return fast, AuthApp({}, routes=hidden, cors=cors)
+
+
+def _raw(app: AuthApp, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+    """What a server would send: status, header list, body bytes."""
+    seen: list[Any] = []
+    result = app(environ, lambda status, headers, exc_info=None: seen.extend([status, headers]))
+    try:
+        body = b"".join(result)
+    finally:
+        getattr(result, "close", lambda: None)()
+    return seen[0], list(seen[1]), body
+
+
+def _environ(path: str, method: str = "GET", **extra: Any) -> dict[str, Any]:
+    from webob import Request
+
+    environ = Request.blank(path, environ={"REQUEST_METHOD": method}).environ
+    return {**environ, "SCRIPT_NAME": "/api/auth", **extra}
+
+
+@pytest.fixture
+def requests_built(monkeypatch) -> list[object]:
+    """Every WebOb request the auth app builds, as it builds them."""
+    from webob import Request
+
+    import wsgiauth.app
+
+    built: list[object] = []
+
+    class Counting(Request):
+        def __init__(self, environ, **kwargs):
+            built.append(environ)
+            super().__init__(environ, **kwargs)
+
+    monkeypatch.setattr(wsgiauth.app, "Request", Counting)
+    return built
+
+
+@pytest.mark.parametrize("path", FIXED_PATHS)
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_fixed_route_answers_exactly_what_the_general_path_does(requests_built, path, method):
+    fast, general = _fast_and_general_twins()
+    answer = _raw(fast, _environ(path, method))
+    assert requests_built == []  # answered without a WebOb request
+    assert answer == _raw(general, _environ(path, method))
+    assert requests_built  # the twin did build one
+    status, headers, body = answer
+    assert status == "200 OK"
+    assert ("X-Content-Type-Options", "nosniff") in headers
+    assert dict(headers)["Content-Length"] == str(len(_raw(fast, _environ(path))[2]))
+    assert (body == b"") == (method == "HEAD")
+
+
+@pytest.mark.parametrize("path", FIXED_PATHS)
+@pytest.mark.parametrize(
+    ("method", "extra"),
+    [
+        pytest.param("GET", {"QUERY_STRING": "x=1"}, id="query"),
+        pytest.param("GET", {"QUERY_STRING": "x=%ff"}, id="query-not-utf8"),
+        pytest.param("GET", {"CONTENT_LENGTH": "3"}, id="body"),
+        pytest.param("GET", {"CONTENT_LENGTH": str(10**6)}, id="body-too-large"),
+        pytest.param("POST", {}, id="post"),
+        pytest.param("OPTIONS", {"HTTP_ORIGIN": "http://localhost:3000"}, id="preflight"),
+        pytest.param("DELETE", {}, id="delete"),
+        pytest.param("GET", {"HTTP_ORIGIN": "http://localhost:3000"}, id="cors-allowed"),
+        pytest.param("GET", {"HTTP_ORIGIN": "https://evil.example"}, id="cors-refused"),
+        pytest.param("GET", {"HTTP_IF_NONE_MATCH": "*"}, id="if-none-match"),
+        pytest.param("HEAD", {"HTTP_IF_NONE_MATCH": "*"}, id="head-if-none-match"),
+        pytest.param("GET", {"HTTP_IF_MODIFIED_SINCE": "Sun, 06 Dec 2026 00:00:00 GMT"}, id="ims"),
+        pytest.param("GET", {"HTTP_RANGE": "bytes=0-4"}, id="range"),
+        pytest.param("GET", {"HTTP_RANGE": "bytes=0-4", "HTTP_IF_RANGE": '"x"'}, id="if-range"),
+        pytest.param("GET", {"HTTP_X_BIG": "a" * 40000}, id="headers-too-large"),
+    ],
+)
+def test_a_request_the_fast_path_does_not_take_goes_the_general_way(
+    requests_built, path, method, extra
+):
+    fast, general = _fast_and_general_twins()
+    answer = _raw(fast, _environ(path, method, **extra))
+    assert requests_built  # the general path built a WebOb request
+    assert answer == _raw(general, _environ(path, method, **extra))
+
+
+def test_the_fast_path_renders_a_failing_route_as_the_general_path_does(requests_built):
+    from wsgiauth.errors import ServiceUnavailableError
+    from wsgiauth.responses import FixedRoute
+
+    def down():
+        raise ServiceUnavailableError("the key store is unavailable")
+
+    app = AuthApp({}, routes={"/.well-known/jwks.json": FixedRoute(down)})
+    status, _, body = _raw(app, _environ("/.well-known/jwks.json"))
+    assert status == "503 Service Unavailable"
+    assert b'"ServiceUnavailableError"' in body
+    assert requests_built
+
+
+@given(
+    environs=st.lists(
+        st.dictionaries(
+            st.text(min_size=1, max_size=8).map(lambda k: k.upper())
+            | st.text(max_size=8).map(lambda k: "HTTP_" + k.upper()),
+            st.text(max_size=20),
+            max_size=12,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_the_headers_length_is_the_sum_of_the_http_values(environs):
+    from wsgiauth.app import _HeadersLength
+
+    measure = _HeadersLength()
+    for environ in environs * 2:  # the second pass runs with every other key learned
+        expected = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_"))
+        assert measure(environ) == expected
+
+
+def test_headers_past_the_limit_are_431_also_once_the_other_keys_are_learned():
+    import os
+
+    fast, _ = _fast_and_general_twins()
+    server_environ = {**os.environ, **_environ("/.well-known/jwks.json")}  # as granian's
+    assert _raw(fast, dict(server_environ))[0] == "200 OK"
+    too_large = {**server_environ, "HTTP_X_BIG": "a" * 40000}
+    assert _raw(fast, too_large)[0] == "431 Request Header Fields Too Large"

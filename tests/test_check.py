@@ -12,7 +12,11 @@ from tests.config_files import ENV
 from tests.config_files import FILES
 from tests.config_files import PRODUCTION
 from tests.config_files import write
+from wsgiauth.check import check
 from wsgiauth.check import check_config
+from wsgiauth.check import describe
+from wsgiauth.check import port_warning
+from wsgiauth.check import render
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 from wsgiauth.loader import load_config
@@ -131,3 +135,127 @@ def test_empty_substitution_is_an_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path, environ={"": "never"})
     assert str(info.value) == f"{path}: v: ${{}} names no variable (write $${{}} for a literal ${{)"
+
+
+# --- every stage, with lines and suggestions --------------------------------------------
+
+THREE_STAGES = """\
+app:
+  baseUrl: http://localhost:3000
+auth:
+  providers:
+    githb:
+      development:
+        clientId: x
+    oidc:
+      development:
+        metadataUrl: http://127.0.0.1:9/.well-known/openid-configuration
+        clientId: wsgiauth-demo
+"""
+
+
+def test_three_problems_in_three_stages_are_all_reported_with_lines(tmp_path):
+    """The acceptance case: a global key, the registry and a provider factory each fail."""
+    path = write(tmp_path, "app-config.yaml", THREE_STAGES)
+    errors = check_config(path, environ={})
+    assert [(e.source, e.line, e.path, e.reason[:16], e.suggestion) for e in errors] == [
+        (path, 1, "backend.baseUrl", "missing", ""),
+        (path, 5, "auth.providers.githb", "unknown provider", "github"),
+        (path, 9, "auth.providers.oidc.development.clientSecret", "missing", ""),
+    ]
+
+
+def test_each_provider_is_checked_on_its_own(tmp_path):
+    text = """\
+    app: {baseUrl: 'http://a'}
+    backend: {baseUrl: 'http://b'}
+    auth:
+      providers:
+        github:
+          development: {clientId: a, clientSecrett: b}
+        google:
+          development: {clientId: a}
+        guest: {userEntityRef: 12}
+    """
+    errors = check_config(write(tmp_path, "a.yaml", text), environ={})
+    assert [(e.path, e.line, e.suggestion) for e in errors] == [
+        ("auth.providers.github.development.clientSecrett", 6, "clientSecret"),
+        ("auth.providers.google.development.clientSecret", 8, ""),
+        ("auth.providers.guest.userEntityRef", 9, ""),
+    ]
+
+
+def test_global_parts_are_checked_on_their_own(tmp_path):
+    text = """\
+    app: {baseUrl: 'http://a'}
+    backend:
+      baseUrl: 'http://b'
+      cors: {origin: 12}
+    catalog:
+      locations: [{type: url, target: x}]
+    auth:
+      audit: {hook: 'no_such_module_here:hook'}
+    """
+    errors = check_config(write(tmp_path, "a.yaml", text), environ={})
+    assert [(e.path, e.line) for e in errors] == [
+        ("backend.cors.origin", 4),
+        ("catalog.locations[0].type", 6),
+        ("auth.audit.hook", 8),
+    ]
+
+
+def test_a_far_off_provider_id_gets_no_suggestion(tmp_path):
+    text = THREE_STAGES.replace("githb", "corporate-sso")
+    errors = check_config(write(tmp_path, "a.yaml", text), environ={})
+    assert errors[1].path == "auth.providers.corporate-sso"
+    assert errors[1].suggestion == ""
+
+
+def test_describe_is_the_json_shape(tmp_path):
+    path = write(tmp_path, "app-config.yaml", THREE_STAGES)
+    unknown = check_config(path, environ={})[1]
+    assert describe(unknown) == {
+        "file": path,
+        "line": 5,
+        "key": "auth.providers.githb",
+        "message": unknown.reason,
+        "severity": "error",
+        "suggestion": "github",
+    }
+    assert render(unknown).startswith(f"{path}:5: auth.providers.githb: unknown provider (")
+    assert render(unknown).endswith(" (did you mean 'github'?)")
+
+
+# --- the port warning -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "port", "expected"),
+    [
+        pytest.param("http://localhost:7007", 7007, None, id="same"),
+        pytest.param("http://localhost:7007", 8080, 7007, id="other"),
+        pytest.param("http://backstage.example", 80, None, id="http-default"),
+        pytest.param("https://backstage.example", 443, None, id="https-default"),
+        pytest.param("https://backstage.example", 7007, 443, id="behind-tls"),
+        pytest.param("http://localhost:7007", 0, None, id="random-port"),
+        pytest.param("http://localhost:notaport", 7007, None, id="unreadable"),
+    ],
+)
+def test_port_warning(url, port, expected):
+    config = Config.from_dict({"backend": {"baseUrl": url}})
+    warning = port_warning(config, port)
+    if expected is None:
+        assert warning is None
+        return
+    assert warning is not None
+    assert warning.path == "backend.baseUrl"
+    assert f"listens on port {port}, but {url} is on port {expected}" in warning.reason
+    assert "proxy in front" in warning.reason
+
+
+def test_check_reports_the_port_warning_apart_from_errors(fake_app):
+    report = check([BASE], environ=ENV, port=8080)
+    assert report.errors == []
+    assert [(w.source, w.line, w.path) for w in report.warnings] == [(BASE, 5, "backend.baseUrl")]
+    assert check([BASE], environ=ENV, port=7007).warnings == []
+    assert check([BASE], environ=ENV).warnings == []

@@ -72,21 +72,23 @@ def test_check_config_broken(capsys):
     assert out == ""
     lines = err.splitlines()
     keys = [
-        "app.baseUrl",
-        "backend.baseUrl",
-        "auth.session.secret",
-        "auth.experimentalExtraAllowedOrigins",
-        "auth.backstageTokenExpiration",
-        "auth.providers.oidc",
+        ("app.baseUrl", 3),
+        ("backend.baseUrl", 2),  # missing: named at the file's first line
+        ("auth.session.secret", 6),
+        ("auth.experimentalExtraAllowedOrigins", 8),
+        ("auth.backstageTokenExpiration", 7),
+        ("auth.providers.oidc", 10),
     ]
-    assert [line.split(": ")[:2] for line in lines] == [[BROKEN, key] for key in keys]
+    assert [line.split(": ")[:2] for line in lines] == [
+        [f"{BROKEN}:{line}", key] for key, line in keys
+    ]
 
 
 def test_check_config_syntax_error(capsys):
     path = str(FILES / "app-config.syntax-error.yaml")
     assert main(["check-config", path]) == 1
     assert capsys.readouterr().err == (
-        f"{path}: invalid YAML at line 5: expected ',' or ']', but got ':'"
+        f"{path}:5: invalid YAML at line 5: expected ',' or ']', but got ':'"
         " (while parsing a flow sequence at line 4)\n"
     )
 
@@ -95,8 +97,82 @@ def test_check_config_unset_variable(capsys, monkeypatch):
     monkeypatch.delenv("SESSION_SECRET")
     assert main(["check-config", BASE]) == 1
     assert capsys.readouterr().err == (
-        f"{BASE}: auth.session.secret: environment variable SESSION_SECRET is not set\n"
+        f"{BASE}:9: auth.session.secret: environment variable SESSION_SECRET is not set\n"
     )
+
+
+THREE_STAGES = """\
+app:
+  baseUrl: http://localhost:3000
+auth:
+  providers:
+    githb:
+      development: {clientId: x}
+    oidc:
+      development:
+        metadataUrl: http://127.0.0.1:9/.well-known/openid-configuration
+        clientId: wsgiauth-demo
+"""
+
+
+def test_check_config_prints_three_stages_with_lines(capsys, tmp_path):
+    """The acceptance case: no backend.baseUrl, an unknown provider, no clientSecret."""
+    path = tmp_path / "app-config.yaml"
+    path.write_text(THREE_STAGES)
+    assert main(["check-config", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) == 3
+    assert lines[0] == f"{path}:1: backend.baseUrl: missing"
+    assert lines[1].startswith(f"{path}:5: auth.providers.githb: unknown provider (known: ")
+    assert lines[1].endswith(" (did you mean 'github'?)")
+    assert lines[2] == f"{path}:8: auth.providers.oidc.development.clientSecret: missing"
+
+
+def test_check_config_json(capsys, tmp_path):
+    path = tmp_path / "app-config.yaml"
+    path.write_text(THREE_STAGES)
+    assert main(["check-config", "--format", "json", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert err == ""
+    found = json.loads(out)
+    assert [(p["file"], p["line"], p["key"], p["severity"], p["suggestion"]) for p in found] == [
+        (str(path), 1, "backend.baseUrl", "error", None),
+        (str(path), 5, "auth.providers.githb", "error", "github"),
+        (str(path), 8, "auth.providers.oidc.development.clientSecret", "error", None),
+    ]
+    assert found[0]["message"] == "missing"
+
+
+def test_check_config_json_clean(capsys):
+    assert main(["check-config", "--format", "json", BASE]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_check_config_warns_of_another_port_without_failing(capsys):
+    assert main(["check-config", "--port", "8080", BASE]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"ok: {BASE}\n"
+    assert err.startswith(f"{BASE}:5: backend.baseUrl: warning: the server listens on port 8080")
+    assert main(["check-config", "--port", "7007", BASE]) == 0
+    assert capsys.readouterr().err == ""
+    assert main(["check-config", "--format", "json", "--port", "8080", BASE]) == 0
+    [warning] = json.loads(capsys.readouterr().out)
+    assert (warning["severity"], warning["key"], warning["line"]) == (
+        "warning",
+        "backend.baseUrl",
+        5,
+    )
+
+
+def test_serve_warns_of_another_port(capsys):
+    # The --app that cannot load stops serve before it listens, after the warning.
+    argv = ["serve", "--port", "8080", "--config", BASE, "--app", "wsgiauth.demo:nothing"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"wsgiauth: {BASE}:5: backend.baseUrl: warning: the server listens")
+    assert err[1].startswith("wsgiauth: cannot load --app")
 
 
 def test_check_config_without_files(capsys):
@@ -407,7 +483,9 @@ def test_serve_on_granian_refuses_a_port_in_use(capsys, fake_granian):
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port), "--config", BASE]) == 2
     assert fake_granian == []
-    assert capsys.readouterr().err.startswith(f"wsgiauth: cannot listen on 127.0.0.1:{port}: ")
+    # The last line: the port warning (backend.baseUrl names 7007) comes first.
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith(f"wsgiauth: cannot listen on 127.0.0.1:{port}: ")
 
 
 # --- serve: the wrapped app -------------------------------------------------------------

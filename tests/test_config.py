@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wsgiauth.config import Config
+from wsgiauth.config import closest
 from wsgiauth.errors import ConfigError
 
 HINT = "expected a duration such as '1h', '30 days', 'PT1H' or {hours: 1}"
-
 
 
 # --- the reader -------------------------------------------------------------------------
@@ -312,4 +312,27 @@ def test_check_keys_names_an_unknown_key():
         config.get_config("auth.x").check_keys({"clientId", "clientSecret"})
     assert raised.value.path == "auth.x.clientSecrett"
     assert raised.value.reason == "unknown key (known: clientId, clientSecret)"
+    assert raised.value.suggestion == "clientSecret"
     config.get_config("auth.x").check_keys({"clientId", "clientSecrett"})  # all known: fine
+
+
+@pytest.mark.parametrize(
+    ("name", "known", "expected"),
+    [
+        pytest.param("clientSecrett", {"clientId", "clientSecret"}, "clientSecret", id="typo"),
+        pytest.param("clientid", {"clientId", "clientSecret"}, "clientId", id="case"),
+        pytest.param("baseURL", {"baseUrl", "listen"}, "baseUrl", id="case-and-letters"),
+        pytest.param("githb", {"github", "gitlab", "google"}, "github", id="provider"),
+        pytest.param("metadata", {"clientId", "clientSecret"}, "", id="nothing-close"),
+    ],
+)
+def test_closest(name, known, expected):
+    assert closest(name, known) == expected
+
+
+def test_with_data_keeps_files_and_lines():
+    config = Config(
+        {"a": {"b": 1}}, path="", sources={"a": "f.yaml"}, source="g.yaml", lines={"a": 3}
+    )
+    error = config.with_data({"a": {}}).error("a.c", "missing")
+    assert (error.source, error.line, error.path) == ("f.yaml", 3, "a.c")

@@ -301,3 +301,52 @@ def test_substitution_never_raises_anything_but_config_error(tmp_path_factory, v
         assert isinstance(loaded.get("key"), str)
         if "$$" not in value:  # every complete ${...} was replaced
             assert re.search(r"\$\{[^{}]*\}", loaded.get("key")) is None
+
+
+# --- lines ------------------------------------------------------------------------------
+
+
+def test_errors_name_the_line_of_the_file_that_won():
+    config = load_config(BASE, PRODUCTION, environ=ENV)
+    where = {
+        key: (config.error(key, "bad").source, config.error(key, "bad").line)
+        for key in (
+            "auth.providers.oidc.development.clientSecret",
+            "auth.environment",  # in both files: the later one wins
+            "auth.providers.oidc.production.signIn.resolvers[1].allowedDomains",  # #oidc
+            "auth.providers.oidc.development.nope",  # missing: its parent's line
+        )
+    }
+    assert list(where.values()) == [
+        (BASE, 15),
+        (PRODUCTION, 5),
+        (str(FILES / "includes" / "sign-in.yaml"), 5),
+        (BASE, 12),
+    ]
+
+
+def test_a_key_missing_at_the_top_is_named_at_the_first_line(tmp_path):
+    path = write(tmp_path, "a.yaml", "# a comment\n\napp:\n  baseUrl: http://a\n")
+    config = load_config(path, environ={})
+    assert config.error("backend.baseUrl", "missing").line == 3
+
+
+def test_include_lines_are_the_included_files(tmp_path):
+    write(tmp_path, "inc.yaml", "# included\nclientId: a\nclientSecret: b\n")
+    path = write(tmp_path, "a.yaml", "auth:\n  providers:\n    x:\n      $include: inc.yaml\n")
+    config = load_config(path, environ={})
+    error = config.error("auth.providers.x.clientSecret", "bad")
+    assert (error.source, error.line) == (str(tmp_path / "inc.yaml"), 3)
+
+
+def test_json_files_have_no_lines(tmp_path):
+    path = write(tmp_path, "a.json", '{"app": {"baseUrl": "x"}}')
+    error = load_config(path, environ={}).error("app.baseUrl", "bad")
+    assert (error.source, error.line) == (path, None)
+
+
+def test_a_syntax_error_has_its_line(tmp_path):
+    path = write(tmp_path, "a.yaml", "a: 1\nb: [\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert info.value.line == 3

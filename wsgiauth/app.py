@@ -48,6 +48,7 @@ from .origins import checked_origin_patterns
 from .origins import create_origin_filter
 from .origins import origin_of
 from .registry import resolve_providers
+from .responses import FixedRoute
 from .responses import error_response
 from .responses import wsgi_bytes
 from .sealing import CookieSealer
@@ -119,6 +120,13 @@ class AuthApp:
         for provider_id, handlers in self.providers.items():
             self._add_provider(provider_id, handlers)
         self._extra_routes = dict(routes or {})
+        #: Routes whose answer reads nothing from the request: the fast path of __call__.
+        self._fixed = {
+            path: route
+            for path, route in self._extra_routes.items()
+            if isinstance(route, FixedRoute)
+        }
+        self._headers_length = _HeadersLength()
         #: Verifies this app's identity tokens in-process, for ``IdentityMiddleware``.
         self.verifier = verifier
         self.cors = cors
@@ -153,7 +161,37 @@ class AuthApp:
                 continue
             self._routes[(provider_id, action)] = (methods, getattr(handlers, attribute))
 
+    def _is_plain_get(self, environ: WSGIEnvironment) -> bool:
+        """A GET or HEAD that the general path would answer with a fixed route's bytes.
+
+        Anything it would read goes the general way: a query, a body, ``Origin``
+        (CORS), conditional and range headers, headers past the size limit.
+        """
+        method = environ.get("REQUEST_METHOD")
+        return (
+            (method == "GET" or method == "HEAD")  # noqa: PLR1714 - faster than a tuple
+            and not environ.get("QUERY_STRING")
+            and not environ.get("CONTENT_LENGTH")
+            and "HTTP_ORIGIN" not in environ
+            and "HTTP_IF_NONE_MATCH" not in environ
+            and "HTTP_IF_MODIFIED_SINCE" not in environ
+            and "HTTP_RANGE" not in environ
+            and "HTTP_IF_RANGE" not in environ
+            and self._headers_length(environ) <= MAX_HEADERS_LENGTH
+        )
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        fixed = self._fixed.get(environ.get("PATH_INFO", ""))
+        if fixed is not None and self._is_plain_get(environ):
+            # JWKS and discovery: the bytes the general path would send, without a
+            # WebOb request or response. A list, which servers send in one write.
+            try:
+                answer = fixed.answer()
+            except Exception:  # noqa: BLE001 - the general path answers again and renders it
+                answer = None
+            if answer is not None:
+                start_response("200 OK", [*answer.headers, *SECURITY_HEADERS])
+                return [answer.body] if environ["REQUEST_METHOD"] == "GET" else []
         request = Request(environ)
         try:
             if self.cors is not None and request.method == "OPTIONS":
@@ -178,8 +216,7 @@ class AuthApp:
         environ = request.environ
         if len(environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
             raise HeaderTooLargeError("Request query string is too large")
-        headers = sum(len(v) for k, v in environ.items() if k.startswith("HTTP_"))
-        if headers > MAX_HEADERS_LENGTH:
+        if self._headers_length(environ) > MAX_HEADERS_LENGTH:
             raise HeaderTooLargeError("Request headers are too large")
         _check_utf8(environ)
         _limit_body(request)
@@ -199,6 +236,36 @@ class AuthApp:
                 f"Method {request.method} is not allowed for '{action}'", allow=methods
             )
         return handler(request)
+
+
+class _HeadersLength:
+    """The total length of an environ's request headers (its ``HTTP_*`` values), fast.
+
+    A server's environ holds more than the request: granian copies its whole process
+    environment into each one, so a loop over every key cost more than the rest of a
+    JWKS answer. The keys that are not headers are the same from one request to the
+    next; they are learned (at most :attr:`LEARNED_MAX` of them) and skipped with one
+    set difference, done in C.
+    """
+
+    LEARNED_MAX = 1024
+
+    def __init__(self) -> None:
+        self._other: frozenset[str] = frozenset()
+
+    def __call__(self, environ: WSGIEnvironment) -> int:
+        """The sum of the lengths of the ``HTTP_*`` values."""
+        total = 0
+        new: list[str] = []
+        for key in environ.keys() - self._other:
+            if key[:5] == "HTTP_":
+                total += len(environ[key])
+            else:
+                new.append(key)
+        if new and len(self._other) < self.LEARNED_MAX:
+            # Benign race: a thread may drop another's additions; they are learned again.
+            self._other = self._other.union(new)
+        return total
 
 
 def _check_utf8(environ: WSGIEnvironment) -> None:

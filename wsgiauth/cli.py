@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import signal
 import socket
@@ -37,7 +38,10 @@ from wsgiref.simple_server import make_server
 
 from .app import create_auth_app
 from .bulkhead import THREADS_ENV
-from .check import check_config
+from .check import check
+from .check import describe
+from .check import port_warning
+from .check import render
 from .errors import ConfigError
 from .identity.keys_command import add_arguments as add_keys_arguments
 from .loader import load_config
@@ -49,6 +53,8 @@ from .wsgi import served_stack
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
+
+    from .config import Config
 
 __all__ = ["main"]
 
@@ -87,13 +93,27 @@ def _check(args: argparse.Namespace) -> int:
     if not paths:
         print(f"wsgiauth: no config file given (pass FILE or set {CONFIG_ENV})", file=sys.stderr)
         return 2
-    problems = check_config(*paths)
-    for problem in problems:
-        print(problem, file=sys.stderr)
-    if problems:
+    report = check(paths, port=args.port)
+    found = [(error, "error") for error in report.errors]
+    found += [(warning, "warning") for warning in report.warnings]
+    if args.format == "json":
+        print(json.dumps([describe(problem, severity) for problem, severity in found], indent=2))
+        return 1 if report.errors else 0
+    for problem, severity in found:
+        print(render(problem, severity), file=sys.stderr)
+    if report.errors:
         return 1
     print(f"ok: {' '.join(paths)}")
     return 0
+
+
+def _warn_port(config: Config, port: int) -> None:
+    """Print :func:`~wsgiauth.check.port_warning` for ``port``, if there is one."""
+    warning = port_warning(config, port)
+    if warning is not None:
+        print(f"wsgiauth: {render(warning, 'warning')}", file=sys.stderr)
+
+
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -105,6 +125,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         config = load_config(*paths)
+        _warn_port(config, args.port)
         auth_app = create_auth_app(config)
     except ConfigError as exc:
         print(f"wsgiauth: {exc}", file=sys.stderr)
@@ -296,6 +317,18 @@ def _parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="list every problem in config files")
     check.add_argument("files", nargs="*", metavar="FILE", help=f"default: ${CONFIG_ENV}")
+    check.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one problem a line on stderr; json: a list on stdout, for CI",
+    )
+    check.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="the port the server will listen on: warn if backend.baseUrl names another",
+    )
     check.set_defaults(run=_check)
 
     serve = commands.add_parser(

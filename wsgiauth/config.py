@@ -12,6 +12,7 @@ every problem instead of the first.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Collection
@@ -22,7 +23,7 @@ from typing import Any
 from .errors import ConfigError
 from .errors import kind_of
 
-__all__ = ["Config", "join_key"]
+__all__ = ["Config", "closest", "join_key"]
 
 _DAY = 86400.0
 #: Seconds per unit, with the ``ms``-style aliases. Years and months use Luxon's casual
@@ -53,6 +54,16 @@ def join_key(prefix: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else key
+
+
+def closest(name: str, known: Collection[str]) -> str:
+    """The known name ``name`` is most likely a misspelling of, or "" when none is close."""
+    matches = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    if not matches:
+        folded = {item.lower(): item for item in known}
+        matches = difflib.get_close_matches(name.lower(), sorted(folded), n=1, cutoff=0.75)
+        matches = [folded[match] for match in matches]
+    return matches[0] if matches else ""
 
 
 def _parse_duration(value: object) -> float:
@@ -97,20 +108,32 @@ class Config:
     still name the full dotted key and the file it came from.
     """
 
-    __slots__ = ("_data", "_path", "_sources", "_source")
+    __slots__ = ("_data", "_lines", "_path", "_source", "_sources")
 
     def __init__(
-        self, data: Mapping[str, Any], *, path: str, sources: Mapping[str, str], source: str
+        self,
+        data: Mapping[str, Any],
+        *,
+        path: str,
+        sources: Mapping[str, str],
+        source: str,
+        lines: Mapping[str, int] | None = None,
     ) -> None:
         self._data = data
         self._path = path
         self._sources = sources
         self._source = source
+        #: Dotted key → its line in the file ``sources`` names, for ``check-config``.
+        self._lines: Mapping[str, int] = lines or {}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<dict>") -> Config:
         """A reader over an in-memory mapping (tests, framework settings); no substitution."""
         return cls(data, path="", sources={}, source=source)
+
+    def with_data(self, data: Mapping[str, Any]) -> Config:
+        """This reader (path, files, lines) over other data: a part checked on its own."""
+        return self._child(data, self._path)
 
     @property
     def path(self) -> str:
@@ -120,13 +143,24 @@ class Config:
     def __repr__(self) -> str:
         return f"<Config {self._path or '<root>'} keys={self.keys()!r}>"
 
-    def error(self, key: str, message: str) -> ConfigError:
-        """A :class:`ConfigError` naming the source file and full dotted key of ``key``."""
+    def error(self, key: str, message: str, *, suggestion: str = "") -> ConfigError:
+        """A :class:`ConfigError` naming the source file, line and full dotted key of ``key``.
+
+        A key that is not there (a missing one) gets the file and line of its nearest parent.
+        """
         path = join_key(self._path, key) if key else self._path
         probe = path
         while probe and probe not in self._sources:
             probe = probe[: max(probe.rfind("."), probe.rfind("["), 0)]
-        return ConfigError(message, path=path, source=self._sources.get(probe, self._source))
+        source = self._sources.get(probe, self._source)
+        return ConfigError(
+            message, path=path, source=source, line=self._lines.get(probe), suggestion=suggestion
+        )
+
+    def _child(self, value: Mapping[str, Any], path: str) -> Config:
+        return Config(
+            value, path=path, sources=self._sources, source=self._source, lines=self._lines
+        )
 
     def source_dir(self, key: str) -> Path | None:
         """The folder of the file ``key`` came from: relative paths in it are relative to it.
@@ -162,11 +196,13 @@ class Config:
 
         A misspelt ``clientSecrett`` must fail at startup, not pass for an unset key.
 
-        :raises ConfigError: ``<path>.<key>: unknown key (known: ...)``.
+        :raises ConfigError: ``<path>.<key>: unknown key (known: ...)``, with the closest
+            known key as its ``suggestion``.
         """
         for key in self.keys():
             if key not in known:
-                raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
+                message = f"unknown key (known: {', '.join(sorted(known))})"
+                raise self.error(key, message, suggestion=closest(key, known))
 
     def get(self, key: str) -> Any:
         """The raw value at ``key``, or None."""
@@ -184,8 +220,7 @@ class Config:
             return None
         if not isinstance(value, Mapping):
             raise self.error(key, f"expected an object, got {kind_of(value)}")
-        path = join_key(self._path, key)
-        return Config(value, path=path, sources=self._sources, source=self._source)
+        return self._child(value, join_key(self._path, key))
 
     def get_config(self, key: str) -> Config:
         """The object at ``key``; it must be present."""
@@ -203,7 +238,7 @@ class Config:
             if not isinstance(item, Mapping):
                 raise self.error(join_key(key, index), f"expected an object, got {kind_of(item)}")
             path = join_key(join_key(self._path, key), index)
-            out.append(Config(item, path=path, sources=self._sources, source=self._source))
+            out.append(self._child(item, path))
         return out
 
     def get_config_list(self, key: str) -> list[Config]:

@@ -52,11 +52,24 @@ class ConfigError(WsgiAuthError):
 
     :param path: the dotted key at fault, e.g. ``auth.providers.oidc.development.clientId``.
     :param source: the file the key came from, when known.
+    :param line: the line of ``source`` the key is on (or of its nearest parent), when known.
+    :param suggestion: a close known name for a misspelt key or id (``check-config``
+        prints it as "did you mean"); not part of the message.
     """
 
-    def __init__(self, message: str, *, path: str = "", source: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "",
+        source: str = "",
+        line: int | None = None,
+        suggestion: str = "",
+    ) -> None:
         self.path = path
         self.source = source
+        self.line = line
+        self.suggestion = suggestion
         self.reason = message
         where = ": ".join(part for part in (source, path) if part)
         super().__init__(f"{where}: {message}" if where else message)

@@ -61,6 +61,38 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _syntax_line(exc: ValueError | yaml.YAMLError) -> int | None:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.lineno
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        return exc.problem_mark.line + 1
+    return None
+
+
+def _parse_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """The data of one YAML document and its node tree, whose marks give each key's line."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return (None if node is None else loader.construct_document(node)), node
+    finally:
+        loader.dispose()
+
+
+def _record_lines(node: yaml.Node, path: str, lines: dict[str, int]) -> None:
+    """Note the line (1-based) of every key and list item under ``node``, by dotted key."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = join_key(path, str(key_node.value))
+            lines[key] = key_node.start_mark.line + 1
+            _record_lines(value_node, key, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = join_key(path, index)
+            lines[key] = item.start_mark.line + 1
+            _record_lines(item, key, lines)
+
+
 def _syntax_message(exc: ValueError | yaml.YAMLError) -> str:
     """'invalid YAML at line 5: ...' from a PyYAML or json error, with the context's line."""
     if isinstance(exc, json.JSONDecodeError):
@@ -83,11 +115,15 @@ class _Missing:
 
 
 class _FileLoader:
-    """Reads one top-level file with its includes, recording the file of every value."""
+    """Reads one top-level file with its includes, recording the file and line of every value.
+
+    Lines come from YAML's node marks; a JSON file's values have none.
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
         self.sources: dict[str, str] = {}
+        self.lines: dict[str, int] = {}
         self.errors: list[ConfigError] = []
         self.stack: list[str] = []
 
@@ -102,9 +138,16 @@ class _FileLoader:
             message = f"cannot read file: {exc.strerror}"
             raise ConfigError(message, path=path, source=filename) from None
         try:
-            data = json.loads(text) if filename.endswith(".json") else yaml.load(text, _Loader)  # noqa: S506
+            data, node = (
+                (json.loads(text), None) if filename.endswith(".json") else _parse_yaml(text)
+            )
         except (ValueError, yaml.YAMLError) as exc:
-            raise ConfigError(_syntax_message(exc), path=path, source=filename) from None
+            message, line = _syntax_message(exc), _syntax_line(exc)
+            raise ConfigError(message, path=path, source=filename, line=line) from None
+        if node is not None:
+            # Where the value starts: a key missing at the top is named at the first line.
+            self.lines[path] = node.start_mark.line + 1
+            _record_lines(node, path, self.lines)
         self.stack.append(real)
         try:
             return self.resolve(data, path, filename)
@@ -184,19 +227,31 @@ class _FileLoader:
             if not isinstance(included, dict):
                 raise fail(f"$include {arg}: {part!r} is not inside an object")
             included = included.get(part)
+        if fragment:  # the fragment's keys now sit at ``path``
+            self.lift(join_key(path, fragment), path)
         return included
 
+    def lift(self, old: str, new: str) -> None:
+        for where in (self.sources, self.lines):
+            for key in list(_subtree(where, old)):
+                where[new + key[len(old) :]] = where[key]  # type: ignore[assignment]
 
-def _subtree(sources: Mapping[str, str], path: str) -> Iterator[str]:
+
+def _subtree(sources: Mapping[str, object], path: str) -> Iterator[str]:
     for key in sources:
         if not path or key == path or key.startswith((f"{path}.", f"{path}[")):
             yield key
 
 
-def _merge(base: Any, over: Any, path: str, sources: dict[str, str], new: Mapping[str, str]) -> Any:
-    """Deep-merge ``over`` into ``base``; ``sources`` follows whichever file wins each value."""
+_Where = tuple[str, int | None]
+
+
+def _merge(
+    base: Any, over: Any, path: str, sources: dict[str, _Where], new: Mapping[str, _Where]
+) -> Any:
+    """Deep-merge ``over`` into ``base``; ``sources`` (file, line) follows the file that wins."""
     if isinstance(base, dict) and isinstance(over, dict):
-        sources[path] = new.get(path, sources.get(path, ""))
+        sources[path] = new.get(path, sources.get(path, ("", None)))
         out = dict(base)
         for key, value in over.items():
             out[key] = _merge(base.get(key), value, join_key(path, key), sources, new)
@@ -214,7 +269,7 @@ def load_collecting(
     environ = os.environ if environ is None else environ
     errors: list[ConfigError] = []
     merged: dict[str, Any] | None = None
-    sources: dict[str, str] = {}
+    where: dict[str, _Where] = {}
     for filename in [os.fspath(path) for path in paths]:
         loader = _FileLoader(environ)
         try:
@@ -229,12 +284,15 @@ def load_collecting(
             message = f"expected an object at the top, got {kind_of(data)}"
             errors.append(ConfigError(message, source=filename))
             continue
-        merged = _merge(merged or {}, data, "", sources, loader.sources)
+        new = {key: (source, loader.lines.get(key)) for key, source in loader.sources.items()}
+        merged = _merge(merged or {}, data, "", where, new)
     if merged is None:
         return None, errors or [ConfigError("no config file given")]
     source = os.fspath(paths[-1])
+    sources = {key: file for key, (file, _) in where.items()}
+    lines = {key: line for key, (_, line) in where.items() if line is not None}
     # A reader over the raw merge names the file of each unset value.
-    namer = Config(merged, path="", sources=sources, source=source)
+    namer = Config(merged, path="", sources=sources, source=source, lines=lines)
 
     def unset(value: Any, path: str) -> Any:
         if isinstance(value, _Missing):
@@ -246,7 +304,8 @@ def load_collecting(
             return [unset(item, join_key(path, index)) for index, item in enumerate(value)]
         return value
 
-    return Config(unset(merged, ""), path="", sources=sources, source=source), errors
+    config = Config(unset(merged, ""), path="", sources=sources, source=source, lines=lines)
+    return config, errors
 
 
 def load_config(*paths: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:

@@ -4,11 +4,18 @@ JSON bodies are sent as Express sends them (``application/json; charset=utf-8``)
 never cached, since every one of them carries a session or an error about one.
 :func:`error_response` is the one place an :class:`~wsgiauth.errors.HttpError`
 becomes a response, for the auth app and for every host that refuses a request.
+
+A :class:`FixedRoute` answers the same bytes to every plain ``GET`` (JWKS, OpenID
+discovery): its :class:`FixedResponse` is built once, and the auth app can send it
+without building a WebOb request or response.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import quote
@@ -22,7 +29,62 @@ from .errors import MethodNotAllowedError
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
-__all__ = ["error_response", "json_response", "request_url", "wsgi_bytes"]
+__all__ = [
+    "FixedResponse",
+    "FixedRoute",
+    "error_response",
+    "json_response",
+    "request_url",
+    "wsgi_bytes",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class FixedResponse:
+    """A ``200 OK`` built once: its headers exactly as WebOb sends them, and its body.
+
+    Build it with :meth:`of`; :meth:`response` is the same answer as a WebOb response.
+    """
+
+    #: The given headers, then ``Content-Length`` (where WebOb puts it).
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    #: WebOb's ``conditional_response``: ``If-None-Match`` gets a 304, ``Range`` a 206.
+    conditional: bool = False
+
+    @classmethod
+    def of(
+        cls, body: bytes, headers: Sequence[tuple[str, str]], *, conditional: bool = False
+    ) -> FixedResponse:
+        """``body`` with ``headers`` (no ``Content-Length``: it is added here)."""
+        return cls((*headers, ("Content-Length", str(len(body)))), body, conditional)
+
+    def response(self) -> Response:
+        """The WebOb response sending exactly these headers and body."""
+        return Response(
+            body=self.body, headerlist=list(self.headers), conditional_response=self.conditional
+        )
+
+
+class FixedRoute:
+    """A route handler whose answer reads nothing from the request.
+
+    Called with a request, it is a handler like any other. The auth app also calls
+    :attr:`answer` itself for a plain ``GET`` or ``HEAD`` (no query, body, ``Origin``
+    or conditional header) and sends its bytes as they are.
+
+    :param answer: the current answer; may raise an
+        :class:`~wsgiauth.errors.HttpError`.
+    """
+
+    __slots__ = ("answer",)
+
+    def __init__(self, answer: Callable[[], FixedResponse]) -> None:
+        self.answer = answer
+
+    def __call__(self, request: Request) -> Response:
+        """The answer as a WebOb response, for the general path."""
+        return self.answer().response()
 
 
 def json_response(body: Any, *, status: int = 200) -> Response:

@@ -1,10 +1,11 @@
 """The identity endpoints: JWKS, OpenID discovery and userinfo (spec §9.3).
 
 ``/.well-known/jwks.json`` is what every service verifying our tokens polls, so
-its body is serialised once per key set and served with an ``ETag`` (WebOb's
-``conditional_response`` answers ``If-None-Match`` with a 304): a verifier
-revalidates cheaply and, with a short ``max-age``, sees a rotated key within
-seconds. Keys are published before their first token is signed, so a cached
+its whole answer (body, ``ETag``, headers) is built once per key set, a
+:class:`~wsgiauth.responses.FixedRoute` the auth app sends as it is to a plain
+``GET``; with ``If-None-Match`` WebOb's ``conditional_response`` answers a 304: a
+verifier revalidates cheaply and, with a short ``max-age``, sees a rotated key
+within seconds. Keys are published before their first token is signed, so a cached
 set plus one refetch on an unknown ``kid`` is always enough.
 """
 
@@ -13,12 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import TYPE_CHECKING
+from typing import Any
 
 from webob import Response
 
 from ..errors import AuthenticationError
 from ..errors import NotFoundError
 from ..errors import UnimplementedError
+from ..responses import FixedResponse
+from ..responses import FixedRoute
 from ..responses import json_response
 from .verifier import parse_bearer_token
 
@@ -52,8 +56,9 @@ class IdentityRoutes:
         self.token_issuer = token_issuer
         self.verifier = verifier
         self.user_info_store = user_info_store
-        self._jwks: tuple[tuple[str, ...], bytes, str] | None = None
-        self._discovery = json.dumps(
+        #: The key list last served and its answer; replaced whole, never mutated.
+        self._jwks: tuple[list[dict[str, Any]], FixedResponse] | None = None
+        discovery = json.dumps(
             {
                 "issuer": issuer,
                 "token_endpoint": f"{issuer}/v1/token",
@@ -69,46 +74,48 @@ class IdentityRoutes:
             },
             separators=(",", ":"),
         ).encode()
-
-    def routes(self) -> dict[str, Callable[[Request], Response]]:
-        """Path (under the auth base) → handler, for :class:`~wsgiauth.app.AuthApp`."""
-        return {
-            "/.well-known/jwks.json": self.jwks,
-            "/.well-known/openid-configuration": self.openid_configuration,
-            "/v1/userinfo": self.userinfo,
-            "/v1/token": self.token,
-        }
-
-    def jwks(self, request: Request) -> Response:
-        """``{"keys": [...]}``: every public key a live token may have been signed with."""
-        keys = self.token_issuer.list_public_keys()
-        kids = tuple(key.get("kid", "") for key in keys)
-        cached = self._jwks
-        if cached is None or cached[0] != kids:
-            body = json.dumps({"keys": keys}, separators=(",", ":")).encode()
-            cached = (kids, body, hashlib.sha256(body).hexdigest()[:32])
-            self._jwks = cached  # a plain assignment: readers see the old or the new tuple
-        _, body, etag = cached
-        # WebOb answers If-None-Match with a 304 when the response is called.
-        return Response(
-            body=body,
-            headerlist=[
-                ("Content-Type", "application/json; charset=utf-8"),
-                ("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
-                ("ETag", f'"{etag}"'),
-            ],
-            conditional_response=True,
-        )
-
-    def openid_configuration(self, request: Request) -> Response:
-        """OpenID discovery for our issuer (Backstage's stable form)."""
-        return Response(
-            body=self._discovery,
-            headerlist=[
+        self._discovery = FixedResponse.of(
+            discovery,
+            [
                 ("Content-Type", "application/json; charset=utf-8"),
                 ("Cache-Control", "public, max-age=3600"),
             ],
         )
+
+    def routes(self) -> dict[str, Callable[[Request], Response]]:
+        """Path (under the auth base) → handler, for :class:`~wsgiauth.app.AuthApp`."""
+        return {
+            "/.well-known/jwks.json": FixedRoute(self.jwks),
+            "/.well-known/openid-configuration": FixedRoute(self.openid_configuration),
+            "/v1/userinfo": self.userinfo,
+            "/v1/token": self.token,
+        }
+
+    def jwks(self) -> FixedResponse:
+        """``{"keys": [...]}``: every public key a live token may have been signed with."""
+        keys = self.token_issuer.list_public_keys()
+        cached = self._jwks
+        # The issuer hands out the same key objects while its list is unchanged, so this
+        # compare is an identity check per key in the common case.
+        if cached is None or cached[0] != keys:
+            body = json.dumps({"keys": keys}, separators=(",", ":")).encode()
+            etag = hashlib.sha256(body).hexdigest()[:32]
+            answer = FixedResponse.of(
+                body,
+                [
+                    ("Content-Type", "application/json; charset=utf-8"),
+                    ("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
+                    ("ETag", f'"{etag}"'),
+                ],
+                conditional=True,  # WebOb answers If-None-Match with a 304
+            )
+            cached = (keys, answer)
+            self._jwks = cached  # a plain assignment: readers see the old or the new tuple
+        return cached[1]
+
+    def openid_configuration(self) -> FixedResponse:
+        """OpenID discovery for our issuer (Backstage's stable form)."""
+        return self._discovery
 
     def userinfo(self, request: Request) -> Response:
         """The claims stored when the caller's token was issued."""
