@@ -43,6 +43,8 @@ from .check import describe
 from .check import port_warning
 from .check import render
 from .errors import ConfigError
+from .fake_idp.command import add_arguments as add_fake_idp_arguments
+from .fake_idp.command import run as run_fake_idp
 from .identity.keys_command import add_arguments as add_keys_arguments
 from .loader import load_config
 from .wsgi import APP_ENV
@@ -380,6 +382,12 @@ def _parser() -> argparse.ArgumentParser:
 
     keys = commands.add_parser("keys", help="list, rotate or prune the shared signing keys")
     add_keys_arguments(keys)
+
+    fake_idp = commands.add_parser(
+        "fake-idp", help="a fake OpenID provider, for development and tests only"
+    )
+    add_fake_idp_arguments(fake_idp)
+    fake_idp.set_defaults(run=run_fake_idp)
     return parser
 
 
