@@ -116,8 +116,6 @@ def _warn_port(config: Config, port: int) -> None:
         print(f"wsgiauth: {render(warning, 'warning')}", file=sys.stderr)
 
 
-
-
 def _serve(args: argparse.Namespace) -> int:
     paths = _config_paths(args.config)
     if not paths:
