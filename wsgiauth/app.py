@@ -42,6 +42,7 @@ from .errors import NotFoundError
 from .errors import PayloadTooLargeError
 from .http import HttpClient
 from .http import create_http_client
+from .identity.replay import replay_store_from_config
 from .identity.service import create_identity_service
 from .loader import load_config
 from .origins import checked_origin_patterns
@@ -55,6 +56,7 @@ from .sealing import CookieSealer
 from .sign_in.common import load_resolver_factories
 from .types import AuthProviderFactoryOptions
 from .types import AuthProviderRouteHandlers
+from .types import SupportsExtraRoutes
 from .types import SupportsLogout
 from .types import SupportsRefresh
 
@@ -160,6 +162,9 @@ class AuthApp:
             if attribute == "logout" and not isinstance(handlers, SupportsLogout):
                 continue
             self._routes[(provider_id, action)] = (methods, getattr(handlers, attribute))
+        if isinstance(handlers, SupportsExtraRoutes):
+            for action, handler in handlers.extra_routes().items():
+                self._routes.setdefault((provider_id, action), (("GET",), handler))
 
     def _is_plain_get(self, environ: WSGIEnvironment) -> bool:
         """A GET or HEAD that the general path would answer with a fixed route's bytes.
@@ -358,6 +363,7 @@ def create_auth_app(
         user_info_store=identity.user_info_store,
     )
     environment = config.get_optional_string("auth.environment") or "development"
+    replay_store = replay_store_from_config(config, key_store=identity.key_store)
     providers_config = config.get_optional_config("auth.providers") or Config.from_dict({})
     call_limit = _outbound_call_limit(config)
     built: dict[str, AuthProviderRouteHandlers] = {}
@@ -373,6 +379,7 @@ def create_auth_app(
             sealer=sealer,
             resolver_context=resolver_context,
             environment=environment,
+            replay_store=replay_store,
             sign_in_resolver_factories=load_resolver_factories(module.resolvers),
             cookie_configurer=cookie_configurer,
             refresh_flights=identity.refresh_flights,

@@ -50,6 +50,7 @@ BUILTIN_PROVIDERS: Mapping[str, str] = {
     "onelogin": "wsgiauth.providers.onelogin:module",
     "openshift": "wsgiauth.providers.openshift:module",
     "pinniped": "wsgiauth.providers.pinniped:module",
+    "saml": "wsgiauth.providers.saml:module",
 }
 
 

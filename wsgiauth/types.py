@@ -40,9 +40,11 @@ __all__ = [
     "ProfileInfo",
     "ProviderModule",
     "RefreshFlights",
+    "ReplayStore",
     "SignInInfo",
     "SignInResolver",
     "SignInResolverFactory",
+    "SupportsExtraRoutes",
     "SupportsLogout",
     "SupportsRefresh",
     "TokenParams",
@@ -130,6 +132,24 @@ class AuthProviderRouteHandlers(Protocol):
 
 
 @runtime_checkable
+class SupportsExtraRoutes(Protocol):
+    """A provider with ``GET`` routes of its own, at ``/<id>/<name>`` (SAML's metadata)."""
+
+    def extra_routes(self) -> Mapping[str, Callable[[Request], Response]]: ...
+
+
+class ReplayStore(Protocol):
+    """Remembers one-time values (a SAML assertion's ID) until they expire.
+
+    On the configured database it is shared by every worker; in memory, by one process.
+    """
+
+    def first_use(self, key: str, expires_at: float) -> bool:
+        """Record ``key`` until ``expires_at`` (epoch seconds); ``False`` if already there."""
+        ...
+
+
+@runtime_checkable
 class SupportsRefresh(Protocol):
     """A provider that answers ``/refresh``."""
 
@@ -183,6 +203,8 @@ class AuthProviderFactoryOptions:
     resolver_context: AuthResolverContext
     #: ``auth.environment``: ``development`` unless configured otherwise.
     environment: str = "development"
+    #: One-time values seen (the database's when configured); ``None``: keep them in memory.
+    replay_store: ReplayStore | None = None
     #: The resolvers ``signIn.resolvers`` may name: the common ones, the provider
     #: module's own (:attr:`ProviderModule.resolvers`) and entry points.
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] = field(default_factory=dict)

@@ -19,9 +19,11 @@ from ..errors import InputError as InputError
 from ..errors import NotAllowedError as NotAllowedError
 from ..errors import ServiceUnavailableError as ServiceUnavailableError
 from ..http import HttpClient as HttpClient
+from ..identity.replay import MemoryReplayStore as MemoryReplayStore
 from ..types import AuthProviderFactoryOptions as AuthProviderFactoryOptions
 from ..types import ProfileInfo as ProfileInfo
 from ..types import ProviderModule as ProviderModule
+from ..types import ReplayStore as ReplayStore
 from ..types import SignInResolverFactory as SignInResolverFactory
 from .client import TOKEN_ENDPOINT_AUTH_METHODS as TOKEN_ENDPOINT_AUTH_METHODS
 from .client import ClientCredentials as ClientCredentials
@@ -33,6 +35,7 @@ from .client import request_token as request_token
 from .client import session_from_token as session_from_token
 from .profile import transform_profile as transform_profile
 from .provider_factory import create_oauth_provider_factory as create_oauth_provider_factory
+from .state import callback_state as callback_state
 from .state import decode_oauth_state as decode_oauth_state
 from .state import encode_oauth_state as encode_oauth_state
 from .types import OAuthAuthenticateInput as OAuthAuthenticateInput
@@ -46,6 +49,7 @@ from .types import OAuthStartInput as OAuthStartInput
 from .types import OAuthStartResponse as OAuthStartResponse
 from .types import ProfileTransform as ProfileTransform
 from .types import SupportsOAuthLogout as SupportsOAuthLogout
+from .types import SupportsOAuthRoutes as SupportsOAuthRoutes
 
 __all__ = [
     "TOKEN_ENDPOINT_AUTH_METHODS",
@@ -56,6 +60,7 @@ __all__ = [
     "HttpClient",
     "HttpError",
     "InputError",
+    "MemoryReplayStore",
     "NotAllowedError",
     "OAuthAuthenticateInput",
     "OAuthAuthenticator",
@@ -69,11 +74,14 @@ __all__ = [
     "ProfileInfo",
     "ProfileTransform",
     "ProviderModule",
+    "ReplayStore",
     "ServiceUnavailableError",
     "SignInResolverFactory",
     "SupportsOAuthLogout",
+    "SupportsOAuthRoutes",
     "authorization_url",
     "callback_code",
+    "callback_state",
     "check_response_issuer",
     "create_oauth_provider_factory",
     "decode_oauth_state",

@@ -124,7 +124,16 @@ class OAuthCookieManager:
         sealer: CookieSealer,
         session_duration: int | None = None,
         cookie_configurer: CookieConfigurer | None = None,
+        session_cookie: bool = False,
+        posts_callback: bool = False,
     ) -> None:
+        """:param session_cookie: the refresh token is a session wsgiauth made (SAML): it
+            is refused once older than the session duration, whatever the browser keeps.
+        :param posts_callback: the identity provider POSTs the callback from its own
+            site: over https the nonce and flow cookies are ``SameSite=None``.
+        """
+        self._session_cookie = session_cookie
+        self._posts_callback = posts_callback
         self.provider_id = provider_id
         self._base_url = base_url
         self._callback_url = callback_url
@@ -151,9 +160,16 @@ class OAuthCookieManager:
 
     # -- nonce and flow ---------------------------------------------------------------
 
+    def _flow_settings(self, origin: str | None) -> CookieSettings:
+        """The nonce and flow cookies' settings: sent with a cross-site POST when it must be."""
+        settings = self.settings(origin)
+        if self._posts_callback and settings.secure:
+            return replace(settings, same_site="none")
+        return settings
+
     def set_nonce(self, response: Response, nonce: str, origin: str | None) -> None:
         """The Backstage nonce cookie: ``<id>-nonce`` on ``<path>/handler`` for 10 minutes."""
-        settings = self.settings(origin)
+        settings = self._flow_settings(origin)
         handler = replace(settings, path=f"{settings.path}/handler")
         self._write(response, self.nonce_name, nonce, handler, NONCE_MAX_AGE)
 
@@ -165,7 +181,7 @@ class OAuthCookieManager:
         self, response: Response, request: Request, flow: FlowCookie, origin: str | None
     ) -> None:
         """Keep a new flow's nonce and verifier, evicting the oldest past :data:`MAX_FLOWS`."""
-        settings = self.settings(origin)
+        settings = self._flow_settings(origin)
         live = sorted(self._flows(request), key=lambda item: item[1].started_at)
         for name, _ in live[: max(0, len(live) - MAX_FLOWS + 1)]:
             self._write(response, name, "", settings, 0)
@@ -180,7 +196,7 @@ class OAuthCookieManager:
 
     def remove_flow(self, response: Response, nonce: str, origin: str | None) -> None:
         """Forget a finished flow (Backstage lets its nonce cookie expire instead)."""
-        self._write(response, self._flow_name(_digest(nonce)), "", self.settings(origin), 0)
+        self._write(response, self._flow_name(_digest(nonce)), "", self._flow_settings(origin), 0)
 
     def _flow_name(self, nonce_digest: str) -> str:
         """``<id>-flow-<flow id>``: the one place a flow cookie's name is made."""
@@ -227,6 +243,9 @@ class OAuthCookieManager:
         raw = self._read_chunked(request, self.refresh_token_name)
         if not raw:
             return None
+        if self._session_cookie:
+            # A session cookie outlives nothing: not its max-age, not a browser that keeps it.
+            return self._sealer.unseal(raw, max_age=self._session_max_age)
         return self._sealer.unseal(raw)
 
     def remove_refresh_token(

@@ -3,18 +3,23 @@
 An OAuth provider is configured once per environment (``auth.providers.<id>.<env>``).
 The environment comes from the ``env`` query parameter or, on the callback
 (where the identity provider adds no ``env``), from the decoded ``state``.
+A provider without environments (Backstage's ``saml``: ``auth.providers.<id>`` is
+its config) has one handler, which answers whatever ``env`` says.
 Errors found here are JSON errors, before any provider code runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..errors import NotFoundError
+from .state import callback_state
 from .state import decode_oauth_state
 from .state import query_param
+from .types import SupportsOAuthRoutes
 
 if TYPE_CHECKING:
     from webob import Request
@@ -28,9 +33,17 @@ __all__ = ["EnvironmentHandler"]
 class EnvironmentHandler:
     """Routes each request to the handlers of the environment it names."""
 
-    def __init__(self, provider_id: str, handlers: Mapping[str, OAuthRouteHandlers]) -> None:
+    def __init__(
+        self,
+        provider_id: str,
+        handlers: Mapping[str, OAuthRouteHandlers],
+        *,
+        single: bool = False,
+    ) -> None:
+        """:param single: one handler for every request, whatever its ``env``."""
         self.provider_id = provider_id
         self.handlers = dict(handlers)
+        self._single = next(iter(self.handlers.values())) if single else None
 
     def start(self, request: Request) -> Response:
         """``GET /start`` of the chosen environment."""
@@ -48,10 +61,36 @@ class EnvironmentHandler:
         """``POST /logout`` of the chosen environment."""
         return self._pick(request).logout(request)
 
+    def extra_routes(self) -> dict[str, Callable[[Request], Response]]:
+        """The authenticators' own ``GET`` routes (:class:`SupportsOAuthRoutes`), by action."""
+        names = {
+            name
+            for handlers in self.handlers.values()
+            if isinstance(handlers.authenticator, SupportsOAuthRoutes)
+            for name in handlers.authenticator.routes()
+        }
+        return {name: self._extra_route(name) for name in sorted(names)}
+
+    def _extra_route(self, name: str) -> Callable[[Request], Response]:
+        def route(request: Request) -> Response:
+            authenticator = self._pick(request).authenticator
+            routes = (
+                authenticator.routes() if isinstance(authenticator, SupportsOAuthRoutes) else {}
+            )
+            if name not in routes:
+                raise NotFoundError(f"Unknown route '{name}' of auth provider '{self.provider_id}'")
+            return routes[name](request)
+
+        return route
+
     def _pick(self, request: Request) -> OAuthRouteHandlers:
+        if self._single is not None:
+            return self._single
         env = query_param(request.GET, "env")
-        if not env and "state" in request.GET:
-            env = decode_oauth_state(request.GET["state"])["env"]
+        if not env:
+            state = callback_state(request)
+            if state:
+                env = decode_oauth_state(state)["env"]
         if not env:
             raise InputError("Must specify 'env' query to select environment")
         handlers = self.handlers.get(env)

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
 from ..sign_in.declarative import read_declarative_sign_in_resolver
 from ..sign_in.identity_response import prepare_backstage_identity_response
 from ..types import SignInInfo
@@ -46,6 +47,7 @@ def create_oauth_provider_factory(
     sign_in_resolver: SignInResolver | None = None,
     sign_in_resolver_factories: Mapping[str, SignInResolverFactory] | None = None,
     config_keys: Collection[str] | None = None,
+    environments: bool = True,
 ) -> AuthProviderFactory:
     """A provider factory that builds ``authenticator`` once per configured environment.
 
@@ -57,14 +59,27 @@ def create_oauth_provider_factory(
     :param sign_in_resolver_factories: the names ``signIn.resolvers`` may use; by
         default ``options.sign_in_resolver_factories``: the common ones, the provider
         module's own and entry points.
+    :param environments: ``False`` for a provider configured once, as Backstage's
+        ``saml`` is: ``auth.providers.<id>`` is its config, for every ``env``.
     """
+    session_cookie = bool(getattr(authenticator, "session_cookie", False))
+    posts_callback = bool(getattr(authenticator, "posts_callback", False))
 
     def factory(options: AuthProviderFactoryOptions) -> EnvironmentHandler:
         provider_id = options.provider_id
+        if session_cookie and not options.sealer.enabled:
+            raise ConfigError(
+                f"auth provider '{provider_id}' keeps its session in a sealed cookie, "
+                "which needs a secret",
+                path="auth.session.secret",
+            )
         factories = sign_in_resolver_factories or options.sign_in_resolver_factories
         handlers = {}
-        for env in options.config.keys():
-            config = options.config.get_config(env)
+        if environments:
+            blocks = [(env, options.config.get_config(env)) for env in options.config.keys()]
+        else:
+            blocks = [(options.environment, options.config)]
+        for env, config in blocks:
             if config_keys is not None:
                 config.check_keys(COMMON_CONFIG_KEYS | set(config_keys))
             callback_url = (
@@ -80,11 +95,14 @@ def create_oauth_provider_factory(
                 sealer=options.sealer,
                 session_duration=int(duration) if duration else None,
                 cookie_configurer=options.cookie_configurer,
+                session_cookie=session_cookie,
+                posts_callback=posts_callback,
             )
             resolver = read_declarative_sign_in_resolver(config, factories) or sign_in_resolver
             handlers[env] = OAuthRouteHandlers(
                 authenticator.from_config(config, callback_url=callback_url, http=options.http),
                 provider_id=provider_id,
+                environment=env,
                 callback_url=callback_url,
                 app_url=options.app_url,
                 is_origin_allowed=options.is_origin_allowed,
@@ -96,7 +114,7 @@ def create_oauth_provider_factory(
                 sign_in=_sign_in(resolver, options.resolver_context),
                 refreshes=SharedRefresh(options.refresh_flights, namespace=f"{provider_id}/{env}"),
             )
-        return EnvironmentHandler(provider_id, handlers)
+        return EnvironmentHandler(provider_id, handlers, single=not environments)
 
     return factory
 

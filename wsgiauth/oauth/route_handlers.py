@@ -38,6 +38,7 @@ from .cookies import started_now
 from .scopes import join_scopes
 from .scopes import split_scopes
 from .shared_refresh import SharedRefresh
+from .state import callback_state
 from .state import decode_oauth_state
 from .state import encode_oauth_state
 from .state import query_param
@@ -76,6 +77,7 @@ class OAuthRouteHandlers:
         provider_id: str,
         callback_url: str,
         app_url: str,
+        environment: str | None = None,
         is_origin_allowed: Callable[[str], bool],
         cookies: OAuthCookieManager,
         additional_scopes: tuple[str, ...] = (),
@@ -85,6 +87,8 @@ class OAuthRouteHandlers:
     ) -> None:
         self.authenticator = authenticator
         self.provider_id = provider_id
+        #: The ``env`` a flow's ``state`` names when ``start`` was given none.
+        self.environment = environment
         self.callback_url = callback_url
         self.app_origin = origin_of(app_url)
         self.is_origin_allowed = is_origin_allowed
@@ -111,7 +115,7 @@ class OAuthRouteHandlers:
         state = encode_oauth_state(
             {
                 "nonce": nonce,
-                "env": query_param(query, "env"),
+                "env": query_param(query, "env") or self.environment,
                 "origin": origin,
                 "redirectUrl": redirect_url,
                 "flow": flow,
@@ -143,7 +147,7 @@ class OAuthRouteHandlers:
         origin = self.app_origin
         state: dict[str, str] = {}
         try:
-            state = decode_oauth_state(request.GET.get("state", ""))
+            state = decode_oauth_state(callback_state(request))
             if state.get("origin"):
                 origin = self._checked_origin(state["origin"], NotAllowedError) or origin
             if state.get("redirectUrl"):

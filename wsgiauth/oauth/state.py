@@ -10,13 +10,23 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from urllib.parse import quote_plus
 
 from ..errors import InputError
 from ..errors import NotAllowedError
 
-__all__ = ["MAX_PARAM_LENGTHS", "decode_oauth_state", "encode_oauth_state", "query_param"]
+if TYPE_CHECKING:
+    from webob import Request
+
+__all__ = [
+    "MAX_PARAM_LENGTHS",
+    "callback_state",
+    "decode_oauth_state",
+    "encode_oauth_state",
+    "query_param",
+]
 
 #: A state is a handful of short fields; anything far larger is hostile. The callback
 #: query (state, code and the provider's extras) must stay under the auth app's 8 KB.
@@ -43,6 +53,20 @@ def query_param(query: Mapping[str, str], name: str) -> str | None:
             f"Query parameter '{name}' is too long, at most {MAX_PARAM_LENGTHS[name]} characters"
         )
     return value
+
+
+def callback_state(request: Request) -> str:
+    """The encoded ``state`` a callback carries; ``""`` when it has none.
+
+    Most providers send it in the query. A POSTed callback carries it in the form:
+    as ``state`` (OpenID Connect ``form_post``) or as ``RelayState`` (SAML's
+    HTTP-POST binding, which names the same round-tripped value so).
+    """
+    state: object = request.GET.get("state")
+    if state is None and request.method == "POST":
+        form = request.POST
+        state = form.get("state") or form.get("RelayState")
+    return state if isinstance(state, str) else ""
 
 
 def encode_oauth_state(state: Mapping[str, str | None]) -> str:

@@ -17,9 +17,11 @@ from typing import Protocol
 from typing import runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Self
 
     from webob import Request
+    from webob import Response
 
     from ..config import Config
     from ..http import HttpClient
@@ -37,6 +39,7 @@ __all__ = [
     "OAuthStartResponse",
     "ProfileTransform",
     "SupportsOAuthLogout",
+    "SupportsOAuthRoutes",
 ]
 
 
@@ -127,7 +130,19 @@ ProfileTransform = Callable[[OAuthAuthenticatorResult], "ProfileInfo"]
 
 @runtime_checkable
 class OAuthAuthenticator(Protocol):
-    """One identity provider's mechanics (authorization URL, code exchange, refresh)."""
+    """One identity provider's mechanics (authorization URL, code exchange, refresh).
+
+    Two optional class attributes change how the route handlers treat it:
+
+    - ``session_cookie = True``: the provider has no refresh token of its own (SAML).
+      ``authenticate`` puts a session it makes itself in ``session.refresh_token``;
+      the route handlers keep it sealed in the refresh-token cookie, refuse it after
+      ``sessionDuration`` and hand it back to ``refresh``. Startup fails without
+      ``auth.session.secret``, since an unsealed session could be forged.
+    - ``posts_callback = True``: the provider POSTs its answer to ``handler/frame``
+      from its own site (SAML's HTTP-POST binding). Over https the flow cookies are
+      then ``SameSite=None``, or the browser would not send them with that POST.
+    """
 
     #: Whether granted scopes live in the ``<id>-granted-scope`` cookie (spec §3.4).
     persist_scopes: bool
@@ -153,3 +168,14 @@ class SupportsOAuthLogout(Protocol):
     """An authenticator that can end the provider session."""
 
     def logout(self, input: OAuthLogoutInput) -> OAuthLogoutResult | None: ...
+
+
+@runtime_checkable
+class SupportsOAuthRoutes(Protocol):
+    """An authenticator with ``GET`` routes of its own, at ``<auth base>/<id>/<name>``.
+
+    For what an identity provider's admin reads from the app, such as SAML's SP
+    metadata. The names may not be ``start``, ``handler/frame``, ``refresh`` or ``logout``.
+    """
+
+    def routes(self) -> Mapping[str, Callable[[Request], Response]]: ...
