@@ -38,6 +38,9 @@ from tests.e2e.conftest import e2e_config
 from tests.e2e.conftest import free_port
 from tests.e2e.conftest import run_gunicorn
 from tests.e2e.conftest import run_oidc_provider
+from wsgiauth.identity.database import Database
+from wsgiauth.identity.refresh_flights import WAIT_SECONDS
+from wsgiauth.identity.refresh_flights import SqlRefreshFlights
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -247,3 +250,76 @@ def test_without_shared_flights_the_same_races_lose_sessions(ports, idp, tmp_pat
     with serve("in-process", ports["in-process"], idp, tmp_path, database) as server:
         report = run_races(server, idp, 30, "in-process")
     assert report["lost"] > 0, report  # type: ignore[operator]
+
+
+# --- the flights themselves on PostgreSQL ---------------------------------------------
+
+
+def test_the_flights_hold_on_postgresql(postgres_dsn):
+    """What the SQLite unit tests check, on PostgreSQL: two workers, one database."""
+    databases = [Database.postgres(postgres_dsn), Database.postgres(postgres_dsn)]
+    here, there = (SqlRefreshFlights(database) for database in databases)
+    key = "oidc/development\x00rt-postgres-secret"
+    calls: list[str] = []
+
+    def exchange(value: str):
+        def call() -> str:
+            calls.append(value)
+            return value
+
+        return call
+
+    try:
+        assert here.run(key, exchange("at-first")) == "at-first"
+        assert there.run(key, exchange("at-second")) == "at-first"  # shared, not run
+        dump = repr(databases[0].execute("SELECT * FROM refresh_flights"))
+        assert "rt-postgres-secret" not in dump and "at-first" not in dump
+
+        # An owner still exchanging: the other worker waits for its result.
+        started, release = threading.Event(), threading.Event()
+
+        def slow() -> str:
+            started.set()
+            release.wait(5)
+            return "at-slow"
+
+        results: list[str] = []
+        owner = threading.Thread(target=lambda: results.append(here.run(key + "2", slow)))
+        owner.start()
+        assert started.wait(5)
+        waiter = threading.Thread(
+            target=lambda: results.append(there.run(key + "2", exchange("at-waiter")))
+        )
+        waiter.start()
+        time.sleep(0.2)
+        release.set()
+        owner.join(10)
+        waiter.join(10)
+        assert results == ["at-slow", "at-slow"]
+
+        # Errors are not shared; logout forgets.
+        def refused() -> str:
+            raise RuntimeError("invalid_grant")
+
+        with pytest.raises(RuntimeError):
+            here.run(key + "3", refused)
+        assert there.run(key + "3", exchange("at-retry")) == "at-retry"
+        there.forget(key)
+        assert here.run(key, exchange("at-after-logout")) == "at-after-logout"
+        assert calls == ["at-first", "at-retry", "at-after-logout"]
+
+        # A claim left by a dead worker is taken over after the wait.
+        now = [time.time()]
+        late = SqlRefreshFlights(
+            databases[1],
+            clock=lambda: now[0],
+            sleep=lambda seconds: now.__setitem__(0, now[0] + seconds),
+        )
+        databases[0].execute(
+            "UPDATE refresh_flights SET finished_at = NULL, result = NULL, owner = 'dead'"
+        )
+        assert late.run(key, exchange("at-taken-over")) == "at-taken-over"
+        assert now[0] - time.time() > WAIT_SECONDS
+    finally:
+        for database in databases:
+            database.close()
