@@ -275,23 +275,35 @@ ROUNDS = 15
 
 
 def _race(path: str, barrier, out) -> None:
-    """One OS process: for each round, meet the others at the barrier, then run the flight."""
+    """One OS process: for each round, meet the others at the barrier, then run the flight.
+
+    The exchange holds its claim until every process has arrived for the round, so
+    the others really run while it is in flight.
+    """
     flights = SqlRefreshFlights(Database.sqlite(path))
-    calls = Database.sqlite(path)
+    log = Database.sqlite(path)
     for round_ in range(ROUNDS):
         barrier.wait(30)
 
         def exchange(round_: int = round_) -> str:
-            calls.execute("INSERT INTO calls (round) VALUES (?)", (round_,))
-            time.sleep(0.05)  # a provider round trip: the others arrive meanwhile
+            deadline = time.monotonic() + 10
+            while log.execute("SELECT COUNT(*) FROM arrivals WHERE round = ?", (round_,)) != [
+                (PROCESSES,)
+            ]:
+                assert time.monotonic() < deadline, "the other processes never arrived"
+                time.sleep(0.005)
+            log.execute("INSERT INTO calls (round) VALUES (?)", (round_,))
             return f"tokens of round {round_} from pid {multiprocessing.current_process().pid}"
 
+        log.execute("INSERT INTO arrivals (round) VALUES (?)", (round_,))
         out.put((round_, flights.run(f"key-{round_}", exchange)))
 
 
 def test_processes_racing_on_one_sqlite_file_make_one_exchange_per_key(tmp_path):
     path = str(tmp_path / "shared.sqlite3")
-    Database.sqlite(path).execute("CREATE TABLE calls (round INTEGER)")
+    setup = Database.sqlite(path)
+    setup.execute("CREATE TABLE calls (round INTEGER)")
+    setup.execute("CREATE TABLE arrivals (round INTEGER)")
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     out = context.Queue()
