@@ -8,6 +8,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.conftest import base_config
 from tests.conftest import make_testapp
+from wsgiauth.config import Config
+from wsgiauth.identity.refresh_flights import SqlRefreshFlights
+from wsgiauth.identity.service import create_identity_service
 
 
 @pytest.mark.parametrize(
@@ -43,3 +46,9 @@ def test_static_keys_verify_with_their_own_algorithm(tmp_path, curve, algorithm)
     identity = testapp.auth_app.verifier.verify(token)
     assert identity.user_entity_ref == "user:development/guest"
     assert testapp.get("/api/auth/.well-known/jwks.json").json["keys"][0]["alg"] == algorithm
+
+
+def test_refresh_flights_use_the_user_info_database():
+    shared = create_identity_service(Config.from_dict(base_config()), issuer="http://x/api/auth")
+    assert isinstance(shared.refresh_flights, SqlRefreshFlights)
+    assert shared.refresh_flights.database is shared.user_info_store.database  # type: ignore[attr-defined]
