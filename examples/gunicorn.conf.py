@@ -6,14 +6,23 @@ files in ``WSGIAUTH_CONFIG``, bare, or wrapping the app named by
 overridden on the command line (``--bind``, ``--workers`` ...), and the
 environment variables below tune it without editing the file.
 
-Several workers are fine as long as they share what must be shared (see
-docs/deployment.md): a key store every worker reads (the default SQLite
-file on one host, PostgreSQL across hosts) and the same
-``auth.session.secret``. A login may start on one worker and finish on
-another; a token signed by one verifies on all.
+Several workers share what must be shared (see docs/deployment.md, "Many
+workers and hosts"): a key store every worker reads (the default SQLite file
+on one host, PostgreSQL across hosts) and the same ``auth.session.secret``. A
+login may start on one worker and finish on another; a token signed by one
+verifies on all. The hooks imported below give the workers of this server one
+store for what the config keeps "in memory" (Backstage's development config,
+``backend.database.connection: ':memory:'``); the master removes it when it
+stops. Without them, such a config refuses to start.
 """
 
 import os
+
+# The server store for in-memory configs (wsgiauth.server_store): made in the master
+# before it forks the workers, removed when it exits. Call them from your own
+# on_starting/on_exit if you define those.
+from wsgiauth.gunicorn_hooks import on_exit  # noqa: F401
+from wsgiauth.gunicorn_hooks import on_starting  # noqa: F401
 
 # The app: the entry point, and its config (several files: "base.yaml:prod.yaml").
 wsgi_app = "wsgiauth.wsgi:application"

@@ -8,6 +8,7 @@ import os
 import selectors
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -20,6 +21,8 @@ import pytest
 
 from wsgiauth import cli
 from wsgiauth.cli import main
+from wsgiauth.server_store import SERVER_STORE_ENV
+from wsgiauth.server_store import server_store_path
 
 ROOT = Path(__file__).parent.parent
 FILES = Path(__file__).parent / "files"
@@ -474,6 +477,29 @@ def test_serve_bare_on_granian_serves_no_app(fake_granian, monkeypatch, tmp_path
     assert main(["serve", "--port", "0", "--bare", "--config", paths[0], "--config", paths[1]]) == 0
     (server,) = fake_granian
     assert server.environ == {"WSGIAUTH_CONFIG": os.pathsep.join(paths), "WSGIAUTH_APP": None}
+
+
+@pytest.mark.parametrize(("outcome", "status"), [(None, 0), (SystemExit(1), 1)])
+def test_serve_on_granian_shares_a_private_store_and_removes_it(
+    fake_granian, monkeypatch, outcome, status
+):
+    seen = {}
+
+    def serve(self):
+        """What a worker sees: the store's file, in a directory of this user's only."""
+        seen["path"] = server_store_path()
+        seen["mode"] = stat.S_IMODE(seen["path"].parent.stat().st_mode)
+        if outcome is not None:
+            raise outcome  # granian's exit when a worker failed to boot
+
+    monkeypatch.setattr(FakeGranian, "serve", serve)
+    monkeypatch.delenv(SERVER_STORE_ENV, raising=False)
+
+    assert main(["serve", "--port", "0", "--config", BASE]) == status
+
+    assert seen["mode"] == 0o700
+    assert not seen["path"].parent.exists()
+    assert SERVER_STORE_ENV not in os.environ
 
 
 def test_serve_on_granian_refuses_a_port_in_use(capsys, fake_granian):

@@ -11,6 +11,7 @@ import yaml
 
 import wsgiauth.wsgi
 from wsgiauth.errors import ConfigError
+from wsgiauth.server_store import ServerStore
 from wsgiauth.wsgi import application_from_environ
 from wsgiauth.wsgi import make_application
 
@@ -67,6 +68,20 @@ def write_config(tmp_path, name="app-config.yaml", **overrides):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config))
     return str(path)
+
+
+@pytest.fixture
+def one_process(monkeypatch):
+    """The server says it runs the app in one process: memory is fine."""
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
+    monkeypatch.setenv("WSGIAUTH_SINGLE_PROCESS", "1")
+
+
+@pytest.fixture
+def no_server_word(monkeypatch):
+    """A server that says nothing of its workers (a bare ``gunicorn`` command)."""
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
 
 
 def client(app):
@@ -159,7 +174,7 @@ def test_no_config_file_is_a_config_error():
         make_application()
 
 
-def test_config_paths_from_the_environment_merge_later_files_winning(tmp_path):
+def test_config_paths_from_the_environment_merge_later_files_winning(tmp_path, one_process):
     first = write_config(tmp_path)
     second = tmp_path / "override.yaml"
     second.write_text(yaml.safe_dump({"auth": {"basePath": "/auth"}}))
@@ -173,7 +188,7 @@ def test_config_paths_from_the_environment_merge_later_files_winning(tmp_path):
     )
 
 
-def test_wsgiauth_app_variable_selects_the_wrapped_app(tmp_path):
+def test_wsgiauth_app_variable_selects_the_wrapped_app(tmp_path, one_process):
     environ = {"WSGIAUTH_CONFIG": write_config(tmp_path), "WSGIAUTH_APP": f"{__name__}:whoami"}
 
     testapp = client(application_from_environ(environ))
@@ -197,7 +212,9 @@ def fresh_module():
     vars(module).pop("application", None)
 
 
-def test_module_attribute_is_built_on_first_access_and_kept(tmp_path, monkeypatch, fresh_module):
+def test_module_attribute_is_built_on_first_access_and_kept(
+    tmp_path, monkeypatch, fresh_module, one_process
+):
     module = fresh_module
     monkeypatch.setenv("WSGIAUTH_CONFIG", write_config(tmp_path))
     monkeypatch.delenv("WSGIAUTH_APP", raising=False)
@@ -216,3 +233,118 @@ def test_module_attribute_without_config_variable_raises(monkeypatch, fresh_modu
     assert "application" not in vars(fresh_module)
     with pytest.raises(AttributeError):
         _ = fresh_module.something_else
+
+
+# --- state kept in memory, and the workers of one server ---------------------------------
+
+#: Backstage's development database (its templates' app-config.yaml).
+BACKSTAGE_DEV_DATABASE = {"client": "better-sqlite3", "connection": ":memory:"}
+
+
+def dev_config(tmp_path, **database):
+    """Backstage's development config: ``:memory:`` database, the default key store."""
+    return write_config(
+        tmp_path,
+        backend={"baseUrl": BACKEND, "database": {**BACKSTAGE_DEV_DATABASE, **database}},
+        auth={"environment": "development", "providers": {"guest": {}}},
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        pytest.param({}, "backend.database.connection", id="backstage-dev"),
+        pytest.param(
+            {"connection": {"filename": ":memory:"}}, "backend.database.connection", id="filename"
+        ),
+        pytest.param(
+            {"connection": "auth.sqlite3", "plugin": {"auth": {"connection": ":memory:"}}},
+            "backend.database.plugin.auth.connection",
+            id="plugin-override",
+        ),
+    ],
+)
+def test_a_memory_database_is_refused_by_a_server_that_shares_nothing(
+    tmp_path, no_server_word, overrides, key
+):
+    environ = {"WSGIAUTH_CONFIG": dev_config(tmp_path, **overrides)}
+
+    with pytest.raises(ConfigError) as refused:
+        application_from_environ(environ)
+
+    assert refused.value.path == key
+    message = str(refused.value)
+    assert message.startswith(f"{environ['WSGIAUTH_CONFIG']}: {key}: keeps keys in the memory")
+    for fix in ("wsgiauth serve", "wsgiauth.gunicorn_hooks", "{filename: <path>}", "client: pg"):
+        assert fix in message
+
+
+def test_a_memory_key_store_is_refused_naming_its_key(tmp_path, no_server_word):
+    with pytest.raises(ConfigError) as refused:
+        application_from_environ({"WSGIAUTH_CONFIG": write_config(tmp_path)})
+
+    assert refused.value.path == "auth.keyStore.provider"
+    assert "'database' with a SQLite file or PostgreSQL" in str(refused.value)
+
+
+def test_a_sqlite_file_needs_no_server_store(tmp_path, no_server_word):
+    path = dev_config(tmp_path, connection={"filename": str(tmp_path / "auth.sqlite3")})
+
+    assert guest_token(client(application_from_environ({"WSGIAUTH_CONFIG": path})))
+
+
+def test_make_application_keeps_memory_in_this_process(tmp_path, no_server_word):
+    # Programs (and tests) building the app themselves run it in their own process.
+    assert guest_token(client(make_application(dev_config(tmp_path))))
+
+
+def test_single_process_declared_allows_memory(tmp_path, one_process):
+    environ = {"WSGIAUTH_CONFIG": dev_config(tmp_path)}
+
+    assert guest_token(client(application_from_environ(environ)))
+
+
+def two_workers(config_path):
+    """Two apps built from one config in this process, as two workers would build them."""
+    environ = {"WSGIAUTH_CONFIG": config_path}
+    return client(application_from_environ(environ)), client(application_from_environ(environ))
+
+
+def keys_of(testapp):
+    return {key["kid"] for key in testapp.get("/api/auth/.well-known/jwks.json").json["keys"]}
+
+
+@pytest.mark.parametrize("config", [dev_config, write_config], ids=["database", "key-store"])
+def test_workers_given_a_server_store_share_keys_and_user_info(tmp_path, monkeypatch, config):
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
+    with ServerStore.create() as store:
+        store.export()
+        first, second = two_workers(config(tmp_path))
+        token = guest_token(first)
+
+        assert store.path.exists()
+        assert keys_of(first) == keys_of(second) != set()
+        bearer = {"Authorization": f"Bearer {token}"}
+        info = second.get("/api/auth/v1/userinfo", headers=bearer).json
+        assert info["claims"]["sub"] == "user:development/guest"
+
+
+def test_workers_without_a_server_store_each_have_their_own_memory(tmp_path, one_process):
+    # The control for the test above: what the server store changes.
+    first, second = two_workers(dev_config(tmp_path))
+    guest_token(first)
+    token = guest_token(second)
+
+    assert keys_of(first).isdisjoint(keys_of(second))
+    bearer = {"Authorization": f"Bearer {token}"}
+    first.get("/api/auth/v1/userinfo", headers=bearer, status=401)
+
+
+def test_a_server_store_others_may_write_is_refused(tmp_path, monkeypatch, no_server_word):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("WSGIAUTH_SERVER_STORE", str(shared / "store.sqlite3"))
+
+    with pytest.raises(ConfigError, match=r"^WSGIAUTH_SERVER_STORE: .* must be a directory"):
+        application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)})

@@ -47,6 +47,7 @@ from .fake_idp.command import add_arguments as add_fake_idp_arguments
 from .fake_idp.command import run as run_fake_idp
 from .identity.keys_command import add_arguments as add_keys_arguments
 from .loader import load_config
+from .server_store import ServerStore
 from .wsgi import APP_ENV
 from .wsgi import CONFIG_ENV
 from .wsgi import configured
@@ -231,7 +232,9 @@ def _serve_granian(args: argparse.Namespace, paths: list[str]) -> int:
     """Serve ``wsgiauth.wsgi:application`` on granian until SIGTERM or SIGINT; 0 on a clean stop.
 
     Each worker builds the served stack from the environment (``WSGIAUTH_CONFIG`` and,
-    unless ``--bare``, ``WSGIAUTH_APP``), exactly as under gunicorn.
+    unless ``--bare``, ``WSGIAUTH_APP``), exactly as under gunicorn. This process makes
+    the server store (:mod:`wsgiauth.server_store`) that the workers share where the
+    config asks for memory, and removes it when the server stops.
     """
     from granian import Granian
     from granian.constants import Interfaces
@@ -265,10 +268,12 @@ def _serve_granian(args: argparse.Namespace, paths: list[str]) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     banner = f"wsgiauth serving on http://{host}:{port}"
     server.on_startup(lambda: _announce_when_listening(args.host, port, banner))
-    try:
-        server.serve()
-    except SystemExit as exc:  # granian exits 1 when a worker died (e.g. failed to boot)
-        return exc.code if isinstance(exc.code, int) else 1
+    with ServerStore.create() as store:
+        store.export()
+        try:
+            server.serve()
+        except SystemExit as exc:  # granian exits 1 when a worker died (e.g. failed to boot)
+            return exc.code if isinstance(exc.code, int) else 1
     return 0
 
 

@@ -11,6 +11,14 @@ has one, the caller's identity is offered through
 ["wsgiauth.identity"]`` and ``REMOTE_USER``), and the paths listed in its
 ``protected_paths`` attribute need a valid identity token.
 
+A config that keeps keys or user info in memory (Backstage's development
+config: ``backend.database.connection: ':memory:'``, or ``auth.keyStore.provider:
+memory``) is served only when every worker can share that memory: when the
+server's main process made a store for its workers (``wsgiauth serve``, gunicorn
+with :mod:`wsgiauth.gunicorn_hooks`; see :mod:`wsgiauth.server_store`) or
+``WSGIAUTH_SINGLE_PROCESS=1`` says the app runs in one process. Otherwise a
+worker's tokens would fail at the others, so it refuses to start, naming the key.
+
 ``application`` is built on first access, not on import: gunicorn reads it
 while a worker boots (in the master with ``--preload``), so a bad or missing
 config stops the server at startup with the message of the
@@ -33,11 +41,16 @@ from .app import AuthApp
 from .app import create_auth_app
 from .errors import ConfigError
 from .errors import NotFoundError
+from .identity.database_config import memory_setting
 from .identity.middleware import IdentityMiddleware
 from .loader import load_config
 from .middleware import AuthMiddleware
 from .responses import error_response
 from .responses import request_url
+from .server_store import SERVER_STORE_ENV
+from .server_store import SINGLE_PROCESS_ENV
+from .server_store import server_store_path
+from .server_store import single_process
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -53,6 +66,7 @@ __all__ = [
     "configured",
     "import_app",
     "make_application",
+    "refuse_unshared_memory",
     "served_stack",
 ]
 
@@ -132,7 +146,10 @@ def make_application(
     """
     if not config_paths:
         raise ConfigError("no config file given")
-    config = load_config(*config_paths)
+    return _application(load_config(*config_paths), app)
+
+
+def _application(config: Config, app: WSGIApplication | str | None) -> WSGIApplication:
     auth_app = create_auth_app(config)
     if app is None:
         return served_stack(auth_app, None)
@@ -146,9 +163,13 @@ def make_application(
 def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIApplication:
     """:func:`make_application` with ``WSGIAUTH_CONFIG`` and ``WSGIAUTH_APP`` from ``environ``.
 
+    The server entry point: unlike :func:`make_application`, it refuses a config
+    that keeps state in memory which the workers cannot share
+    (:func:`refuse_unshared_memory`).
+
     :param environ: the process environment by default.
-    :raises ConfigError: ``WSGIAUTH_CONFIG`` unset or empty, or anything
-        :func:`make_application` raises.
+    :raises ConfigError: ``WSGIAUTH_CONFIG`` unset or empty, unshared memory, or
+        anything :func:`make_application` raises.
     """
     environ = os.environ if environ is None else environ
     paths = [path for path in environ.get(CONFIG_ENV, "").split(os.pathsep) if path]
@@ -157,7 +178,44 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
             f"{CONFIG_ENV} is not set: set it to the app-config file(s) to serve, "
             f"separated by {os.pathsep!r} (later files win)"
         )
-    return make_application(*paths, app=environ.get(APP_ENV) or None)
+    config = load_config(*paths)
+    refuse_unshared_memory(config)
+    return _application(config, environ.get(APP_ENV) or None)
+
+
+#: What to use instead of memory, by the key that asks for it.
+_INSTEAD = {
+    "auth.keyStore.provider": "'database' with a SQLite file or PostgreSQL in backend.database",
+}
+_INSTEAD_OF_DATABASE = "a SQLite file ({filename: <path>}) or PostgreSQL (client: pg)"
+
+
+def refuse_unshared_memory(config: Config) -> None:
+    """Refuse a config that keeps state in memory when the workers cannot share it.
+
+    Memory is fine when the server's main process made a store for its workers
+    (``WSGIAUTH_SERVER_STORE``) or ``WSGIAUTH_SINGLE_PROCESS=1`` says the app runs
+    in one process. A server that says neither may run several workers, whose
+    tokens would then fail at each other. Both are read from the process
+    environment, as the stores read the first.
+
+    :raises ConfigError: naming the key that asks for memory and what to use instead;
+        or a ``WSGIAUTH_SERVER_STORE`` that is not private.
+    """
+    key = memory_setting(config)
+    if key is None or single_process() or server_store_path() is not None:
+        return
+    instead = _INSTEAD.get(key, _INSTEAD_OF_DATABASE)
+    raise config.error(
+        key,
+        "keeps keys in the memory of each worker process, and this server gave its workers "
+        f"no shared store ({SERVER_STORE_ENV}), so a token signed by one worker would fail "
+        "at the others. Serve with `wsgiauth serve`, or with gunicorn and wsgiauth's hooks "
+        "(`from wsgiauth.gunicorn_hooks import on_exit, on_starting` in the gunicorn config, "
+        f"as examples/gunicorn.conf.py has; not with --preload); or use {instead}; several "
+        f"hosts need PostgreSQL. If the server runs the app in one process only, set "
+        f"{SINGLE_PROCESS_ENV}=1",
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -9,6 +9,9 @@ import pytest
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 from wsgiauth.identity.database_config import database_from_config
+from wsgiauth.identity.database_config import memory_setting
+from wsgiauth.identity.key_stores import MemoryKeyStore
+from wsgiauth.identity.key_stores import SqlKeyStore
 from wsgiauth.identity.key_stores import key_store_from_config
 from wsgiauth.loader import load_config
 
@@ -138,3 +141,123 @@ def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path, monkeypat
     assert (folder / "keys.sqlite").exists()
     assert not (tmp_path / "keys.sqlite").exists()
     store.database.close()
+
+
+# --- ':memory:' and the server store ---------------------------------------------------
+
+
+@pytest.fixture
+def server_store(tmp_path, monkeypatch):
+    """A server store named in the environment, as a server's main process hands it over."""
+    directory = tmp_path / "store"
+    directory.mkdir(mode=0o700)
+    path = directory / "store.sqlite3"
+    monkeypatch.setenv("WSGIAUTH_SERVER_STORE", str(path))
+    return path
+
+
+MEMORY = {"backend": {"database": {"client": "better-sqlite3", "connection": ":memory:"}}}
+
+
+def test_memory_is_this_process_without_a_server_store(monkeypatch):
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
+    assert database_from_config(Config.from_dict(MEMORY)).description == ":memory:"
+    assert isinstance(key_store_from_config(MEMORY_KEYS), MemoryKeyStore)
+
+
+def test_memory_is_the_server_store_when_one_is_named(server_store):
+    database = database_from_config(Config.from_dict(MEMORY))
+    assert (database.dialect, database.description) == ("sqlite", str(server_store))
+
+    key_store = key_store_from_config(MEMORY_KEYS)
+    assert isinstance(key_store, SqlKeyStore)
+    assert key_store.database.description == str(server_store)
+
+
+def test_a_file_stays_a_file_with_a_server_store(server_store, tmp_path):
+    config = Config.from_dict(
+        {"backend": {"database": {"client": "sqlite3", "connection": str(tmp_path / "a.db")}}}
+    )
+    assert database_from_config(config).description == str(tmp_path / "a.db")
+
+
+def test_a_server_store_others_may_write_is_refused(server_store):
+    server_store.parent.chmod(0o777)
+    with pytest.raises(ConfigError, match="WSGIAUTH_SERVER_STORE"):
+        database_from_config(Config.from_dict(MEMORY))
+    with pytest.raises(ConfigError, match="WSGIAUTH_SERVER_STORE"):
+        key_store_from_config(MEMORY_KEYS)
+
+
+MEMORY_KEYS = Config.from_dict({"auth": {"keyStore": {"provider": "memory"}}})
+
+
+@pytest.mark.parametrize(
+    ("config", "key"),
+    [
+        pytest.param({}, None, id="nothing"),
+        pytest.param(MEMORY, "backend.database.connection", id="backstage-dev"),
+        pytest.param(
+            {
+                "backend": {
+                    "database": {"client": "sqlite3", "connection": {"filename": ":memory:"}}
+                }
+            },
+            "backend.database.connection",
+            id="filename",
+        ),
+        pytest.param(
+            {"auth": {"keyStore": {"provider": "memory"}}}, "auth.keyStore.provider", id="keys"
+        ),
+        pytest.param(
+            {**MEMORY, "auth": {"keyStore": {"provider": "memory"}}},
+            "auth.keyStore.provider",
+            id="both",
+        ),
+        pytest.param(
+            # The user info lives in backend.database whatever the key store.
+            {**MEMORY, "auth": {"keyStore": {"provider": "static"}}},
+            "backend.database.connection",
+            id="static-keys",
+        ),
+        pytest.param(
+            {
+                "backend": {
+                    "database": {
+                        "client": "better-sqlite3",
+                        "connection": "auth.db",
+                        "plugin": {"auth": {"connection": {"filename": ":memory:"}}},
+                    }
+                }
+            },
+            "backend.database.plugin.auth.connection",
+            id="plugin-override",
+        ),
+        pytest.param(
+            {
+                "backend": {
+                    "database": {
+                        "client": "better-sqlite3",
+                        "connection": ":memory:",
+                        "plugin": {"auth": {"connection": "auth.db"}},
+                    }
+                }
+            },
+            None,
+            id="plugin-file",
+        ),
+        pytest.param(
+            {"backend": {"database": {"client": "sqlite3", "connection": "auth.db"}}},
+            None,
+            id="file",
+        ),
+        pytest.param(
+            {"backend": {"database": {"client": "pg", "connection": ":memory:"}}},
+            None,
+            id="pg",
+        ),
+        pytest.param({"auth": {"keyStore": {"provider": "database"}}}, None, id="default-file"),
+    ],
+)
+def test_memory_setting_names_the_key_that_asks_for_memory(config, key):
+    assert memory_setting(Config.from_dict(config)) == key

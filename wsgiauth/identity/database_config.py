@@ -5,6 +5,11 @@
 :class:`~wsgiauth.identity.database.Database`; without the block, an SQLite file
 in :func:`default_data_dir`. Kept apart from :mod:`wsgiauth.identity.database`,
 which runs statements and knows nothing of config files.
+
+``':memory:'`` is per process. Under a server whose main process shares a store
+with its workers (:mod:`wsgiauth.server_store`), it becomes that store's file, so
+every worker sees the same keys; :func:`memory_setting` names the key that asks
+for memory, for servers that share nothing to refuse it.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..server_store import server_store_path
 from .database import Database
 from .postgres import conninfo_helpers
 
-__all__ = ["database_from_config", "default_data_dir"]
+__all__ = ["database_from_config", "default_data_dir", "memory_setting"]
 
 #: File name of the default SQLite database, in :func:`default_data_dir`.
 DEFAULT_SQLITE_FILE = "wsgiauth.sqlite3"
@@ -67,6 +73,9 @@ def database_from_config(config: Config, *, base_dir: Path | None = None) -> Dat
       ``<prefix>auth`` with ``backend.database.prefix``);
     - absent: the SQLite file ``wsgiauth.sqlite3`` in :func:`default_data_dir`.
 
+    ``':memory:'`` is the server store's file when ``WSGIAUTH_SERVER_STORE`` names
+    one (:func:`~wsgiauth.server_store.server_store_path`), else this process's memory.
+
     Relative paths are resolved against ``base_dir``, by default the folder of the
     config file that sets ``backend.database`` (as catalog locations are).
 
@@ -80,11 +89,43 @@ def database_from_config(config: Config, *, base_dir: Path | None = None) -> Dat
     if client is None:
         raise block.error("client", "missing (better-sqlite3, sqlite3 or pg)")
     if client in _SQLITE_CLIENTS:
-        return Database.sqlite(_sqlite_path(block, connection, base_dir))
+        path = _sqlite_path(block, connection, base_dir)
+        if path == ":memory:":
+            path = str(server_store_path() or path)
+        return Database.sqlite(path)
     if client in _PG_CLIENTS:
         prefix = block.get_optional_string("prefix") or "backstage_plugin_"
         return _postgres(block, connection, f"{prefix}auth")
     raise block.error("client", f"unsupported client '{client}' (better-sqlite3, sqlite3 or pg)")
+
+
+def memory_setting(config: Config) -> str | None:
+    """The dotted key that keeps keys or user info in this process's memory, or None.
+
+    ``auth.keyStore.provider: memory``, or a SQLite ``backend.database`` at
+    ``':memory:'`` (the user info lives there whatever the key store), named as the
+    config sets it (``backend.database.plugin.auth.connection`` when that overrides).
+
+    :param config: the root config.
+    """
+    if config.get_optional_string("auth.keyStore.provider") == "memory":
+        return "auth.keyStore.provider"
+    block = config.get_optional_config("backend.database")
+    if block is None:
+        return None
+    client, connection = _connection_block(block)
+    if client not in _SQLITE_CLIENTS:
+        return None
+    if isinstance(connection, Mapping):
+        connection = connection.get("filename")
+    if connection != ":memory:":
+        return None
+    override = block.get("plugin.auth.connection")
+    if isinstance(override, Mapping):
+        override = override.get("filename")
+    if override == ":memory:":
+        return "backend.database.plugin.auth.connection"
+    return "backend.database.connection"
 
 
 def _sqlite_path(block: Config, connection: Any, base_dir: Path | None) -> str:

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ..config import Config
 from ..errors import ConfigError
+from ..server_store import server_store_path
 from .database import Database
 from .database_config import database_from_config
 from .types import KeyStore
@@ -266,7 +267,9 @@ def key_store_from_config(config: Config, *, base_dir: Path | None = None) -> Ke
 
     ``database`` (the default; ``postgres``, its old name, is accepted) uses
     ``backend.database`` (see :func:`~wsgiauth.identity.database_config.database_from_config`),
-    ``memory`` keeps keys in this process, ``static`` loads PEM files.
+    ``memory`` keeps keys in this process (in the server's store when
+    ``WSGIAUTH_SERVER_STORE`` names one, so that every worker sees every key: see
+    :mod:`wsgiauth.server_store`), ``static`` loads PEM files.
     ``firestore`` is Backstage's but not supported here.
 
     :param config: the root config.
@@ -275,7 +278,8 @@ def key_store_from_config(config: Config, *, base_dir: Path | None = None) -> Ke
     if provider in ("database", "postgres"):
         return SqlKeyStore(database_from_config(config, base_dir=base_dir))
     if provider == "memory":
-        return MemoryKeyStore()
+        store = server_store_path()
+        return MemoryKeyStore() if store is None else SqlKeyStore(Database.sqlite(store))
     if provider == "static":
         return StaticKeyStore.from_config(config, base_dir=base_dir)
     if provider == "firestore":

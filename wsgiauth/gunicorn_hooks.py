@@ -1,0 +1,44 @@
+"""gunicorn server hooks that give the workers of one server a shared store.
+
+One line in a gunicorn config file (``examples/gunicorn.conf.py`` has it)::
+
+    from wsgiauth.gunicorn_hooks import on_exit, on_starting  # noqa: F401
+
+gunicorn's master runs :func:`on_starting` before it forks any worker: it makes the
+server's store (:class:`~wsgiauth.server_store.ServerStore`) and names it in the
+master's environment, which the workers inherit, so a config that keeps keys "in
+memory" (Backstage's development config) shares them between the workers for as
+long as the server runs. :func:`on_exit` removes the store when the master stops.
+A config that defines these hooks itself calls them from its own.
+
+Without the hooks, ``wsgiauth.wsgi:application`` refuses such a config (it cannot
+tell how many workers gunicorn runs). With ``--preload`` the app is built before
+``on_starting`` runs, so the hooks come too late: use a SQLite file or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .server_store import ServerStore
+
+__all__ = ["on_exit", "on_starting"]
+
+_store: ServerStore | None = None
+
+
+def on_starting(server: Any) -> None:
+    """gunicorn's ``on_starting`` hook (master, before the workers): make the server store."""
+    global _store
+    if _store is None:
+        _store = ServerStore.create()
+    _store.export()
+    server.log.info("wsgiauth: the workers share %s where the config asks for memory", _store.path)
+
+
+def on_exit(server: Any) -> None:
+    """gunicorn's ``on_exit`` hook (master, stopping): remove the server store."""
+    global _store
+    if _store is not None:
+        _store.remove()
+        _store = None
