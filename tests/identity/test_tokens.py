@@ -204,3 +204,29 @@ def test_oversized_token_is_refused(key):
         issue(key, ent=ent)
     assert info.value.status_code == 500
     assert "excessively large" in info.value.message
+
+
+# --- signing: PyJWT's bytes, with the header segment made once per key -------------------
+
+
+@pytest.mark.parametrize("algorithm", ["ES256", "ES384", "RS256", "PS256", "EdDSA"])
+def test_signing_makes_pyjwts_bytes_for_every_key(algorithm):
+    from wsgiauth.identity.token_factory import _new_key
+
+    payload = '{"sub":"user:default/jöhn","iat":1,"exp":2}'.encode()
+    for kid_key in (_new_key(algorithm, NOW), _new_key(algorithm, NOW)):  # two kids
+        for typ in (tokens.TYP_USER, tokens.TYP_LIMITED_USER):
+            ours = tokens._sign(kid_key, typ, payload)
+            theirs = jwt.api_jws.PyJWS().encode(
+                payload,
+                kid_key.private_key,
+                algorithm,
+                headers={"typ": typ, "alg": algorithm, "kid": kid_key.kid},
+                sort_headers=False,
+            )
+            assert ours.rsplit(".", 1)[0] == theirs.rsplit(".", 1)[0]
+            decoded = jwt.api_jws.PyJWS().decode_complete(
+                ours, jwt.PyJWK(kid_key.public_jwk), algorithms=[algorithm]
+            )
+            assert decoded["payload"] == payload
+            assert decoded["header"] == {"typ": typ, "alg": algorithm, "kid": kid_key.kid}

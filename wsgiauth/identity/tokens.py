@@ -11,6 +11,7 @@ over exactly ``{"sub":...,"iat":...,"exp":...}``. Backstage services rebuild tha
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jwt.api_jws import PyJWS
+from jwt.utils import base64url_encode
 
 from ..catalog.refs import is_entity_ref
 from ..errors import HttpError
@@ -69,15 +71,39 @@ class SigningKey:
     created_at: float
 
 
+#: Made once: ``json.dumps`` with these options would build an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _compact_json(value: Any) -> bytes:
     """``JSON.stringify`` bytes: no spaces, insertion order, non-ASCII kept as UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _COMPACT.encode(value).encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _header_segment(header_typ: str, algorithm: str, kid: str) -> bytes:
+    """The encoded JOSE header, made once per key and ``typ``.
+
+    The bytes of PyJWT's ``encode(..., headers=..., sort_headers=False)``: ``typ``,
+    ``alg``, ``kid`` in this order (Backstage's), ASCII-escaped compact JSON.
+    """
+    _JWS._validate_headers({"kid": kid}, encoding=True)  # noqa: SLF001 - as encode() does
+    header = {"typ": header_typ, "alg": algorithm, "kid": kid}
+    return base64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
 
 def _sign(key: SigningKey, header_typ: str, payload: bytes) -> str:
-    headers = {"typ": header_typ, "alg": key.algorithm, "kid": key.kid}
-    # sort_headers=False keeps typ, alg, kid in this order (Backstage's order).
-    return _JWS.encode(payload, key.private_key, key.algorithm, headers=headers, sort_headers=False)
+    """A compact JWS, as PyJWT's ``encode`` makes it, less its per-call header work.
+
+    Two of these are signed per token and the signature is most of their cost, so the
+    header segment is cached and PyJWT's algorithm object signs directly.
+    """
+    signing_input = (
+        _header_segment(header_typ, key.algorithm, key.kid) + b"." + (base64url_encode(payload))
+    )
+    algorithm = _JWS.get_algorithm_by_name(key.algorithm)
+    signature = algorithm.sign(signing_input, algorithm.prepare_key(key.private_key))
+    return (signing_input + b"." + base64url_encode(signature)).decode("ascii")
 
 
 def issue_user_token(
