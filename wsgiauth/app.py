@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 
     from .catalog.types import Catalog
     from .identity.types import KeyStore
+    from .identity.types import TokenIssuer
     from .identity.verifier import IdentityVerifier
     from .types import CookieConfigurer
     from .types import ProviderModule
@@ -115,6 +116,7 @@ class AuthApp:
         routes: Mapping[str, Handler] | None = None,
         verifier: IdentityVerifier | None = None,
         cors: CorsPolicy | None = None,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.providers = dict(providers)
@@ -132,6 +134,8 @@ class AuthApp:
         #: Verifies this app's identity tokens in-process, for ``IdentityMiddleware``.
         self.verifier = verifier
         self.cors = cors
+        #: Signs this app's identity tokens; :mod:`wsgiauth.testing` issues test tokens with it.
+        self.token_issuer = token_issuer
 
     def check_host_route(self, route: str, literal_prefix: str) -> None:
         """Refuse a host app's route at or under the base path: one side would never be reached.
@@ -397,6 +401,7 @@ def create_auth_app(
         base_path=base_path,
         routes={**identity.routes.routes(), CLIENT_PATH: client_script},
         verifier=identity.verifier,
+        token_issuer=identity.token_issuer,
         cors=cors_policy_from_config(config),
     )
 
