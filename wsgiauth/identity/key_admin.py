@@ -141,6 +141,12 @@ class KeyAdmin:
         self.store.request_rotation(mark)
         return mark
 
+    def close(self) -> None:
+        """Close the store's database connections (the command is done with them)."""
+        database = getattr(self.store, "database", None)
+        if database is not None:
+            database.close()
+
     def prune(self) -> list[str]:
         """Delete the keys past their listing time; returns their kids."""
         listing = self.listing()

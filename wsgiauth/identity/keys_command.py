@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC
@@ -56,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, action: Callable[[KeyAdmin], int]) -> int:
+    # The one line printed below says what failed; the stores' warnings would repeat it.
+    logging.basicConfig(level=logging.ERROR, format="wsgiauth: %(message)s")
     try:
         admin = KeyAdmin.from_config(load_config(*args.config))
     except ConfigError as exc:
@@ -66,9 +69,11 @@ def _run(args: argparse.Namespace, action: Callable[[KeyAdmin], int]) -> int:
     except ServiceUnavailableError as exc:
         database = getattr(admin.store, "database", None)
         where = f" ({database.description})" if database is not None else ""
-        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        cause = f": {str(exc.__cause__).splitlines()[0]}" if exc.__cause__ is not None else ""
         print(f"wsgiauth: {exc.message}{where}{cause}", file=sys.stderr)
         return 1
+    finally:
+        admin.close()
 
 
 def _list(args: argparse.Namespace) -> int:
