@@ -33,6 +33,7 @@ from .client import client_script
 from .config import Config
 from .cors import CorsPolicy
 from .cors import cors_policy_from_config
+from .diagnostics import diagnostics_routes
 from .errors import ConfigError
 from .errors import HeaderTooLargeError
 from .errors import HttpError
@@ -399,7 +400,20 @@ def create_auth_app(
     return AuthApp(
         built,
         base_path=base_path,
-        routes={**identity.routes.routes(), CLIENT_PATH: client_script},
+        routes={
+            **identity.routes.routes(),
+            CLIENT_PATH: client_script,
+            **diagnostics_routes(
+                config,
+                environment=environment,
+                base_url=base_url,
+                app_url=app_url,
+                providers=built,
+                key_store=identity.key_store,
+                catalog=resolver_context.catalog,
+                http=http,
+            ),
+        },
         verifier=identity.verifier,
         token_issuer=identity.token_issuer,
         cors=cors_policy_from_config(config),

@@ -146,8 +146,15 @@ class HttpClient:
 
         Providers with their own ``timeout`` setting use it.
         """
+        return self.with_timeouts(self.connect_timeout, read_timeout)
+
+    def with_timeouts(self, connect_timeout: float, read_timeout: float) -> HttpClient:
+        """A client with other timeouts that shares this one's pool, reroutes and bulkhead.
+
+        The diagnostics page probes providers with short ones.
+        """
         client = HttpClient(
-            connect_timeout=self.connect_timeout,
+            connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_bytes=self.max_bytes,
             session=self.session,

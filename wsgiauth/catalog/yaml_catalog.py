@@ -185,6 +185,8 @@ class YamlCatalog:
         self._next_check = clock() + check_interval
         #: The message of the last failed reload, or None once a reload succeeds.
         self.last_error: str | None = None
+        #: When the catalog now serving was read (epoch seconds), for the diagnostics page.
+        self.loaded_at = time.time()
 
     @classmethod
     def from_config(
@@ -316,5 +318,6 @@ class YamlCatalog:
         self._signature_loaded = signature
         self._signature_failed = None
         self.last_error = None
+        self.loaded_at = time.time()
         log.info("catalog reloaded: %d users, %d entities", len(index.users), len(index.by_ref))
         return True
