@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+from urllib.parse import urlsplit
 
 import pytest
+import webtest
+import yaml
 
+from tests.conftest import APP_ORIGIN
+from tests.conftest import base_config
+from tests.providers.loopback_idp import LoopbackIdp
+from tests.providers.popup import logout
+from tests.providers.popup import refresh
+from tests.providers.popup import sign_in
+from tests.providers.popup import user_entity
+from wsgiauth import AuthMiddleware
+from wsgiauth import YamlCatalog
+from wsgiauth import create_auth_app
 from wsgiauth.audit import AUDIT_LOGGER
 from wsgiauth.audit import AuditEvent
 from wsgiauth.audit import AuditSettings
@@ -16,6 +30,7 @@ from wsgiauth.audit import audit_settings_from_config
 from wsgiauth.audit import auditing
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
+from wsgiauth.oauth.state import decode_oauth_state
 
 #: For ``auth.audit.hook`` by dotted path.
 SHIPPED: list[dict[str, object]] = []
@@ -138,3 +153,132 @@ def test_bad_settings_name_the_key(audit_config, key, message):
         audit_settings_from_config(Config.from_dict({"auth": {"audit": audit_config}}))
     assert info.value.path == key
     assert message in info.value.reason
+
+
+# --- full flows: every event, and no secret in any of them ------------------------------
+
+SESSION_SECRET = "audit-scan-session-secret-0123456789"  # noqa: S105
+CLIENT_ADDRESS = "198.51.100.7"
+
+
+@pytest.fixture
+def flow_idp():
+    fake = LoopbackIdp(oidc_issuer_path="/oidc", client_secret="audit-scan-client-secret")
+    fake.user = {"id_token": {"sub": "u-jane", "email": "jane@example.com"}}
+    with fake.serving():
+        yield fake
+
+
+def flow_app(tmp_path, idp, shipped):
+    """oidc against the loopback IdP, and guest; sealed cookies; the hook collects events."""
+    catalog = tmp_path / "users.yaml"
+    catalog.write_text(yaml.safe_dump(user_entity("jane", email="jane@example.com")))
+    resolver = {"resolvers": [{"resolver": "emailMatchingUserEntityProfileEmail"}]}
+    providers = {
+        "oidc": {
+            "development": {
+                "metadataUrl": f"{idp.issuer}/.well-known/openid-configuration",
+                "clientId": idp.client_id,
+                "clientSecret": idp.client_secret,
+                "signIn": resolver,
+            }
+        },
+        "guest": {},
+    }
+    config = Config.from_dict(
+        base_config(
+            providers=providers, keyStore={"provider": "memory"}, session={"secret": SESSION_SECRET}
+        )
+    )
+    auth_app = create_auth_app(
+        config, catalog=YamlCatalog([catalog]), audit_hook=lambda fields: shipped.append(fields)
+    )
+    return webtest.TestApp(
+        AuthMiddleware(lambda e, s: [], auth_app), extra_environ={"REMOTE_ADDR": CLIENT_ADDRESS}
+    )
+
+
+def secrets_of_the_flow(idp, app, messages) -> set[str]:
+    """Every token, code, state, nonce, verifier and secret this flow used."""
+    found = {SESSION_SECRET, idp.client_secret}
+    for method, path, form, _ in idp.requests:
+        if method == "GET" and path == idp.authorize_path:
+            found.update(form[key] for key in ("state", "nonce", "code_challenge"))
+            found.add(decode_oauth_state(form["state"])["nonce"])
+        found.update(form[key] for key in ("code", "code_verifier", "refresh_token") if key in form)
+    found.update(idp._access)  # every access and refresh token the IdP issued
+    found.update(idp._refresh)
+    found.update(cookie.value for cookie in app.cookiejar if cookie.value)
+    for message in messages:
+        found.add(message["backstageIdentity"]["token"])
+        found.update(str(value) for value in message["providerInfo"].values())
+    return {value for value in found if len(value) >= 8}
+
+
+def test_full_flows_emit_every_event_and_no_secret(tmp_path, flow_idp, caplog):
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    shipped: list[dict[str, object]] = []
+    app = flow_app(tmp_path, flow_idp, shipped)
+
+    signed_in = sign_in(app, flow_idp, "oidc")
+    assert signed_in.message["type"] == "authorization_response"
+    refreshed = refresh(app, "oidc").json
+    cookies_before_logout = [cookie.value for cookie in app.cookiejar]
+    logout(app, "oidc")
+    app.get("/api/auth/guest/refresh")
+    # Refused: no X-Requested-With (CSRF), an origin that is not allowed, a callback
+    # without this browser's flow cookie (login CSRF), a state that is not ours.
+    app.get("/api/auth/oidc/refresh?env=development", status=401)
+    app.get("/api/auth/oidc/start?env=development&origin=https://evil.example", status=403)
+    start = app.get(f"/api/auth/oidc/start?env=development&origin={APP_ORIGIN}", status=302)
+    callback = urlsplit(flow_idp.consent(start.location))
+    app.cookiejar.clear()
+    app.get(f"{callback.path}?{callback.query}", status=200)
+    app.get("/api/auth/oidc/handler/frame?state=00&code=x", status=403)
+    # A user the catalog does not know.
+    flow_idp.user = {"id_token": {"sub": "u-eve", "email": "eve@example.com"}}
+    failed = sign_in(app, flow_idp, "oidc")
+    assert failed.message["error"]["name"] == "NotFoundError"
+
+    records = [r for r in caplog.records if r.name == AUDIT_LOGGER and hasattr(r, "audit")]
+    events = [r.audit for r in records]  # type: ignore[attr-defined]
+    assert shipped == events
+    used = secrets_of_the_flow(flow_idp, app, [signed_in.message["response"], refreshed]) | {
+        value for value in cookies_before_logout if len(value) >= 8
+    }
+    assert len(used) >= 12  # session and client secrets, codes, tokens, state, nonce, verifier
+    texts = [r.getMessage() for r in records] + [json.dumps(e) for e in events + shipped]
+    leaks = sorted({secret[:12] for secret in used for text in texts if secret in text})
+    assert leaks == []
+    assert [(e["event"], e.get("provider")) for e in events] == [
+        ("key.rotated", "oidc"),
+        ("sign_in.succeeded", "oidc"),
+        ("refresh.succeeded", "oidc"),
+        ("logout", "oidc"),
+        ("sign_in.succeeded", "guest"),
+        ("request.refused", "oidc"),
+        ("request.refused", "oidc"),
+        ("request.refused", "oidc"),
+        ("request.refused", "oidc"),
+        ("sign_in.failed", "oidc"),
+    ]
+    client = AuditSettings().client(CLIENT_ADDRESS)
+    assert all(e["client"] == client for e in events[1:])
+    assert events[1] == {
+        "event": "sign_in.succeeded",
+        "provider": "oidc",
+        "route": "/oidc/handler/frame",
+        "resolver": "emailMatchingUserEntityProfileEmail",
+        "client": client,
+        "env": "development",
+        "user": "user:default/jane",
+    }
+    assert events[0]["kid"]  # the first token's key, published in the sign-in request
+    assert events[2]["user"] == "user:default/jane"
+    assert events[4]["user"] == "user:development/guest"
+    reasons = [e["reason"] for e in events[5:]]
+    assert reasons[0] == "AuthenticationError: Invalid X-Requested-With header"
+    assert reasons[1] == "NotAllowedError: Origin 'https://evil.example' is not allowed"
+    assert reasons[2] == "NotAllowedError: Auth response is missing cookie nonce"
+    assert reasons[3] == "NotAllowedError: OAuth state is invalid, missing env"
+    assert reasons[4].startswith("NotFoundError: ")

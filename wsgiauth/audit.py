@@ -40,6 +40,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from typing import Any
 
+from .errors import HttpError
+
 if TYPE_CHECKING:
     from .config import Config
 
@@ -49,9 +51,12 @@ __all__ = [
     "AuditHook",
     "AuditSettings",
     "audit",
+    "audit_failure",
     "audit_note",
     "audit_settings_from_config",
     "auditing",
+    "refused",
+    "user_ref_of",
 ]
 
 AUDIT_LOGGER = "wsgiauth.audit"
@@ -157,19 +162,53 @@ def audit_note(**fields: Any) -> None:
 def audit(event: AuditEvent, /, **fields: Any) -> None:
     """Log ``event`` with ``fields`` (None values dropped) and hand it to the hook.
 
-    Never pass a token, code, state, verifier or secret.
+    In a request, ``route`` (the path under the auth app, never the query) and
+    ``provider`` (its first segment, unless given) come from the request. Never pass
+    a token, code, state, verifier or secret.
     """
     record: dict[str, Any] = {"event": event.value}
     request = _current.get()
     if request is not None:
+        route = str(request.environ.get("PATH_INFO", ""))
+        record["provider"] = route.strip("/").partition("/")[0] or None
+        record["route"] = route or None
         record.update(request.notes)
         request.notes.clear()
         address = request.environ.get("REMOTE_ADDR")
         if address:
             record["client"] = request.settings.client(str(address))
     record.update((key, value) for key, value in fields.items() if value is not None)
+    record = {key: value for key, value in record.items() if value is not None}
     summary = " ".join(f"{key}={value}" for key, value in record.items() if key != "event")
     level = logging.WARNING if event in _WARNINGS else logging.INFO
     log.log(level, "audit %s %s", event.value, summary, extra={"audit": record})
     if request is not None:
         request.settings.ship(dict(record))
+
+
+def _reason(error: HttpError) -> str:
+    """An error's name and our own message; never its cause, which may quote the IdP."""
+    return f"{error.name}: {error.message}"
+
+
+def refused(error: HttpError) -> HttpError:
+    """Audit ``error`` as a refused request (CSRF, origin, state) and return it, to raise.
+
+    ``raise refused(NotAllowedError("..."))``; :func:`audit_failure` will not repeat it.
+    """
+    audit(AuditEvent.REQUEST_REFUSED, reason=_reason(error))
+    error.audited = True  # type: ignore[attr-defined]
+    return error
+
+
+def audit_failure(event: AuditEvent, error: HttpError, /, **fields: Any) -> None:
+    """Audit a failed sign-in or refresh with ``error`` as its reason, unless already refused."""
+    if not getattr(error, "audited", False):
+        audit(event, reason=_reason(error), **fields)
+
+
+def user_ref_of(body: Mapping[str, Any]) -> str | None:
+    """The user entity ref of a session body (``backstageIdentity.identity``), if any."""
+    identity = body.get("backstageIdentity") or {}
+    ref = (identity.get("identity") or {}).get("userEntityRef")
+    return ref if isinstance(ref, str) else None

@@ -44,6 +44,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ..audit import AuditEvent
+from ..audit import audit
 from ..config import Config
 from ..errors import ConfigError
 from ..errors import ServiceUnavailableError
@@ -308,6 +310,7 @@ class TokenFactory:
                 "Unable to issue an identity token: the key store is unavailable"
             ) from exc
         log.info("Published new signing key %s", key.kid)
+        audit(AuditEvent.KEY_ROTATED, kid=key.kid, alg=self.algorithm)
         self._remember_own_key(key)
         return key
 

@@ -23,6 +23,11 @@ from urllib.parse import urlunsplit
 from oauthlib.oauth2 import WebApplicationClient
 from webob import Response
 
+from ..audit import AuditEvent
+from ..audit import audit
+from ..audit import audit_failure
+from ..audit import refused
+from ..audit import user_ref_of
 from ..errors import AuthenticationError
 from ..errors import HttpError
 from ..errors import InputError
@@ -174,8 +179,10 @@ class OAuthRouteHandlers:
                     response, request, result.session.refresh_token, origin
                 )
             self.cookies.remove_flow(response, state["nonce"], origin)
+            audit(AuditEvent.SIGN_IN_SUCCEEDED, env=state["env"], user=user_ref_of(client_response))
             return response
         except HttpError as error:
+            audit_failure(AuditEvent.SIGN_IN_FAILED, error, env=state.get("env"))
             return self._frame_error(error, state, origin)
 
     def _frame_error(self, error: HttpError, state: dict[str, str], origin: str) -> Response:
@@ -197,10 +204,10 @@ class OAuthRouteHandlers:
         flow = self.cookies.get_flow(request, nonce)
         if flow is None:
             if self.cookies.get_nonce(request) is None:
-                raise NotAllowedError("Auth response is missing cookie nonce")
-            raise NotAllowedError("Invalid nonce")
+                raise refused(NotAllowedError("Auth response is missing cookie nonce"))
+            raise refused(NotAllowedError("Invalid nonce"))
         if not flow.matches(nonce):
-            raise NotAllowedError("Invalid nonce")
+            raise refused(NotAllowedError("Invalid nonce"))
         return flow
 
     # -- refresh --------------------------------------------------------------------------
@@ -238,6 +245,7 @@ class OAuthRouteHandlers:
         except ServiceUnavailableError:
             raise  # the provider is down, not the session: 503 lets clients retry
         except HttpError as error:
+            audit_failure(AuditEvent.REFRESH_FAILED, error, env=request.GET.get("env"))
             raise AuthenticationError("Refresh failed") from error
         response = json_response(client_response)
         if self.authenticator.persist_scopes:
@@ -245,6 +253,11 @@ class OAuthRouteHandlers:
         new_token = result.session.refresh_token
         if new_token and new_token != refresh_token:
             self.cookies.set_refresh_token(response, request, new_token, origin)
+        audit(
+            AuditEvent.REFRESH_SUCCEEDED,
+            env=request.GET.get("env"),
+            user=user_ref_of(client_response),
+        )
         return response
 
     # -- logout ---------------------------------------------------------------------------
@@ -254,7 +267,7 @@ class OAuthRouteHandlers:
         self._check_requested_with(request)
         origin = _request_origin(request)
         if origin is not None and not self.is_origin_allowed(origin):
-            raise NotAllowedError(f"Origin '{origin}' is not allowed")
+            raise refused(NotAllowedError(f"Origin '{origin}' is not allowed"))
         logout_url = None
         refresh_token = self.cookies.get_refresh_token(request)
         if refresh_token:
@@ -273,6 +286,7 @@ class OAuthRouteHandlers:
         self.cookies.remove_refresh_token(response, request, origin)
         if self.authenticator.persist_scopes:
             self.cookies.remove_granted_scopes(response, request, origin)
+        audit(AuditEvent.LOGOUT, env=request.GET.get("env"))
         return response
 
     # -- shared ---------------------------------------------------------------------------
@@ -320,7 +334,7 @@ class OAuthRouteHandlers:
         except ValueError:
             raise invalid("App origin is invalid, failed to parse") from None
         if not self.is_origin_allowed(origin):
-            raise NotAllowedError(f"Origin '{origin}' is not allowed")
+            raise refused(NotAllowedError(f"Origin '{origin}' is not allowed"))
         return origin
 
     def _redirect_allowed(self, url: str) -> bool:
@@ -339,13 +353,13 @@ class OAuthRouteHandlers:
         if not all("!" <= char <= "~" for char in url):
             raise InputError("Redirect URL is invalid, it must be printable ASCII")
         if not self._redirect_allowed(url):
-            raise NotAllowedError(f"Redirect URL '{url}' is not allowed")
+            raise refused(NotAllowedError(f"Redirect URL '{url}' is not allowed"))
 
     @staticmethod
     def _check_requested_with(request: Request) -> None:
         """Lightweight CSRF protection: a cross-site form or image cannot set this header."""
         if request.headers.get("X-Requested-With") != "XMLHttpRequest":
-            raise AuthenticationError("Invalid X-Requested-With header")
+            raise refused(AuthenticationError("Invalid X-Requested-With header"))
 
 
 def _request_origin(request: Request) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 from urllib.parse import quote_plus
 
+from ..audit import refused
 from ..errors import InputError
 from ..errors import NotAllowedError
 
@@ -102,7 +103,7 @@ def decode_oauth_state(encoded: str) -> dict[str, str]:
     except ValueError:
         state = {}
     if not state.get("env"):
-        raise NotAllowedError("OAuth state is invalid, missing env")
+        raise refused(NotAllowedError("OAuth state is invalid, missing env"))
     if not state.get("nonce"):
-        raise NotAllowedError("OAuth state is invalid, missing nonce")
+        raise refused(NotAllowedError("OAuth state is invalid, missing nonce"))
     return state

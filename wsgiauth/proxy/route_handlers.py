@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
 
+from ..audit import AuditEvent
+from ..audit import audit
+from ..audit import audit_failure
+from ..audit import user_ref_of
+from ..errors import HttpError
 from ..errors import UnimplementedError
 from ..responses import json_response
 from ..types import ClientAuthResponse
@@ -85,14 +90,19 @@ class ProxyRouteHandlers:
 
     def refresh(self, request: Request) -> Response:
         """Who the request says it is, signed in through the resolver."""
-        result = self.authenticator.authenticate(request)
-        profile = self.authenticator.default_profile_transform(result)
-        signed_in = self.sign_in_resolver(
-            SignInInfo(profile=profile, result=result.result), self.resolver_context
-        )
-        body = ClientAuthResponse(
-            profile=profile,
-            provider_info=result.provider_info,
-            backstage_identity=self.identity_response(signed_in),
-        )
-        return json_response(body.to_json())
+        try:
+            result = self.authenticator.authenticate(request)
+            profile = self.authenticator.default_profile_transform(result)
+            signed_in = self.sign_in_resolver(
+                SignInInfo(profile=profile, result=result.result), self.resolver_context
+            )
+            body = ClientAuthResponse(
+                profile=profile,
+                provider_info=result.provider_info,
+                backstage_identity=self.identity_response(signed_in),
+            ).to_json()
+        except HttpError as error:
+            audit_failure(AuditEvent.SIGN_IN_FAILED, error)
+            raise
+        audit(AuditEvent.SIGN_IN_SUCCEEDED, user=user_ref_of(body))
+        return json_response(body)

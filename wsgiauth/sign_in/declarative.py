@@ -22,6 +22,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 from typing import Any
 
+from ..audit import audit_note
 from ..errors import InputError
 from ..errors import NotFoundError
 from .factory import FACTORY_MARKER
@@ -138,7 +139,9 @@ def _chain(resolvers: list[tuple[str, SignInResolver]]) -> SignInResolver:
     def resolve(info: SignInInfo, context: AuthResolverContext) -> BackstageSignInResult:
         for name, resolver in resolvers:
             try:
-                return resolver(info, context)
+                result = resolver(info, context)
+                audit_note(resolver=name)
+                return result
             except NotFoundError as exc:
                 log.info("sign-in resolver %s found no user: %s", name, exc.message)
         # NotFoundError rather than Backstage's plain Error: every cause was "not found",
