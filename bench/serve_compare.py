@@ -20,6 +20,10 @@ request), oidc ``/start`` (the real ``oidc`` provider on the canned IdP of
 Needs ``wrk`` and granian (``pip install granian``; without it only gunicorn is
 measured). Everything binds 127.0.0.1; servers are stopped at the end, also on error.
 
+``--threads`` takes a list (``--threads 1,4``): each server kind then runs once per
+thread count, its four servers each, all interleaved in one run, so the effect of the
+thread count is measured against the same noise.
+
 Run: ``.venv/bin/python bench/serve_compare.py [--duration 10] [--rounds 5]
 [--servers granian,gunicorn] [--threads 4]``
 """
@@ -91,12 +95,14 @@ def loads() -> list[Load]:
 ROLES = {"bare": "bare", "control": "bare", "passing": "wrapped", "wrapped": "wrapped"}
 
 
+#: A server kind and its thread count: one table of the printout.
+Setup = tuple[str, int]
 
 
 class Server:
     """One server (granian or gunicorn) with one worker, serving ``apps:<factory>()``."""
 
-    def __init__(self, kind: str, factory: str, args: argparse.Namespace) -> None:
+    def __init__(self, kind: str, threads: int, factory: str, args: argparse.Namespace) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -104,7 +110,7 @@ class Server:
             command = [
                 sys.executable, "-m", "granian",
                 "--interface", "wsgi", "--workers", "1",
-                "--blocking-threads", str(args.threads),
+                "--blocking-threads", str(threads),
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--log-level", "warning", "--no-access-log",
                 "--factory", f"apps:{factory}",
@@ -112,7 +118,7 @@ class Server:
         else:
             command = [
                 sys.executable, "-m", "gunicorn",
-                "-w", "1", "-k", "gthread", "--threads", str(args.threads),
+                "-w", "1", "-k", "gthread", "--threads", str(threads),
                 "-b", f"127.0.0.1:{self.port}",
                 "--log-level", "warning", "--timeout", "60",
             ]  # fmt: skip
@@ -173,13 +179,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def started(kinds: list[str], args: argparse.Namespace) -> Iterator[dict[tuple[str, str], Server]]:
-    """``(server kind, role)`` → a running server; all stopped on the way out."""
-    running: dict[tuple[str, str], Server] = {}
+def started(
+    setups: list[Setup], args: argparse.Namespace
+) -> Iterator[dict[tuple[Setup, str], Server]]:
+    """``(setup, role)`` → a running server; all stopped on the way out."""
+    running: dict[tuple[Setup, str], Server] = {}
     try:
-        for kind in kinds:
+        for setup in setups:
             for role, factory in ROLES.items():
-                running[kind, role] = Server(kind, factory, args)
+                running[setup, role] = Server(*setup, factory, args)
         for server in running.values():
             server.wait_ready()
         yield running
@@ -200,27 +208,27 @@ class Row:
 
 
 def bench(
-    kinds: list[str], args: argparse.Namespace
-) -> tuple[dict[tuple[str, str], Row], dict[tuple[str, str], float]]:
+    setups: list[Setup], args: argparse.Namespace
+) -> tuple[dict[tuple[Setup, str], Row], dict[tuple[Setup, str], float]]:
     """Every load on every server, slices interleaved; then each worker's RSS."""
-    rows: dict[tuple[str, str], Row] = {}
-    with started(kinds, args) as running:
-        plan = [(kind, load) for kind in kinds for load in loads()]
-        for kind in kinds:
-            check_guest_token(running[kind, "wrapped"].url)
-        for kind, load in plan:
-            url = running[kind, load.role].url + load.path
+    rows: dict[tuple[Setup, str], Row] = {}
+    with started(setups, args) as running:
+        plan = [(setup, load) for setup in setups for load in loads()]
+        for setup in setups:
+            check_guest_token(running[setup, "wrapped"].url)
+        for setup, load in plan:
+            url = running[setup, load.role].url + load.path
             got = get_status(url, load.headers)
             if got != load.status:
                 raise RuntimeError(
-                    f"{kind}: GET {load.path} answered {got}, expected {load.status}"
+                    f"{setup}: GET {load.path} answered {got}, expected {load.status}"
                 )
-            rows[kind, load.name] = Row()
+            rows[setup, load.name] = Row()
         for round_ in range(args.rounds):
             # Alternate the order of the servers from round to round.
-            for kind, load in plan if round_ % 2 == 0 else plan[::-1]:
-                url = running[kind, load.role].url + load.path
-                rows[kind, load.name].slices.append(
+            for setup, load in plan if round_ % 2 == 0 else plan[::-1]:
+                url = running[setup, load.role].url + load.path
+                rows[setup, load.name].slices.append(
                     run_wrk(
                         url,
                         load.headers,
@@ -235,16 +243,18 @@ def bench(
 
 
 def report(
-    kinds: list[str],
-    rows: dict[tuple[str, str], Row],
-    rss: dict[tuple[str, str], float],
+    setups: list[Setup],
+    rows: dict[tuple[Setup, str], Row],
+    rss: dict[tuple[Setup, str], float],
     args: argparse.Namespace,
 ) -> None:
-    """Print one table per server."""
+    """Print one table per server kind and thread count."""
+    kinds = list(dict.fromkeys(kind for kind, _ in setups))
     versions = ", ".join(f"{kind} {importlib.metadata.version(kind)}" for kind in kinds)
+    threads = ",".join(str(t) for t in args.thread_counts)
     print(
         f"1 worker per server on 127.0.0.1 ({versions}; granian --interface wsgi "
-        f"--blocking-threads {args.threads}, gunicorn -k gthread --threads {args.threads}); "
+        f"--blocking-threads {threads}, gunicorn -k gthread --threads {threads}); "
         f"wrk -t{args.wrk_threads} -c{args.connections} --latency; per load the best of "
         f"{args.rounds} interleaved {args.slice}-s slices"
     )
@@ -254,30 +264,33 @@ def report(
         print(f"servers pinned to CPU {args.server_cpus}, wrk to CPUs {args.client_cpus}")
     names = [load.name for load in loads()]
     roles = {load.name: load.role for load in loads()}
-    for kind in kinds:
+    for setup in setups:
+        kind, count = setup
         print()
         label = "granian (wsgi)" if kind == "granian" else "gunicorn gthread"
+        if len(args.thread_counts) > 1:
+            label += f", {count} thr"
         print(
             f"{label:<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
             f"{'slices req/s':>20}{'RSS MB':>9}"
         )
-        base = rows[kind, names[0]].best().rps
+        base = rows[setup, names[0]].best().rps
         for name in names:
-            row = rows[kind, name]
+            row = rows[setup, name]
             best = row.best()
             low, high = min(s.rps for s in row.slices), max(s.rps for s in row.slices)
             spread = f"{fmt_int(low)}..{fmt_int(high)}"
             print(
                 f"{name:<20}{fmt_int(best.rps):>9}{best.p50_ms:>9.2f}{best.p99_ms:>9.2f}"
-                f"{best.rps / base:>9.3f}{spread:>20}{rss[kind, roles[name]]:>9.1f}"
+                f"{best.rps / base:>9.3f}{spread:>20}{rss[setup, roles[name]]:>9.1f}"
             )
         for name in names:
-            errors = {s.errors for s in rows[kind, name].slices if s.errors}
+            errors = {s.errors for s in rows[setup, name].slices if s.errors}
             if errors:
                 print(f"  {name}: {'; '.join(sorted(errors))}")
     print()
     print(
-        "vs bare = best req/s / best req/s of the first bare server of the same server kind; "
+        "vs bare = best req/s / best req/s of the first bare server of the same table; "
         "the control row is bare against bare (the noise of the host). RSS: the worker serving "
         "the row (guest refresh, oidc /start and JWKS share one), read after the load."
     )
@@ -289,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per row")
     parser.add_argument("--rounds", type=int, default=5, help="slices per row, interleaved")
     parser.add_argument("--servers", default=",".join(SERVERS), help="granian,gunicorn")
-    parser.add_argument("--threads", type=int, default=4, help="granian blocking / gthread threads")
+    parser.add_argument(
+        "--threads", default="4", help="granian blocking / gthread threads; a list: 1,4"
+    )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     args = parser.parse_args(argv)
@@ -305,10 +320,17 @@ def main(argv: list[str] | None = None) -> int:
         kinds.remove("granian")
     if not kinds:
         return 2
+    try:
+        args.thread_counts = [int(t) for t in args.threads.split(",") if t]
+    except ValueError:
+        parser.error(f"--threads: whole numbers separated by commas, not {args.threads!r}")
+    if not args.thread_counts or min(args.thread_counts) < 1:
+        parser.error("--threads: at least one count, each at least 1")
+    setups = [(kind, count) for kind in kinds for count in args.thread_counts]
     args.server_cpus, args.client_cpus = cpu_split()
     args.slice = max(1, round(args.duration / args.rounds))
-    rows, rss = bench(kinds, args)
-    report(kinds, rows, rss, args)
+    rows, rss = bench(setups, args)
+    report(setups, rows, rss, args)
     return 0
 
 
