@@ -6,6 +6,7 @@ import json
 
 import pytest
 from webob import Request
+from webob import Response
 
 from wsgiauth.errors import HttpError
 from wsgiauth.errors import InputError
@@ -89,3 +90,26 @@ def test_request_url_never_decodes_and_never_fails(path_info, query, url):
 )
 def test_wsgi_bytes(text, raw):
     assert wsgi_bytes(text) == raw
+
+
+def test_a_fixed_response_has_webobs_headers_and_body():
+    from wsgiauth.responses import FixedResponse
+
+    headers = [("Content-Type", "application/json; charset=utf-8"), ("ETag", '"e"')]
+    fixed = FixedResponse.of(b'{"keys":[]}', headers, conditional=True)
+    webob = Response(body=b'{"keys":[]}', headerlist=list(headers), conditional_response=True)
+    assert fixed.headers == tuple(webob.headerlist)  # Content-Length last, as WebOb puts it
+    response = fixed.response()
+    assert response.headerlist == webob.headerlist
+    assert response.body == webob.body
+    assert response.conditional_response
+
+
+def test_a_fixed_route_is_a_handler_answering_its_current_response():
+    from wsgiauth.responses import FixedResponse
+    from wsgiauth.responses import FixedRoute
+
+    answers = iter([FixedResponse.of(b"one", []), FixedResponse.of(b"two", [])])
+    route = FixedRoute(lambda: next(answers))
+    assert route(Request.blank("/")).body == b"one"
+    assert route(Request.blank("/")).body == b"two"

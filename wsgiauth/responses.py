@@ -87,10 +87,14 @@ class FixedRoute:
         return self.answer().response()
 
 
+#: ``json.dumps(..., separators=(",", ":"))``, without building an encoder per call.
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def json_response(body: Any, *, status: int = 200) -> Response:
     """A non-cacheable JSON response."""
     return Response(
-        body=json.dumps(body, separators=(",", ":")).encode("utf-8"),
+        body=_COMPACT.encode(body).encode("utf-8"),
         status=status,
         headerlist=[
             ("Content-Type", "application/json; charset=utf-8"),
