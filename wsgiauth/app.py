@@ -24,6 +24,10 @@ from urllib.parse import unquote_to_bytes
 from webob import Request
 from webob import Response
 
+from .audit import AuditHook
+from .audit import AuditSettings
+from .audit import audit_settings_from_config
+from .audit import auditing
 from .bulkhead import Bulkhead
 from .bulkhead import default_limit
 from .catalog.context import CatalogAuthResolverContext
@@ -118,6 +122,7 @@ class AuthApp:
         verifier: IdentityVerifier | None = None,
         cors: CorsPolicy | None = None,
         token_issuer: TokenIssuer | None = None,
+        audit: AuditSettings | None = None,
     ) -> None:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.providers = dict(providers)
@@ -137,6 +142,8 @@ class AuthApp:
         self.cors = cors
         #: Signs this app's identity tokens; :mod:`wsgiauth.testing` issues test tokens with it.
         self.token_issuer = token_issuer
+        #: Where this app's audit events go (:mod:`wsgiauth.audit`).
+        self.audit = audit or AuditSettings()
 
     def check_host_route(self, route: str, literal_prefix: str) -> None:
         """Refuse a host app's route at or under the base path: one side would never be reached.
@@ -171,6 +178,21 @@ class AuthApp:
             for action, handler in handlers.extra_routes().items():
                 self._routes.setdefault((provider_id, action), (("GET",), handler))
 
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        fixed = self._fixed.get(environ.get("PATH_INFO", ""))
+        if fixed is not None and self._is_plain_get(environ):
+            # JWKS and discovery: the bytes the general path would send, without a
+            # WebOb request or response. A list, which servers send in one write.
+            try:
+                answer = fixed.answer()
+            except Exception:  # noqa: BLE001 - the general path answers again and renders it
+                answer = None
+            if answer is not None:
+                start_response("200 OK", [*answer.headers, *SECURITY_HEADERS])
+                return [answer.body] if environ["REQUEST_METHOD"] == "GET" else []
+        with auditing(self.audit, environ):
+            return self._respond(environ, start_response)
+
     def _is_plain_get(self, environ: WSGIEnvironment) -> bool:
         """A GET or HEAD that the general path would answer with a fixed route's bytes.
 
@@ -190,18 +212,7 @@ class AuthApp:
             and self._headers_length(environ) <= MAX_HEADERS_LENGTH
         )
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        fixed = self._fixed.get(environ.get("PATH_INFO", ""))
-        if fixed is not None and self._is_plain_get(environ):
-            # JWKS and discovery: the bytes the general path would send, without a
-            # WebOb request or response. A list, which servers send in one write.
-            try:
-                answer = fixed.answer()
-            except Exception:  # noqa: BLE001 - the general path answers again and renders it
-                answer = None
-            if answer is not None:
-                start_response("200 OK", [*answer.headers, *SECURITY_HEADERS])
-                return [answer.body] if environ["REQUEST_METHOD"] == "GET" else []
+    def _respond(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         try:
             if self.cors is not None and request.method == "OPTIONS":
@@ -333,6 +344,7 @@ def create_auth_app(
     cookie_configurer: CookieConfigurer | None = None,
     catalog: Catalog | None = None,
     key_store: KeyStore | None = None,
+    audit_hook: AuditHook | None = None,
 ) -> AuthApp:
     """Build the auth app from an app-config; every config problem raises here, at startup.
 
@@ -341,6 +353,8 @@ def create_auth_app(
     :param catalog: the users sign-in resolvers look up; default the YAML files of
         ``catalog.locations``.
     :param key_store: where public signing keys go; default ``auth.keyStore``.
+    :param audit_hook: gets every audit event's fields (:mod:`wsgiauth.audit`); beats
+        ``auth.audit.hook``.
     """
     app_url = config.get_string("app.baseUrl")
     backend_url = config.get_string("backend.baseUrl")
@@ -417,6 +431,7 @@ def create_auth_app(
         verifier=identity.verifier,
         token_issuer=identity.token_issuer,
         cors=cors_policy_from_config(config),
+        audit=audit_settings_from_config(config, audit_hook),
     )
 
 
