@@ -282,3 +282,17 @@ def test_full_flows_emit_every_event_and_no_secret(tmp_path, flow_idp, caplog):
     assert reasons[2] == "NotAllowedError: Auth response is missing cookie nonce"
     assert reasons[3] == "NotAllowedError: OAuth state is invalid, missing env"
     assert reasons[4].startswith("NotFoundError: ")
+
+
+def test_a_proxy_sign_in_that_fails_is_an_event(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    config = Config.from_dict(
+        base_config(
+            providers={"guest": {}}, environment="production", keyStore={"provider": "memory"}
+        )
+    )
+    app = webtest.TestApp(AuthMiddleware(lambda e, s: [], create_auth_app(config)))
+    app.get("/api/auth/guest/refresh", status=501)  # Backstage's answer outside development
+    [event] = [r.audit for r in caplog.records if r.name == AUDIT_LOGGER]  # type: ignore[attr-defined]
+    assert (event["event"], event["provider"]) == ("sign_in.failed", "guest")
+    assert event["reason"].startswith("NotImplementedError: The guest provider is NOT recommended")

@@ -259,3 +259,16 @@ def test_check_reports_the_port_warning_apart_from_errors(fake_app):
     assert [(w.source, w.line, w.path) for w in report.warnings] == [(BASE, 5, "backend.baseUrl")]
     assert check([BASE], environ=ENV, port=7007).warnings == []
     assert check([BASE], environ=ENV).warnings == []
+
+
+def test_a_missing_key_next_to_a_close_one_names_the_misspelling(tmp_path):
+    """oidc does not check its keys: a misspelt clientSecrett shows as clientSecret missing."""
+    text = THREE_STAGES.replace("clientId: wsgiauth-demo", "clientId: a\n        clientSecrett: b")
+    errors = check_config(write(tmp_path, "a.yaml", text), environ={})
+    assert [(e.path, e.line, e.reason) for e in errors[2:]] == [
+        (
+            "auth.providers.oidc.development.clientSecret",
+            12,
+            "missing; is 'clientSecrett' a misspelling of it?",
+        )
+    ]

@@ -254,7 +254,23 @@ def check(
 
 
 def _with_file(config: Config, error: ConfigError) -> ConfigError:
-    """An error raised without its file (a registry, say) gets the file and line of its key."""
+    """An error raised without its file (a registry, say) gets the file and line of its key.
+
+    A missing key whose object holds a close name (``clientSecrett`` for a provider
+    that does not check its keys) says so, and points at that key's line.
+    """
+    if error.reason == "missing" and error.path:
+        parent, _, name = error.path.rpartition(".")
+        try:
+            siblings = config.get(parent) if parent else None
+        except ConfigError:
+            siblings = None
+        if isinstance(siblings, Mapping):
+            typo = closest(name, [key for key in siblings if isinstance(key, str) and key != name])
+            if typo:
+                there = config.error(f"{parent}.{typo}", "")
+                message = f"missing; is {typo!r} a misspelling of it?"
+                return ConfigError(message, path=error.path, source=there.source, line=there.line)
     if error.path and not error.source:
         return config.error(error.path, error.reason, suggestion=error.suggestion)
     return error
