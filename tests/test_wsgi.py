@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from wsgiref.validate import validator
 
+import jwt
 import pytest
 import webtest
 import yaml
 
 import wsgiauth.wsgi
 from wsgiauth.errors import ConfigError
+from wsgiauth.errors import ServiceUnavailableError
+from wsgiauth.identity.token_factory import TokenFactory
 from wsgiauth.server_store import ServerStore
 from wsgiauth.wsgi import application_from_environ
 from wsgiauth.wsgi import make_application
@@ -68,6 +71,14 @@ def write_config(tmp_path, name="app-config.yaml", **overrides):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(config))
     return str(path)
+
+
+@pytest.fixture(autouse=True)
+def sleeps(monkeypatch):
+    """The waits of the server entry point, recorded instead of slept."""
+    waited: list[float] = []
+    monkeypatch.setattr(wsgiauth.wsgi, "sleep", waited.append)
+    return waited
 
 
 @pytest.fixture
@@ -348,3 +359,40 @@ def test_a_server_store_others_may_write_is_refused(tmp_path, monkeypatch, no_se
 
     with pytest.raises(ConfigError, match=r"^WSGIAUTH_SERVER_STORE: .* must be a directory"):
         application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)})
+
+
+def test_a_worker_publishes_its_key_and_waits_before_it_serves(tmp_path, monkeypatch, sleeps):
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
+    with ServerStore.create() as store:
+        store.export()
+        first = client(application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)}))
+        (published,) = keys_of(first)  # before any sign-in
+        assert len(sleeps) == 1
+        assert sleeps[0] >= 2 * 1.0  # two list-cache periods: every worker's list has it
+
+        second = client(application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)}))
+
+        assert len(keys_of(second)) == 2
+        assert jwt.get_unverified_header(guest_token(first))["kid"] == published
+
+
+def test_one_process_publishes_no_key_ahead_and_never_waits(tmp_path, one_process, sleeps):
+    testapp = client(application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)}))
+
+    assert keys_of(testapp) == set()
+    assert sleeps == []
+
+
+def test_a_key_store_down_at_startup_only_delays_the_key(tmp_path, monkeypatch, sleeps):
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
+
+    def down(self):
+        raise ServiceUnavailableError("The database is unavailable")
+
+    monkeypatch.setattr(TokenFactory, "publish_first_key", down)
+    path = dev_config(tmp_path, connection={"filename": str(tmp_path / "auth.sqlite3")})
+
+    testapp = client(application_from_environ({"WSGIAUTH_CONFIG": path}))
+
+    assert sleeps == []
+    assert guest_token(testapp)  # the key is made at the first sign-in instead

@@ -28,10 +28,12 @@ side effects. Programs build the same thing with :func:`make_application`.
 
 from __future__ import annotations
 
+import logging
 import os
 import pkgutil
 from collections.abc import Iterable
 from collections.abc import Mapping
+from time import sleep
 from typing import TYPE_CHECKING
 from typing import Any
 
@@ -41,8 +43,10 @@ from .app import AuthApp
 from .app import create_auth_app
 from .errors import ConfigError
 from .errors import NotFoundError
+from .errors import ServiceUnavailableError
 from .identity.database_config import memory_setting
 from .identity.middleware import IdentityMiddleware
+from .identity.token_factory import TokenFactory
 from .loader import load_config
 from .middleware import AuthMiddleware
 from .responses import error_response
@@ -69,6 +73,8 @@ __all__ = [
     "refuse_unshared_memory",
     "served_stack",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The app-config files, separated by ``os.pathsep`` (``:`` on POSIX).
 CONFIG_ENV = "WSGIAUTH_CONFIG"
@@ -146,11 +152,13 @@ def make_application(
     """
     if not config_paths:
         raise ConfigError("no config file given")
-    return _application(load_config(*config_paths), app)
+    config = load_config(*config_paths)
+    return _served(config, create_auth_app(config), app)
 
 
-def _application(config: Config, app: WSGIApplication | str | None) -> WSGIApplication:
-    auth_app = create_auth_app(config)
+def _served(
+    config: Config, auth_app: AuthApp, app: WSGIApplication | str | None
+) -> WSGIApplication:
     if app is None:
         return served_stack(auth_app, None)
     try:
@@ -165,7 +173,10 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
 
     The server entry point: unlike :func:`make_application`, it refuses a config
     that keeps state in memory which the workers cannot share
-    (:func:`refuse_unshared_memory`).
+    (:func:`refuse_unshared_memory`), and, unless ``WSGIAUTH_SINGLE_PROCESS=1``,
+    publishes this worker's signing key before it serves, then waits
+    (``rotation_delay_seconds``, a few seconds) until every worker's key list can
+    show it: no worker's first tokens fail at another worker's JWKS.
 
     :param environ: the process environment by default.
     :raises ConfigError: ``WSGIAUTH_CONFIG`` unset or empty, unshared memory, or
@@ -180,7 +191,29 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
         )
     config = load_config(*paths)
     refuse_unshared_memory(config)
-    return _application(config, environ.get(APP_ENV) or None)
+    auth_app = create_auth_app(config)
+    stack = _served(config, auth_app, environ.get(APP_ENV) or None)
+    if not single_process():
+        _publish_signing_key(auth_app)
+    return stack
+
+
+def _publish_signing_key(auth_app: AuthApp) -> None:
+    """Publish this worker's signing key, and wait until every worker's key list can show it.
+
+    Otherwise the first tokens a worker signs would fail, for a second, at the JWKS of
+    the workers whose key lists were cached before its key existed. A key store that
+    is down only delays the key to the first sign-in, as without this.
+    """
+    issuer = getattr(auth_app, "token_issuer", None)  # None in apps built without one
+    if not isinstance(issuer, TokenFactory):
+        return
+    try:
+        delay = issuer.publish_first_key()
+    except ServiceUnavailableError as exc:
+        log.warning("Could not publish a signing key at startup: %s", exc)
+        return
+    sleep(delay)
 
 
 #: What to use instead of memory, by the key that asks for it.

@@ -125,6 +125,22 @@ def test_key_is_made_lazily_and_published_before_first_use(clock):
     assert published == [kid_of(token)]
 
 
+def test_publish_first_key_publishes_before_any_token_and_names_the_wait(factory, recording_store):
+    assert factory.publish_first_key() == factory.rotation_delay_seconds > 0
+    (stored,) = recording_store.list_keys()
+    assert [key["kid"] for key in factory.list_public_keys()] == [stored.key["kid"]]
+
+    assert factory.publish_first_key() == 0.0  # a key already: nothing made, no wait
+    assert kid_of(factory.issue_token(params())) == stored.key["kid"]
+    assert recording_store.calls["add_key"] == 1
+
+
+def test_publish_first_key_with_the_store_down_raises(factory, recording_store):
+    recording_store.down = True
+    with pytest.raises(ServiceUnavailableError):
+        factory.publish_first_key()
+
+
 def test_key_rotates_after_one_duration_and_stays_listed_for_three(factory, clock, recording_store):
     first = kid_of(factory.issue_token(params()))
     clock.advance(DURATION)

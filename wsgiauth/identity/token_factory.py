@@ -215,6 +215,22 @@ class TokenFactory:
             self._user_info_store.save_user_info(user_info["sub"], user_info)
         return token
 
+    def publish_first_key(self) -> float:
+        """Make and publish this process's signing key now, before any token needs it.
+
+        A server calls it while a worker boots: waiting the seconds it returns
+        (``rotation_delay_seconds``) before serving, the worker never signs a token with
+        a key that another worker's cached key list (or a verifier that fetched the
+        JWKS a moment before) cannot show yet. 0 when this process has a key already.
+
+        :raises ServiceUnavailableError: the key store is unavailable.
+        """
+        with self._key_lock:
+            if self._current is not None:
+                return 0.0
+            self._switch_to(self._make_key(self._clock()))
+        return self.rotation_delay_seconds
+
     def _signing_key(self, now: float) -> SigningKey:
         if self._marks is not None:
             self._read_rotation_mark(now)
