@@ -13,13 +13,19 @@ token was issued, so its key list is not empty.
 Every figure comes with the bare trivial app measured the same way in the
 same run, and the ratio between them.
 
-Run: ``.venv/bin/python bench/routes.py [--rounds 5] [--seconds 0.4] [--profile start]``
+``--environ server`` puts what granian puts in every environ (this process's whole
+``os.environ`` and a few CGI keys) into each template too: the work that scales
+with the size of the environ then shows in process.
+
+Run: ``.venv/bin/python bench/routes.py [--rounds 5] [--seconds 0.4] [--profile start]
+[--environ server]``
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import statistics
 import sys
@@ -65,9 +71,27 @@ class Case:
         call(self.app, dict(self.template))
 
 
+#: Set by ``--environ server``: keys every environ of a granian worker starts with.
+SERVER_ENVIRON: dict[str, Any] = {}
+
+
+def server_environ() -> dict[str, Any]:
+    """What granian puts in every environ before the request's keys (granian/wsgi.py)."""
+    return {
+        **os.environ,
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "SCRIPT_NAME": "",
+        "SERVER_SOFTWARE": "Granian",
+        "wsgi.input_terminated": True,
+        "wsgi.multiprocess": False,
+        "wsgi.multithread": True,
+        "wsgi.run_once": False,
+    }
+
+
 def template(path: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """The environ of ``GET path`` as WebOb builds it."""
-    return dict(Request.blank(path, headers=headers or {}).environ)
+    """The environ of ``GET path`` as WebOb builds it (after the server's keys, if set)."""
+    return {**SERVER_ENVIRON, **Request.blank(path, headers=headers or {}).environ}
 
 
 def build_cases() -> tuple[Case, list[Case], list[str]]:
@@ -172,7 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="NAME", help="also cProfile the cases whose name contains NAME"
     )
     parser.add_argument("--top", type=int, default=18, help="profile entries to print")
+    parser.add_argument(
+        "--environ",
+        choices=["blank", "server"],
+        default="blank",
+        help="blank: WebOb's environ; server: with granian's keys and os.environ too",
+    )
     args = parser.parse_args(argv)
+    if args.environ == "server":
+        SERVER_ENVIRON.update(server_environ())
 
     bare, cases, notes = build_cases()
     for case in cases:
@@ -180,7 +212,10 @@ def main(argv: list[str] | None = None) -> int:
             case.adapter.calls.clear()  # discovery at startup and in the check call is fine
     times = measure(bare, cases, args.rounds, args.seconds)
     bare_rps = [1e9 / ns for ns in times[bare.name]]
-    print(f"python {sys.version.split()[0]}, single thread, median of {args.rounds} rounds")
+    print(
+        f"python {sys.version.split()[0]}, single thread, median of {args.rounds} rounds, "
+        f"{args.environ} environ ({len(bare.template)} keys)"
+    )
     print(f"bare app: {fmt_int(statistics.median(bare_rps))} req/s")
     for case in cases:
         rps = [1e9 / ns for ns in times[case.name]]
