@@ -128,6 +128,8 @@ class Server:
             command.append(f"apps:{factory}()")
         path = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+        if args.switch_interval is not None:
+            env["BENCH_SWITCH_INTERVAL_MS"] = str(args.switch_interval)  # read by apps.py
         self.process = subprocess.Popen(
             command, cwd=BENCH_DIR.parent, env=env, preexec_fn=_pinned(args.server_cpus)
         )
@@ -257,6 +259,11 @@ def report(
         f"--blocking-threads {threads}, gunicorn -k gthread --threads {threads}); "
         f"wrk -t{args.wrk_threads} -c{args.connections} --latency; per load the best of "
         f"{args.rounds} interleaved {args.slice}-s slices"
+        + (
+            f"; GIL switch interval {args.switch_interval} ms"
+            if args.switch_interval is not None
+            else ""
+        )
     )
     if args.server_cpus is None:
         print("servers and wrk share the only CPU: figures are lower than per-core")
@@ -304,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(SERVERS), help="granian,gunicorn")
     parser.add_argument(
         "--threads", default="4", help="granian blocking / gthread threads; a list: 1,4"
+    )
+    parser.add_argument(
+        "--switch-interval",
+        type=float,
+        metavar="MS",
+        help="the workers' GIL switch interval (sys.setswitchinterval), default Python's 5 ms",
     )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
