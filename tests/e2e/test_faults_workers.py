@@ -399,8 +399,12 @@ def test_a_slow_provider_starves_neither_jwks_nor_other_providers(serve, mode, t
         f"slow frame={dict(frame)} idp calls={idp.calls if idp else 'n/a'}"
     )
     print(report)
-    assert set(jwks) == {200} and set(guest) == {200}, f"{report}\n{log_tail}"
     assert jwks[200] >= 20 and guest[200] >= 20, report  # the probes really ran
+    # With the cap lifted, 20 of 55 timed out (slow) and 22 of 39 (down) in one run;
+    # with it, none did in our runs. One in 50 is left for a stall of this loaded machine.
+    sent = sum(jwks.values()) + sum(guest.values())
+    failed = sent - jwks[200] - guest[200]
+    assert failed <= max(1, sent // 50), f"{report}\n{log_tail}"
     # The slow provider was really loaded past its slots: some calls were refused fast.
     assert refresh[503] > 0, report
     if idp is not None:
