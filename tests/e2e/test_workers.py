@@ -69,7 +69,7 @@ CONCURRENCY = 4
 GUEST_REF = "user:development/guest"
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 CLOSE = {"Connection": "close"}
-_PID = re.compile(r'pid=<(?P<pid>\d+)> "GET (?P<path>\S+) ')
+_PID = re.compile(r'pid=<(?P<pid>\d+)> "GET (?P<path>\S+) .* "(?P<agent>[^"]*)"$')
 
 
 def backstage_dev_config(base_url: str, idp: OidcProvider, *, secret: bool) -> dict:
@@ -141,9 +141,12 @@ def guest_sign_in(auth_url: str) -> str:
 
 
 def oidc_sign_in(base_url: str, idp: OidcProvider, login: str) -> str:
-    """Backstage's popup flow: start, the IdP's login form, the callback's posted message."""
+    """Backstage's popup flow: start, the IdP's login form, the callback's posted message.
+
+    The user agent names the flow, so the access log tells which workers served it.
+    """
     with requests.Session() as browser:
-        browser.headers.update(CLOSE)  # each step may reach another worker
+        browser.headers.update({"User-Agent": f"flow-{login}", **CLOSE})  # a new connection each
         start = browser.get(
             f"{base_url}/api/auth/oidc/start",
             params={"env": "development", "origin": base_url, "scope": "openid email"},
@@ -261,13 +264,30 @@ SIGN_IN_PATHS = {"/api/auth/guest/refresh", "/api/auth/oidc/handler/frame"}
 JWKS_PATHS = {"/api/auth/.well-known/jwks.json"}
 
 
-def pids_serving(server: Gunicorn, paths: set[str]) -> set[int]:
-    """The workers that answered requests for ``paths``, from the access log."""
-    return {
-        int(match["pid"])
+def served(server: Gunicorn) -> list[tuple[int, str, str]]:
+    """(pid, path, user agent) of every GET in the access log."""
+    return [
+        (int(match["pid"]), match["path"].split("?")[0], match["agent"])
         for line in server.log_path.read_text(errors="replace").splitlines()
-        if (match := _PID.search(line)) and match["path"].split("?")[0] in paths
-    }
+        if (match := _PID.search(line))
+    ]
+
+
+def pids_serving(server: Gunicorn, paths: set[str]) -> set[int]:
+    """The workers that answered requests for ``paths``."""
+    return {pid for pid, path, _ in served(server) if path in paths}
+
+
+def flows_that_hopped(server: Gunicorn) -> int:
+    """OIDC flows whose callback a worker served that did not serve their start."""
+    started: dict[str, int] = {}
+    finished: dict[str, int] = {}
+    for pid, path, agent in served(server):
+        if path == "/api/auth/oidc/start":
+            started[agent] = pid
+        elif path == CALLBACK_PATH:
+            finished[agent] = pid
+    return sum(1 for agent, pid in finished.items() if started.get(agent, pid) != pid)
 
 
 # --- tests ------------------------------------------------------------------------------
@@ -288,7 +308,8 @@ def test_backstage_dev_config_under_gunicorn_signs_in_every_time(
         pids = pids_serving(server, SIGN_IN_PATHS)
         jwks_pids = pids_serving(server, JWKS_PATHS)
         line = report(f"gunicorn {WORKERS} workers, {variant}", tally, seconds, len(pids))
-        print(f"{len(jwks_pids)} workers served the JWKS")
+        hopped = flows_that_hopped(server)
+        print(f"{len(jwks_pids)} workers served the JWKS; {hopped} OIDC flows hopped workers")
         assert stores[0].is_dir()
 
     assert not tally.failures, f"{line}\n{tally.examples}\n{server.log_tail()}"
@@ -298,6 +319,7 @@ def test_backstage_dev_config_under_gunicorn_signs_in_every_time(
     assert 2 <= len(tally.kids) <= WORKERS, tally.kids
     assert 2 <= len(pids) <= WORKERS, pids
     assert 2 <= len(jwks_pids) <= WORKERS, jwks_pids  # new connections reach several
+    assert hopped >= 1  # flows started on one worker finished on another
     assert list(private_tmp.iterdir()) == [], "the store outlived the server"
 
 
