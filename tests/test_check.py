@@ -272,3 +272,33 @@ def test_a_missing_key_next_to_a_close_one_names_the_misspelling(tmp_path):
             "missing; is 'clientSecrett' a misspelling of it?",
         )
     ]
+
+
+def test_every_environment_of_a_provider_is_checked(tmp_path):
+    text = """\
+    app: {baseUrl: 'http://a'}
+    backend: {baseUrl: 'http://b'}
+    auth:
+      providers:
+        github:
+          development: {clientId: a, clientSecrett: b}
+          production: {clientSecret: b}
+          staging:
+            clientId: a
+            clientSecret: b
+            signIn: {resolvers: [{resolver: usernameMatchingUserEntityNam}]}
+        guest:
+          signIn: {resolvers: [{resolver: nope}]}
+    """
+    errors = check_config(write(tmp_path, "a.yaml", text), environ={})
+    assert [(e.path, e.line, e.suggestion) for e in errors] == [
+        ("auth.providers.github.development.clientSecrett", 6, "clientSecret"),
+        ("auth.providers.github.production.clientId", 7, ""),
+        (
+            "auth.providers.github.staging.signIn.resolvers[0].resolver",
+            11,
+            "usernameMatchingUserEntityName",
+        ),
+        # Taking out guest's signIn to look further finds only what the removal caused.
+        ("auth.providers.guest.signIn.resolvers[0].resolver", 13, ""),
+    ]

@@ -45,6 +45,7 @@ from .registry import resolve_providers
 from .sealing import CookieSealer
 from .sign_in.common import load_resolver_factories
 from .types import AuthProviderFactoryOptions
+from .types import ProviderModule
 
 __all__ = ["CheckReport", "check", "check_config", "describe", "port_warning", "render"]
 
@@ -152,13 +153,10 @@ def _unknown_provider(config: Config, provider_id: str, error: ConfigError) -> C
     return config.error(error.path, error.reason, suggestion=closest(provider_id, known))
 
 
-def _check_provider(config: Config, provider_id: str) -> None:
-    """Build one provider on its own, as ``create_auth_app`` would, with stand-ins."""
-    providers = config.get_config("auth.providers")
-    try:
-        module = resolve_providers([provider_id])[provider_id]
-    except ConfigError as error:
-        raise _unknown_provider(config, provider_id, error) from None
+def _build_provider(
+    config: Config, provider_id: str, module: ProviderModule, block: Config
+) -> None:
+    """Build one provider from ``block``, as ``create_auth_app`` would, with stand-ins."""
     base_url = _base_url(config)
     identity = create_identity_service(Config.from_dict({}), issuer=base_url)
     try:
@@ -167,7 +165,7 @@ def _check_provider(config: Config, provider_id: str) -> None:
         environment = "development"
     options = AuthProviderFactoryOptions(
         provider_id=provider_id,
-        config=providers.get_config(provider_id),
+        config=block,
         base_url=base_url,
         app_url=_url_or(config, "app.baseUrl", _STAND_IN_APP),
         is_origin_allowed=lambda origin: False,
@@ -186,13 +184,50 @@ def _check_provider(config: Config, provider_id: str) -> None:
         raise config.error(f"auth.providers.{provider_id}", message) from error
 
 
-def _provider_checks(config: Config) -> list[Callable[[], object]]:
+def _check_provider(config: Config, provider_id: str, errors: list[ConfigError]) -> None:
+    """Every problem of one provider: after one in an object (an environment), build without it.
+
+    A factory stops at its first problem; taking out the object that holds it (an OAuth
+    provider's ``development``, say) lets the next build find the others. What only the
+    removal caused (an error at or above a removed key) is not reported.
+    """
+    providers = config.get_config("auth.providers")
+    try:
+        module = resolve_providers([provider_id])[provider_id]
+        providers.get_config(provider_id)  # an object, or a ConfigError naming it
+        block = dict(providers.get(provider_id))
+    except ConfigError as error:
+        _add(errors, _unknown_provider(config, provider_id, error))
+        return
+    prefix = f"auth.providers.{provider_id}."
+    removed: list[str] = []
+    while True:
+        try:
+            _build_provider(
+                config,
+                provider_id,
+                module,
+                providers.with_data({provider_id: block}).get_config(provider_id),
+            )
+            return
+        except ConfigError as error:
+            if not any(path == error.path or path.startswith(error.path + ".") for path in removed):
+                _add(errors, _with_file(config, error))
+            part = error.path[len(prefix) :] if error.path.startswith(prefix) else ""
+            key = part.split(".")[0].split("[")[0]
+            if not isinstance(block.get(key), Mapping):
+                return
+            removed.append(prefix + key)
+            del block[key]
+
+
+def _provider_checks(config: Config, errors: list[ConfigError]) -> list[Callable[[], object]]:
     try:
         providers = config.get_optional_config("auth.providers")
     except ConfigError as error:
         return [partial(_raise, error)]
     ids = providers.keys() if providers else []
-    return [partial(_check_provider, config, provider_id) for provider_id in ids]
+    return [partial(_check_provider, config, provider_id, errors) for provider_id in ids]
 
 
 def _raise(error: ConfigError) -> None:
@@ -237,7 +272,7 @@ def check(
     report = CheckReport(errors)
     if config is None:
         return report
-    for check_one in [*_global_checks(config), *_provider_checks(config)]:
+    for check_one in [*_global_checks(config), *_provider_checks(config, errors)]:
         try:
             check_one()
         except ConfigError as exc:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from ..audit import audit_note
+from ..config import closest
 from ..errors import InputError
 from ..errors import NotFoundError
 from .factory import FACTORY_MARKER
@@ -131,7 +132,9 @@ def _factory_for(
         return from_entry_points
     available = ", ".join(sorted(resolvers)) or "none"
     raise entry.error(
-        "resolver", f"Sign-in resolver '{name}' is not available (available: {available})"
+        "resolver",
+        f"Sign-in resolver '{name}' is not available (available: {available})",
+        suggestion=closest(name, resolvers),
     )
 
 
