@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import stat
@@ -16,7 +17,15 @@ from wsgiauth.server_store import server_store_path
 
 
 @pytest.fixture
-def server(monkeypatch):
+def at_exit(monkeypatch):
+    """What the hooks register to run when the process exits, recorded instead."""
+    registered = []
+    monkeypatch.setattr(atexit, "register", lambda *call: registered.append(call))
+    return registered
+
+
+@pytest.fixture
+def server(monkeypatch, at_exit):
     """What the hooks use of gunicorn's Arbiter: its log and config."""
     monkeypatch.delenv(SERVER_STORE_ENV, raising=False)
     monkeypatch.setattr(gunicorn_hooks, "_store", None)
@@ -55,3 +64,14 @@ def test_on_starting_again_keeps_the_same_store(server):
     first = os.environ[SERVER_STORE_ENV]
     gunicorn_hooks.on_starting(server)
     assert os.environ[SERVER_STORE_ENV] == first
+
+
+def test_a_master_that_exits_without_on_exit_still_removes_the_store(server, at_exit):
+    gunicorn_hooks.on_starting(server)
+    directory = Path(os.environ[SERVER_STORE_ENV]).parent
+    [(hook, argument)] = at_exit
+    assert argument is server
+
+    hook(argument)  # as at the interpreter's exit
+
+    assert not directory.exists()

@@ -18,6 +18,7 @@ tell how many workers gunicorn runs). With ``--preload`` the app is built before
 
 from __future__ import annotations
 
+import atexit
 from typing import Any
 
 from .server_store import ServerStore
@@ -32,6 +33,8 @@ def on_starting(server: Any) -> None:
     global _store
     if _store is None:
         _store = ServerStore.create()
+        # Also when the master stops before on_exit can run (a port it cannot bind).
+        atexit.register(on_exit, server)
     _store.export()
     server.log.info("wsgiauth: the workers share %s where the config asks for memory", _store.path)
 

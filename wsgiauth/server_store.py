@@ -62,7 +62,9 @@ class ServerStore:
     def create(cls) -> ServerStore:
         """A new, empty store in a private temporary directory (mode 0700)."""
         directory = Path(tempfile.mkdtemp(prefix="wsgiauth-server-"))
-        os.chmod(directory, 0o700)  # mkdtemp's mode, whatever the umask; said here
+        # mkdtemp asks for 0700 less the umask; one that takes the owner's bits away
+        # would leave a directory the workers cannot write to.
+        os.chmod(directory, 0o700)
         return cls(directory)
 
     def export(self, environ: MutableMapping[str, str] | None = None) -> None:
