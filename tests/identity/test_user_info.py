@@ -163,8 +163,22 @@ def test_store_from_config_shares_the_key_store_database(tmp_path):
         ),
     ],
 )
-def test_store_from_config_without_a_sql_key_store(config, kind):
+def test_store_from_config_without_a_sql_key_store(config, kind, monkeypatch):
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
     users = user_info_store_from_config(Config.from_dict(config), key_store=MemoryKeyStore())
     assert isinstance(users, kind)
     if isinstance(users, SqlUserInfoStore):
         users.database.close()
+
+
+def test_static_keys_without_a_database_keep_user_info_in_the_server_store(tmp_path, monkeypatch):
+    # Static keys need no database, but /v1/userinfo must answer on every worker.
+    directory = tmp_path / "store"
+    directory.mkdir(mode=0o700)
+    monkeypatch.setenv("WSGIAUTH_SERVER_STORE", str(directory / "store.sqlite3"))
+
+    users = user_info_store_from_config(Config.from_dict({}), key_store=MemoryKeyStore())
+
+    assert isinstance(users, SqlUserInfoStore)
+    assert users.database.description == str(directory / "store.sqlite3")
+    users.database.close()

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..server_store import server_store_path
 from .database import Database
 from .database_config import database_from_config
 from .key_stores import SqlKeyStore
@@ -142,7 +143,9 @@ def user_info_store_from_config(
     config: Config, *, key_store: KeyStore | None = None, base_dir: Path | None = None
 ) -> UserInfoStore:
     """Where to keep user info: the key store's database if it has one, else
-    ``backend.database`` if configured, else this process's memory.
+    ``backend.database`` if configured, else the server store that a server's
+    main process gave its workers (:mod:`wsgiauth.server_store`), else this
+    process's memory.
 
     :param config: the root config.
     """
@@ -150,4 +153,7 @@ def user_info_store_from_config(
         return SqlUserInfoStore(key_store.database)
     if config.has("backend.database"):
         return SqlUserInfoStore(database_from_config(config, base_dir=base_dir))
+    store = server_store_path()
+    if store is not None:
+        return SqlUserInfoStore(Database.sqlite(store))
     return MemoryUserInfoStore()
