@@ -14,14 +14,20 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from _common import GUEST_REFRESH_PATH
+from _common import JWKS_PATH
+from _common import REFRESH_HEADERS
 from _common import bare_app
 from _common import make_auth_app
 from _common import oidc_available
+from webob import Request
 
 from wsgiauth.middleware import AuthMiddleware
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIApplication
+    from _typeshed.wsgi import WSGIEnvironment
 
 
 #: ``serve_compare.py --switch-interval``: the worker's GIL switch interval, in ms.
@@ -46,3 +52,23 @@ def wrapped() -> WSGIApplication:
     _switch_interval()
     auth_app, _ = make_auth_app(oidc=oidc_available())
     return AuthMiddleware(bare_app, auth_app)
+
+
+def jwks_shaped() -> WSGIApplication:
+    """The trivial app answering exactly what JWKS answers (one key), without wsgiauth.
+
+    The server's own cost of that answer (six headers, a 300-byte body) against the
+    two-header ``ok`` of :func:`bare`: JWKS over this is what wsgiauth adds.
+    """
+    _switch_interval()
+    auth_app, _ = make_auth_app()
+    stack = AuthMiddleware(bare_app, auth_app)
+    Request.blank(GUEST_REFRESH_PATH, headers=REFRESH_HEADERS).get_response(stack)  # a key
+    answer = Request.blank(JWKS_PATH).get_response(stack)
+    status, headers, body = answer.status, list(answer.headerlist), answer.body
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        start_response(status, list(headers))
+        return [body]
+
+    return app

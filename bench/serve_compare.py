@@ -1,10 +1,11 @@
 """Side by side in one run: the bare app and wsgiauth under the same server, granian and gunicorn.
 
-For each server (granian ``--interface wsgi``, gunicorn ``gthread``) four
+For each server (granian ``--interface wsgi``, gunicorn ``gthread``) five
 one-worker servers run at once, all pinned to the same CPU: the bare trivial app
 twice (the *control pair*: bare against bare, so the noise of the host is in the
-printout), the app behind ``AuthMiddleware`` for pass-through only, and the app
-behind ``AuthMiddleware`` for the auth routes (``bench/apps.py``). ``wrk -t2
+printout), the app behind ``AuthMiddleware`` for pass-through only, the app
+behind ``AuthMiddleware`` for the auth routes, and a trivial app that answers
+JWKS's exact bytes (``bench/apps.py``). ``wrk -t2
 -c16 --latency`` runs on the other CPU, on 127.0.0.1. Each load's ``--duration``
 is cut into ``--rounds`` slices; the slices of every load of both servers are
 interleaved, and the best slice is kept (other load on a shared host only ever
@@ -15,13 +16,15 @@ resident memory (``VmRSS`` from ``/proc``, after the load).
 Loads: bare app, bare app (control), pass-through (a path outside ``/api/auth``
 through ``AuthMiddleware``), guest ``/refresh`` (a real ES256 token per
 request), oidc ``/start`` (the real ``oidc`` provider on the canned IdP of
-``bench/_common.py``) and JWKS.
+``bench/_common.py``), JWKS, and JWKS's answer from the trivial app: what the
+server itself spends on JWKS's six headers and body, so JWKS over it is what
+wsgiauth adds.
 
 Needs ``wrk`` and granian (``pip install granian``; without it only gunicorn is
 measured). Everything binds 127.0.0.1; servers are stopped at the end, also on error.
 
 ``--threads`` takes a list (``--threads 1,4``): each server kind then runs once per
-thread count, its four servers each, all interleaved in one run, so the effect of the
+thread count, its five servers each, all interleaved in one run, so the effect of the
 thread count is measured against the same noise.
 
 Run: ``.venv/bin/python bench/serve_compare.py [--duration 10] [--rounds 5]
@@ -88,11 +91,18 @@ def loads() -> list[Load]:
     if oidc_available():
         found.append(Load("oidc /start", "wrapped", START_PATH.format(id="oidc"), 302))
     found.append(Load("JWKS", "wrapped", JWKS_PATH, 200))
+    found.append(Load("JWKS's answer, bare", "shaped", OUTSIDE, 200))
     return found
 
 
 #: Server role → the ``apps`` factory it serves.
-ROLES = {"bare": "bare", "control": "bare", "passing": "wrapped", "wrapped": "wrapped"}
+ROLES = {
+    "bare": "bare",
+    "control": "bare",
+    "passing": "wrapped",
+    "wrapped": "wrapped",
+    "shaped": "jwks_shaped",
+}
 
 
 #: A server kind and its thread count: one table of the printout.
