@@ -13,6 +13,7 @@ import pytest
 import requests
 import responses
 
+from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.http import HttpClient
 from wsgiauth.http import HttpResponse
@@ -187,6 +188,23 @@ def test_get_json_requires_a_2xx_json_object(
 ) -> None:
     mocked.get(URL, **kwargs)
     with pytest.raises(ServiceUnavailableError, match=message):
+        http.get_json(URL)
+
+
+@pytest.mark.parametrize("name", ["Authorization", "authorization"])
+def test_a_401_to_a_token_is_the_token_refused(
+    http: HttpClient, mocked: responses.RequestsMock, name: str
+) -> None:
+    mocked.get(URL, json={"error": "invalid_token"}, status=401)
+    with pytest.raises(AuthenticationError, match="at idp.example.com refused the token"):
+        http.get_json(URL, headers={name: "Bearer at-1"})
+
+
+def test_a_401_without_a_token_is_the_provider_failing(
+    http: HttpClient, mocked: responses.RequestsMock
+) -> None:
+    mocked.get(URL, json={}, status=401)
+    with pytest.raises(ServiceUnavailableError, match="answered 401"):
         http.get_json(URL)
 
 

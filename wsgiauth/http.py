@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 
 from .bulkhead import Bulkhead
+from .errors import AuthenticationError
 from .errors import ServiceUnavailableError
 
 __all__ = ["HttpClient", "HttpResponse", "create_http_client"]
@@ -274,10 +275,18 @@ class HttpClient:
         return b"".join(chunks)
 
     def get_json(self, url: str, *, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """GET a JSON object; anything but a 2xx JSON object is a ``ServiceUnavailableError``."""
+        """GET a JSON object; anything but a 2xx JSON object is a ``ServiceUnavailableError``.
+
+        Except a 401 to a request that sent ``Authorization``: the provider refused the
+        user's token (revoked, expired), so the session is over, and that is an
+        :class:`AuthenticationError` (a 401 to the client, who signs in again), not a
+        provider outage that a retry would fix.
+        """
         response = self.request(
             "GET", url, headers={"Accept": "application/json", **(headers or {})}
         )
+        if response.status == 401 and any(k.lower() == "authorization" for k in headers or ()):
+            raise AuthenticationError(f"Identity provider at {_host(url)} refused the token")
         if not response.ok:
             raise ServiceUnavailableError(
                 f"Identity provider at {_host(url)} answered {response.status}"

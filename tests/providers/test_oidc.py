@@ -443,6 +443,17 @@ def test_refresh_invalid_grant(idp: Idp, mocked: responses.RequestsMock) -> None
     )
 
 
+def test_refresh_whose_access_token_userinfo_refuses_is_401_not_503(
+    idp: Idp, mocked: responses.RequestsMock
+) -> None:
+    # A provider that revoked the grant (e.g. a rotated refresh token reused elsewhere)
+    # refuses the new access token: the session is over, sign in again; not an outage.
+    idp.token_response(idp.id_token(nonce=None), refresh_token="rt-new", access_token="at-2")
+    mocked.replace(responses.GET, USERINFO_URL, status=401, json={"error": "invalid_token"})
+    with pytest.raises(AuthenticationError, match="refused the token"):
+        make().refresh(refresh_input())
+
+
 # --- logout
 
 
