@@ -10,6 +10,7 @@ import requests
 
 from tests.fake_idp.conftest import CATALOG
 from wsgiauth.cli import main
+from wsgiauth.fake_idp import command
 
 TIMEOUT = 10
 REDIRECT = "http://127.0.0.1:7007/api/auth/oidc/handler/frame"
@@ -63,9 +64,15 @@ def test_the_command_serves_and_warns(tmp_path):
         ),
     ],
 )  # fmt: skip
-def test_refusals(capsys, args, message):
+def test_refusals(capsys, monkeypatch, args, message):
+    if "--host" in args:  # were the check gone, the server would start: fail at once instead
+        monkeypatch.setattr(command, "FakeIdpServer", _must_not_serve)
     assert main(["fake-idp", "--port", "0", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def _must_not_serve(*args, **kwargs):
+    raise AssertionError("the server was started")
 
 
 def test_auto_consent_alone_makes_its_user(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import jwt
 import pytest
@@ -88,6 +89,17 @@ def test_a_code_is_checked(browser, override, description):
     assert response.headers["Cache-Control"] == "no-store"
     # A failed attempt burns the code: the right verifier cannot use it afterwards.
     browser.redeem(flow, code, status=400)
+
+
+def test_a_verifier_outside_rfc7636_is_refused_even_when_it_hashes_right(browser):
+    """43 to 128 unreserved characters: a short, guessable verifier is refused."""
+    verifier = "short"
+    digest = hashlib.sha256(verifier.encode()).digest()
+    challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    flow = new_flow()
+    flow.verifier, flow.challenge = verifier, challenge
+    response = browser.redeem(flow, browser.code(flow), status=400)
+    assert "RFC 7636" in response.json["error_description"]
 
 
 def test_an_unknown_code_is_refused(browser):
