@@ -161,8 +161,7 @@ def test_cancel_at_the_fake_idp_is_an_error_not_a_session(context, demo_stack):
     popup.get_by_role("button", name="Cancel").click()
     wait_closed(popup)
     page.wait_for_selector("#error:not([hidden])")
-    assert (
-        "access_denied" in page.locator("#error").inner_text()
-        or "denied" in page.locator("#error").inner_text()
+    assert page.locator("#error").inner_text() == (
+        "AuthenticationError: Authentication rejected, The user denied the request."
     )
     assert page.locator("#profile").is_hidden()
