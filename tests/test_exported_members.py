@@ -20,10 +20,12 @@ import wsgiauth
 PACKAGES = [
     "wsgiauth",
     "wsgiauth.catalog",
+    "wsgiauth.fake_idp",
     "wsgiauth.identity",
     "wsgiauth.oauth",
     "wsgiauth.proxy",
     "wsgiauth.sign_in",
+    "wsgiauth.testing",
 ]
 MODULES = sorted(
     info.name
