@@ -23,9 +23,10 @@ wsgiauth adds.
 Needs ``wrk`` and granian (``pip install granian``; without it only gunicorn is
 measured). Everything binds 127.0.0.1; servers are stopped at the end, also on error.
 
-``--threads`` takes a list (``--threads 1,4``): each server kind then runs once per
-thread count, its five servers each, all interleaved in one run, so the effect of the
-thread count is measured against the same noise.
+``--threads`` takes a list (``--threads 1,4``), and so does ``--switch-interval``
+(``default,1``, in ms, set by ``bench/apps.py`` in each worker): each server kind then
+runs once per combination, its five servers each, all interleaved in one run, so their
+effect is measured against the same noise.
 
 Run: ``.venv/bin/python bench/serve_compare.py [--duration 10] [--rounds 5]
 [--servers granian,gunicorn] [--threads 4]``
@@ -106,13 +107,21 @@ ROLES = {
 
 
 #: A server kind and its thread count: one table of the printout.
-Setup = tuple[str, int]
+#: A server kind, its thread count and its GIL switch interval in ms (None: Python's).
+Setup = tuple[str, int, float | None]
 
 
 class Server:
     """One server (granian or gunicorn) with one worker, serving ``apps:<factory>()``."""
 
-    def __init__(self, kind: str, threads: int, factory: str, args: argparse.Namespace) -> None:
+    def __init__(
+        self,
+        kind: str,
+        threads: int,
+        switch_interval: float | None,
+        factory: str,
+        args: argparse.Namespace,
+    ) -> None:
         self.kind = kind
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -138,8 +147,8 @@ class Server:
             command.append(f"apps:{factory}()")
         path = [str(BENCH_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
-        if args.switch_interval is not None:
-            env["BENCH_SWITCH_INTERVAL_MS"] = str(args.switch_interval)  # read by apps.py
+        if switch_interval is not None:
+            env["BENCH_SWITCH_INTERVAL_MS"] = str(switch_interval)  # read by apps.py
         self.process = subprocess.Popen(
             command, cwd=BENCH_DIR.parent, env=env, preexec_fn=_pinned(args.server_cpus)
         )
@@ -261,7 +270,7 @@ def report(
     args: argparse.Namespace,
 ) -> None:
     """Print one table per server kind and thread count."""
-    kinds = list(dict.fromkeys(kind for kind, _ in setups))
+    kinds = list(dict.fromkeys(kind for kind, *_ in setups))
     versions = ", ".join(f"{kind} {importlib.metadata.version(kind)}" for kind in kinds)
     threads = ",".join(str(t) for t in args.thread_counts)
     print(
@@ -269,11 +278,6 @@ def report(
         f"--blocking-threads {threads}, gunicorn -k gthread --threads {threads}); "
         f"wrk -t{args.wrk_threads} -c{args.connections} --latency; per load the best of "
         f"{args.rounds} interleaved {args.slice}-s slices"
-        + (
-            f"; GIL switch interval {args.switch_interval} ms"
-            if args.switch_interval is not None
-            else ""
-        )
     )
     if args.server_cpus is None:
         print("servers and wrk share the only CPU: figures are lower than per-core")
@@ -282,11 +286,13 @@ def report(
     names = [load.name for load in loads()]
     roles = {load.name: load.role for load in loads()}
     for setup in setups:
-        kind, count = setup
+        kind, count, switch = setup
         print()
         label = "granian (wsgi)" if kind == "granian" else "gunicorn gthread"
         if len(args.thread_counts) > 1:
             label += f", {count} thr"
+        if switch is not None:
+            label += f", switch {switch:g} ms"
         print(
             f"{label:<20}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'vs bare':>9}"
             f"{'slices req/s':>20}{'RSS MB':>9}"
@@ -324,9 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--switch-interval",
-        type=float,
+        default="default",
         metavar="MS",
-        help="the workers' GIL switch interval (sys.setswitchinterval), default Python's 5 ms",
+        help="the workers' GIL switch interval in ms (sys.setswitchinterval); a list: default,1",
     )
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
@@ -349,7 +355,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--threads: whole numbers separated by commas, not {args.threads!r}")
     if not args.thread_counts or min(args.thread_counts) < 1:
         parser.error("--threads: at least one count, each at least 1")
-    setups = [(kind, count) for kind in kinds for count in args.thread_counts]
+    try:
+        switches = [
+            float(ms) if ms != "default" else None for ms in args.switch_interval.split(",")
+        ]
+    except ValueError:
+        parser.error(
+            f"--switch-interval: ms or 'default', comma-separated: {args.switch_interval!r}"
+        )
+    setups = [
+        (kind, count, switch)
+        for kind in kinds
+        for count in args.thread_counts
+        for switch in switches
+    ]
     args.server_cpus, args.client_cpus = cpu_split()
     args.slice = max(1, round(args.duration / args.rounds))
     rows, rss = bench(setups, args)
