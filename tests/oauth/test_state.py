@@ -156,3 +156,21 @@ def test_decode_is_as_lenient_as_url_search_params() -> None:
     """Empty pairs and bare keys parse as URLSearchParams parses them."""
     state = decode_oauth_state(b"nonce=n&&env=development&flag".hex())
     assert state == {"nonce": "n", "env": "development", "flag": ""}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        pytest.param("multipart/form-data", id="multipart-without-boundary"),
+        pytest.param("multipart/form-data; boundary=", id="multipart-empty-boundary"),
+    ],
+)
+def test_a_posted_body_webob_cannot_parse_carries_no_state(content_type: str) -> None:
+    from webob import Request
+
+    from wsgiauth.oauth.state import callback_state
+
+    request = Request.blank(
+        "/handler/frame", method="POST", body=b"state=x", content_type=content_type
+    )
+    assert callback_state(request) == ""

@@ -65,7 +65,10 @@ def callback_state(request: Request) -> str:
     """
     state: object = request.GET.get("state")
     if state is None and request.method == "POST":
-        form = request.POST
+        try:
+            form = request.POST
+        except ValueError:  # a body WebOb cannot parse: a multipart without its boundary
+            return ""
         state = form.get("state") or form.get("RelayState")
     return state if isinstance(state, str) else ""
 
