@@ -690,3 +690,38 @@ def test_sealed_flow_cookie_expires_after_ten_minutes() -> None:
 
     assert manager.get_flow(request_with({name: old}), "n1") is None
     assert manager.get_flow(request_with({name: recent}), "n1") == flow("n1", 1)
+
+
+# -- providers whose IdP POSTs the callback (SAML) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("callback", "same_site"),
+    [
+        pytest.param("https://auth.example.com/api/auth/google/handler/frame", "none", id="https"),
+        pytest.param(CALLBACK, "lax", id="http-cannot-be-none"),
+    ],
+)
+def test_posted_callback_flow_cookies_go_with_a_cross_site_post(callback, same_site) -> None:
+    """The IdP's page POSTs from its own site: a Lax cookie would stay behind."""
+    manager = make_manager(callback_url=callback, posts_callback=True)
+    response = Response()
+    origin = "https://auth.example.com"
+    manager.set_nonce(response, "n", origin)
+    manager.set_flow(response, request_with({}), flow("n"), origin)
+    manager.set_refresh_token(response, request_with({}), "session", origin)
+    cookies = {name: attrs["samesite"].lower() for name, _, attrs in written(response)}
+    assert cookies["google-nonce"] == same_site
+    assert cookies[f"google-flow-{flow_id('n')}"] == same_site
+    assert cookies["google-refresh-token"] == "lax"  # read by the app's own fetch only
+
+
+def test_a_session_cookie_is_refused_after_the_session_duration(monkeypatch) -> None:
+    manager = make_manager(sealer=CookieSealer(["s"]), session_duration=60, session_cookie=True)
+    response = Response()
+    manager.set_refresh_token(response, request_with({}), "session", None)
+    request = echo(response)
+    assert manager.get_refresh_token(request) == "session"
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 61)
+    assert manager.get_refresh_token(request) is None

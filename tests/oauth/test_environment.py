@@ -189,3 +189,32 @@ def test_a_sign_in_started_in_one_environment_finishes_in_it():
     assert production.config.get_string("clientId") == "prod"
     assert [name for name, _ in production.calls] == ["start", "authenticate"]
     assert handlers["development"].authenticator.calls == []
+
+
+class WithRoutes(RecordingHandlers):
+    """Handlers whose authenticator has a route of its own (SAML's ``metadata``)."""
+
+    def __init__(self, env: str) -> None:
+        super().__init__(env)
+        outer = self
+
+        class Authenticator:
+            def routes(self):
+                return {"metadata": lambda request: outer._answer("metadata", request)}
+
+        self.authenticator = Authenticator()
+
+
+def test_a_provider_without_environments_answers_any_env() -> None:
+    single = EnvironmentHandler("saml", {"development": WithRoutes("development")}, single=True)
+    for query in ("", "env=production", f"state={state_for('staging')}"):
+        assert single.start(Request.blank(f"/start?{query}")).text == "development start"
+
+
+def test_extra_routes_of_the_authenticator() -> None:
+    single = EnvironmentHandler("saml", {"development": WithRoutes("development")}, single=True)
+    routes = single.extra_routes()
+    assert list(routes) == ["metadata"]
+    assert routes["metadata"](Request.blank("/metadata")).text == "development metadata"
+    plain = EnvironmentHandler("fake", {"development": RecordingHandlers("development")})
+    assert plain.extra_routes() == {}

@@ -174,3 +174,22 @@ def test_a_posted_body_webob_cannot_parse_carries_no_state(content_type: str) ->
         "/handler/frame", method="POST", body=b"state=x", content_type=content_type
     )
     assert callback_state(request) == ""
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "form", "expected"),
+    [
+        pytest.param("GET", "state=q", None, "q", id="query"),
+        pytest.param("POST", "", {"state": "f"}, "f", id="form-post"),
+        pytest.param("POST", "", {"RelayState": "r"}, "r", id="saml-relay-state"),
+        pytest.param("POST", "state=q", {"RelayState": "r"}, "q", id="query-first"),
+        pytest.param("GET", "", None, "", id="none"),
+    ],
+)
+def test_callback_state_from_the_query_or_the_posted_form(method, query, form, expected) -> None:
+    from webob import Request
+
+    from wsgiauth.oauth.state import callback_state
+
+    request = Request.blank(f"/handler/frame?{query}", method=method, POST=form)
+    assert callback_state(request) == expected

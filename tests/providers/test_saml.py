@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime
 import re
+import time
 import uuid
 import zlib
 from collections.abc import Callable
@@ -153,7 +154,7 @@ class Idp:
         self,
         in_response_to: str,
         *,
-        destination: str = ACS,
+        destination: str | None = ACS,
         sign_assertion: bool = True,
         sign_response: bool = False,
         assertion_id: str | None = None,
@@ -174,7 +175,8 @@ class Idp:
             '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol"'
             ' xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion"'
             f' ID="{response_id}" Version="2.0" IssueInstant="{timestamp()}"'
-            f' Destination="{destination}" InResponseTo="{in_response_to}">'
+            + (f' Destination="{destination}"' if destination is not None else "")
+            + f' InResponseTo="{in_response_to}">'
             f"<saml:Issuer>{IDP}</saml:Issuer>{signature}"
             '<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
             f"</samlp:Status>{body}</samlp:Response>"
@@ -294,12 +296,18 @@ def test_signed_response_and_signed_assertion(tmp_path, idp_keys, idp) -> None:
 
 
 def test_the_session_ends_after_session_duration(tmp_path, idp_keys, idp, monkeypatch) -> None:
+    """Refused by the server, even from a browser that kept the cookie past its max-age."""
     app = build(tmp_path, saml_config(idp_keys, sessionDuration={"minutes": 5}))
     flow = Flow(app)
     assert "response" in flow.post(idp.response(flow.request_id))
-    real = __import__("time").time
-    monkeypatch.setattr("time.time", lambda: real() + 301)
-    app.get("/api/auth/saml/refresh?env=development", headers=XRW, status=401)
+    session = app.cookies["saml-refresh-token"]
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 301)
+    later = webtest.TestApp(app.app)  # a fresh jar: the kept cookie is sent as is
+    later.set_cookie("saml-refresh-token", session)
+    later.get("/api/auth/saml/refresh?env=development", headers=XRW, status=401)
+    monkeypatch.setattr(time, "time", real)
+    later.get("/api/auth/saml/refresh?env=development", headers=XRW, status=200)
 
 
 def test_metadata_for_the_idp_admin(app) -> None:
@@ -384,7 +392,11 @@ def test_refuses_a_comment_in_the_name_id(app, idp) -> None:
             "no valid assertion|wrong Destination",
             id="destination",
         ),
-        pytest.param({"not_on_or_after": -120}, "Condition not OK", id="expired"),
+        pytest.param(
+            {"not_before": -600, "not_on_or_after": -120},
+            "Can't use response, too old",
+            id="expired",
+        ),
         pytest.param({"not_before": 120}, "Can't use response yet", id="not-yet-valid"),
         pytest.param({"not_before": 60}, "Can't use response yet", id="past-the-skew"),
     ],
@@ -392,6 +404,19 @@ def test_refuses_a_comment_in_the_name_id(app, idp) -> None:
 def test_refuses_a_response_meant_for_another_place_or_time(app, idp, options, reason) -> None:
     flow = Flow(app)
     refused(flow.post(idp.response(flow.request_id, **options)), reason)
+
+
+def test_refuses_a_signed_response_without_destination(tmp_path, idp_keys, idp) -> None:
+    app = build(tmp_path, saml_config(idp_keys, wantAuthnResponseSigned=True))
+    flow = Flow(app)
+    response = idp.response(flow.request_id, sign_response=True, destination=None)
+    refused(flow.post(response), "a signed response has no Destination")
+
+
+def test_an_unsigned_response_may_leave_out_destination(app, idp) -> None:
+    """SAML core §3.2.2 asks for it only on signed messages; the assertion is signed."""
+    flow = Flow(app)
+    assert "response" in flow.post(idp.response(flow.request_id, destination=None))
 
 
 def test_refuses_a_tampered_name_id(app, idp) -> None:

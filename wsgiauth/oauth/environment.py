@@ -63,11 +63,12 @@ class EnvironmentHandler:
 
     def extra_routes(self) -> dict[str, Callable[[Request], Response]]:
         """The authenticators' own ``GET`` routes (:class:`SupportsOAuthRoutes`), by action."""
+        authenticators = [getattr(h, "authenticator", None) for h in self.handlers.values()]
         names = {
             name
-            for handlers in self.handlers.values()
-            if isinstance(handlers.authenticator, SupportsOAuthRoutes)
-            for name in handlers.authenticator.routes()
+            for authenticator in authenticators
+            if isinstance(authenticator, SupportsOAuthRoutes)
+            for name in authenticator.routes()
         }
         return {name: self._extra_route(name) for name in sorted(names)}
 

@@ -537,6 +537,9 @@ def _check_binding(
     destination = response.response.destination
     if destination is not None and destination != callback_url:
         raise AuthenticationError("SAML response refused: wrong Destination")
+    if destination is None and response.response.signature is not None:
+        # SAML core §3.2.2: a signed message names where it goes, or it can go anywhere.
+        raise AuthenticationError("SAML response refused: a signed response has no Destination")
     confirmations = [
         confirmation.subject_confirmation_data
         for confirmation in assertion.subject.subject_confirmation

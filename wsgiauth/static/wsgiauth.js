@@ -109,6 +109,7 @@
     onelogin: { title: 'onelogin', defaultScopes: OIDC_SCOPES },
     openshift: { title: 'OpenShift', defaultScopes: ['user:info'] },
     pinniped: { title: 'Pinniped' },
+    saml: { title: 'SAML' },
   };
 
   /** One sign-in provider (`auth.provider(id, options)`); holds that provider's session. */

@@ -47,7 +47,8 @@ PAGE = """<!doctype html>
 <body><p>Signed in as: <span id="user"></span></p>
 <script>
   const auth = new WsgiAuth({});
-  const saml = auth.provider('saml', { title: 'SAML', flow: 'popup' });
+  const saml = auth.provider('saml', { flow: 'popup' });
+  window.samlTitle = saml.title;
   window.outcome = null;
   window.signIn = () => saml.signIn().then(
     (session) => { window.outcome = { session }; },
@@ -205,6 +206,7 @@ def _sign_in(context: Any, saml_env: SamlEnv, user: str) -> tuple[Any, dict[str,
 
 def test_popup_sign_in_through_a_real_saml_idp(context, saml_env) -> None:
     page, outcome = _sign_in(context, saml_env, "jane")
+    assert page.evaluate("window.samlTitle") == "SAML"  # wsgiauth.js knows it, as Backstage's did
     assert "session" in outcome, f"{outcome}\n{saml_env.idp_log_tail()}"
     session = outcome["session"]
     identity = session["backstageIdentity"]["identity"]
