@@ -273,6 +273,7 @@ def test_sign_in_refresh_and_logout(app, idp) -> None:
     message = flow.post(idp.response(flow.request_id))
     response = message["response"]
     assert response["profile"] == {"email": "jane@example.com", "displayName": "Jane Doe"}
+    assert response["providerInfo"] == {}  # as Backstage's SAML: no provider tokens
     identity = response["backstageIdentity"]["identity"]
     assert identity["userEntityRef"] == "user:default/jane"
     assert "group:default/admins" in identity["ownershipEntityRefs"]

@@ -302,6 +302,8 @@ class OAuthRouteHandlers:
         else:
             scope = join_scopes(split_scopes(session.scope))
         provider_info: dict[str, object] = {"accessToken": session.access_token, "scope": scope}
+        if getattr(self.authenticator, "session_cookie", False):
+            provider_info = {}  # no provider tokens to hand out (Backstage's SAML sends {})
         if session.id_token:
             provider_info["idToken"] = session.id_token
         if session.expires_in_seconds is not None:

@@ -160,10 +160,12 @@ class _KeyFiles:
     """PEM values written to a private directory: pysaml2 and xmlsec1 read keys from files."""
 
     def __init__(self) -> None:
-        self.directory = tempfile.mkdtemp(prefix="wsgiauth-saml-")
-        atexit.register(shutil.rmtree, self.directory, True)
+        self.directory: str | None = None
 
     def write(self, name: str, pem: str) -> str:
+        if self.directory is None:
+            self.directory = tempfile.mkdtemp(prefix="wsgiauth-saml-")  # mode 0700
+            atexit.register(shutil.rmtree, self.directory, True)
         path = os.path.join(self.directory, name)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
@@ -258,6 +260,7 @@ class SamlAuthenticator:
         if private_key and not public_cert:
             raise config.error("publicCert", "required with privateKey, for the SP metadata")
         self._lock = threading.Lock()
+        self._metadata: bytes | None = None
         self._idp_certs: tuple[str, ...] = (_cert_body(cert),) if cert else ()
         self._loaded_at = 0.0
         self._sp_config: Any = self._build_config() if cert else None
@@ -392,6 +395,7 @@ class SamlAuthenticator:
     def _parse(self, xml: bytes, expected: str) -> Any:
         config = self._config()
         if self.audience != self.issuer:
+            # pysaml2 checks the audience against the entity ID: parse as the audience.
             config = self._build_config(entity_id=self.audience)
         client = self._saml2.client.Saml2Client(config=config)
         encoded = base64.b64encode(xml).decode("ascii")
@@ -475,9 +479,10 @@ class SamlAuthenticator:
 
     def metadata(self, request: Request) -> Response:
         """This SP's entity ID, ACS URL (HTTP-POST) and, when set, its certificate."""
-        sp = self._build_config()
-        xml = self._saml2.metadata.create_metadata_string(None, config=sp, valid=None)
-        response = Response(body=xml, content_type="application/samlmetadata+xml")
+        if self._metadata is None:  # made once: it depends on config alone
+            create = self._saml2.metadata.create_metadata_string
+            self._metadata = create(None, config=self._build_config(), valid=None)
+        response = Response(body=self._metadata, content_type="application/samlmetadata+xml")
         response.cache_control = "no-cache"
         return response
 
