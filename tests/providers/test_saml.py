@@ -381,6 +381,21 @@ def test_refuses_a_comment_in_the_name_id(app, idp) -> None:
     refused(flow.post(response), "XML comment")
 
 
+def test_refuses_a_comment_in_a_utf16_document(app, idp) -> None:
+    """The comment check reads the parsed document, not the bytes for ``<!--``."""
+    flow = Flow(app)
+    holder: dict[str, bytes] = {}
+
+    def utf16(xml: str) -> str:
+        commented = xml.replace(">jane.evil.com<", ">jane<!---->.evil.com<")
+        holder["raw"] = ('<?xml version="1.0" encoding="UTF-16"?>' + commented).encode("utf-16")
+        return commented
+
+    idp.response(flow.request_id, name_id="jane.evil.com", tamper=utf16)
+    assert b"<!--" not in holder["raw"]
+    refused(flow.post(base64.b64encode(holder["raw"]).decode()), "XML comment")
+
+
 @pytest.mark.parametrize(
     ("options", "reason"),
     [
@@ -522,3 +537,30 @@ def test_accepted_clock_skew(tmp_path, idp_keys, idp) -> None:
     app = build(tmp_path, saml_config(idp_keys, acceptedClockSkewMs=120_000))
     flow = Flow(app)
     assert "response" in flow.post(idp.response(flow.request_id, not_before=60))
+
+
+def test_idp_metadata_from_metadata_url(tmp_path, idp_keys, idp, mocked) -> None:
+    """``metadataUrl`` gives the entity ID and signing certificate, fetched on first use."""
+    body = "".join(idp_keys[1].strip().splitlines()[1:-1])
+    metadata = (
+        '<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
+        f' xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="{IDP}">'
+        '<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
+        '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
+        f"<ds:X509Certificate>{body}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>"
+        "</md:KeyDescriptor></md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+    url = "https://idp.example/metadata.xml"
+    config = saml_config(idp_keys, metadataUrl=url)
+    del config["cert"], config["idpIssuer"]
+    app = build(tmp_path, config)
+    assert not mocked.calls  # nothing fetched at startup
+    mocked.get(url, status=503)
+    start = app.get(f"/api/auth/saml/start?env=development&origin={APP_ORIGIN}", status=503)
+    assert start.json["error"]["name"] == "ServiceUnavailableError"
+    mocked.replace("GET", url, body=metadata)
+    flow = Flow(app)
+    message = flow.post(idp.response(flow.request_id))
+    assert message["response"]["backstageIdentity"]["identity"]["userEntityRef"] == (
+        "user:default/jane"
+    )

@@ -511,14 +511,20 @@ def _check_structure(xml: bytes) -> None:
       wrapping hides a forged assertion next to (or around) the signed one, hoping
       the signature is checked on one and the profile read from the other.
     """
-    from defusedxml import ElementTree  # noqa: PLC0415
+    from xml.etree.ElementTree import Comment  # noqa: PLC0415
+    from xml.etree.ElementTree import TreeBuilder  # noqa: PLC0415
 
-    if b"<!--" in xml:
-        raise AuthenticationError("SAML response refused: it contains an XML comment")
+    from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    # Parsed, not searched for "<!--": the document may be UTF-16, or anything XML allows.
+    parser = DefusedXMLParser(target=TreeBuilder(insert_comments=True))
     try:
-        root = ElementTree.fromstring(xml)
+        parser.feed(xml)
+        root = parser.close()
     except Exception as error:  # defusedxml refuses DTDs and entities too
         raise AuthenticationError("SAML response refused: it is not valid XML") from error
+    if any(node.tag is Comment for node in root.iter()):
+        raise AuthenticationError("SAML response refused: it contains an XML comment")
     if root.tag != f"{{{_PROTOCOL_NS}}}Response":
         raise AuthenticationError("SAML response refused: it is not a Response")
     assertions = list(root.iter(f"{{{_ASSERTION_NS}}}Assertion"))
