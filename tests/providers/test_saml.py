@@ -363,6 +363,17 @@ def test_refuses_a_moved_signature(app, idp) -> None:
     refused(flow.post(response), "exactly one assertion|Signature missing")
 
 
+def test_refuses_an_encrypted_assertion(app, idp) -> None:
+    """No decryption key is configured: an encrypted assertion is refused, never skipped."""
+    flow = Flow(app)
+
+    def add_encrypted(xml: str) -> str:
+        return xml.replace("</samlp:Response>", "<saml:EncryptedAssertion/></samlp:Response>")
+
+    response = idp.response(flow.request_id, tamper=add_encrypted)
+    refused(flow.post(response), "encrypted assertions are not supported")
+
+
 def test_refuses_an_unsigned_assertion_in_a_signed_response(tmp_path, idp_keys, idp) -> None:
     app = build(tmp_path, saml_config(idp_keys, wantAuthnResponseSigned=True))
     flow = Flow(app)
