@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import jwt
 import pytest
 import yaml
 from hypothesis import HealthCheck
@@ -533,3 +536,23 @@ def test_headers_past_the_limit_are_431_also_once_the_other_keys_are_learned():
     assert _raw(fast, dict(server_environ))[0] == "200 OK"
     too_large = {**server_environ, "HTTP_X_BIG": "a" * 40000}
     assert _raw(fast, too_large)[0] == "431 Request Header Fields Too Large"
+
+
+def test_a_sign_in_saves_its_user_info_once_with_its_expiry(tmp_path: Path) -> None:
+    # The token issuer saves the claims with exp; a second save by the resolver context
+    # overwrote them without it (two writes per sign-in, and the row pruned as expired).
+    database = tmp_path / "auth.sqlite3"
+    config = base_config(providers={"guest": {}})
+    config["backend"]["database"] = {"client": "better-sqlite3", "connection": str(database)}
+    testapp = make_testapp(config)
+    answer = testapp.get(
+        "/api/auth/guest/refresh?env=development",
+        headers={"X-Requested-With": "XMLHttpRequest"},
+    ).json
+    token = answer["backstageIdentity"]["token"]
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT user_entity_ref, user_info, exp FROM user_info")
+        rows = rows.fetchall()
+    assert [(ref, saved_exp) for ref, _, saved_exp in rows] == [("user:development/guest", exp)]
+    assert json.loads(rows[0][1])["claims"]["exp"] == exp

@@ -376,10 +376,9 @@ def create_auth_app(
     sealer = CookieSealer(_session_secrets(config))
     http = http or create_http_client()
     identity = create_identity_service(config, issuer=base_url, key_store=key_store)
+    # The token issuer saves each token's user info itself, with its exp.
     resolver_context = CatalogAuthResolverContext(
-        catalog or YamlCatalog.from_config(config),
-        identity.token_issuer,
-        user_info_store=identity.user_info_store,
+        catalog or YamlCatalog.from_config(config), identity.token_issuer
     )
     environment = config.get_optional_string("auth.environment") or "development"
     replay_store = replay_store_from_config(config, key_store=identity.key_store)
