@@ -19,10 +19,12 @@ stops. Without them, such a config refuses to start.
 import os
 
 # The server store for in-memory configs (wsgiauth.server_store): made in the master
-# before it forks the workers, removed when it exits. Call them from your own
-# on_starting/on_exit if you define those.
+# before it forks the workers, removed when it exits; and each worker's thread count,
+# which sizes the cap on calls in flight to one identity provider (wsgiauth.bulkhead).
+# Call them from your own on_starting/on_exit/post_fork if you define those.
 from wsgiauth.gunicorn_hooks import on_exit  # noqa: F401
 from wsgiauth.gunicorn_hooks import on_starting  # noqa: F401
+from wsgiauth.gunicorn_hooks import post_fork  # noqa: F401
 
 # The app: the entry point, and its config (several files: "base.yaml:prod.yaml").
 wsgi_app = "wsgiauth.wsgi:application"
@@ -40,12 +42,6 @@ bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:7007")
 workers = int(os.environ.get("WEB_CONCURRENCY") or (os.cpu_count() or 1) + 1)
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-
-
-def post_fork(server, worker):
-    """Tell wsgiauth the worker's threads (``--threads`` included): each provider may
-    hold half of them in outbound calls, so a slow one cannot starve the rest."""
-    os.environ["WSGIAUTH_THREADS"] = str(worker.cfg.threads)
 
 
 # Outbound calls time out by themselves (10 s to an OpenID provider by default), so a

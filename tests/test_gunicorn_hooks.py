@@ -75,3 +75,12 @@ def test_a_master_that_exits_without_on_exit_still_removes_the_store(server, at_
     hook(argument)  # as at the interpreter's exit
 
     assert not directory.exists()
+
+
+def test_post_fork_tells_the_worker_its_threads(monkeypatch):
+    from wsgiauth.bulkhead import THREADS_ENV
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    worker = types.SimpleNamespace(cfg=types.SimpleNamespace(threads=6))
+    gunicorn_hooks.post_fork(None, worker)
+    assert os.environ[THREADS_ENV] == "6"
