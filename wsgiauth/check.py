@@ -170,7 +170,8 @@ def _build_provider(
         app_url=_url_or(config, "app.baseUrl", _STAND_IN_APP),
         is_origin_allowed=lambda origin: False,
         http=create_http_client(),
-        sealer=CookieSealer([]),
+        # A stand-in key, on when a secret is set: a provider that needs one (saml) asks.
+        sealer=CookieSealer(["check-config"] if config.has("auth.session.secret") else []),
         resolver_context=CatalogAuthResolverContext(YamlCatalog([]), identity.token_issuer),
         environment=environment,
         sign_in_resolver_factories=load_resolver_factories(module.resolvers),

@@ -575,3 +575,17 @@ def test_idp_metadata_from_metadata_url(tmp_path, idp_keys, idp, mocked) -> None
     assert message["response"]["backstageIdentity"]["identity"]["userEntityRef"] == (
         "user:default/jane"
     )
+
+
+def test_check_config(tmp_path, idp_keys) -> None:
+    """``wsgiauth check-config`` builds the provider as the app does, secret included."""
+    from tests.providers.popup import check_config_of
+
+    config = base_config(
+        providers={"saml": saml_config(idp_keys)}, keyStore={"provider": "memory"}
+    )
+    config["auth"]["session"] = {"secret": SECRET}
+    assert check_config_of(tmp_path, config) == []
+    del config["auth"]["session"]
+    [error] = check_config_of(tmp_path, config)
+    assert error.path == "auth.session.secret"
