@@ -556,3 +556,78 @@ def test_a_sign_in_saves_its_user_info_once_with_its_expiry(tmp_path: Path) -> N
         rows = rows.fetchall()
     assert [(ref, saved_exp) for ref, _, saved_exp in rows] == [("user:development/guest", exp)]
     assert json.loads(rows[0][1])["claims"]["exp"] == exp
+
+
+@pytest.fixture
+def no_server_word(monkeypatch):
+    """No server store and no single-process declaration: what a server that says nothing gives."""
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
+
+
+def _guest_refresh(testapp, *, multiprocess: bool, status: int = 200):
+    return testapp.get(
+        "/api/auth/guest/refresh?env=development",
+        headers={"X-Requested-With": "XMLHttpRequest"},
+        extra_environ={"wsgi.multiprocess": multiprocess},
+        status=status,
+    )
+
+
+def test_memory_keys_under_several_processes_are_refused_not_split(no_server_word, caplog):
+    # An adapter's app under gunicorn without wsgiauth's hooks: only the first request
+    # says that the server runs several processes. Each would sign with its own keys.
+    testapp = make_testapp(_guest_config())
+    assert testapp.auth_app.unshared_memory.path == "auth.keyStore.provider"
+    assert "backstageIdentity" in _guest_refresh(testapp, multiprocess=False).json
+    with caplog.at_level(logging.ERROR, logger="wsgiauth.app"):
+        for _ in range(2):
+            answer = _guest_refresh(testapp, multiprocess=True, status=503).json
+    assert answer["error"]["name"] == "ServiceUnavailableError"
+    assert "auth.keyStore.provider keeps keys in the memory" in answer["error"]["message"]
+    logged = [r for r in caplog.records if r.name == "wsgiauth.app"]
+    assert len(logged) == 1  # once, with the fixes
+    assert "wsgiauth.gunicorn_hooks" in logged[0].getMessage()
+
+
+def test_memory_keys_are_served_by_the_standard_librarys_server(no_server_word):
+    # wsgiref says wsgi.multiprocess as its default, though it never forks.
+    import wsgiref.simple_server
+
+    testapp = make_testapp(_guest_config())
+    software = wsgiref.simple_server.software_version
+    assert software.startswith("WSGIServer/")
+    answer = testapp.get(
+        "/api/auth/guest/refresh?env=development",
+        headers={"X-Requested-With": "XMLHttpRequest"},
+        extra_environ={"wsgi.multiprocess": True, "SERVER_SOFTWARE": software},
+    )
+    assert "backstageIdentity" in answer.json
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        pytest.param({"WSGIAUTH_SINGLE_PROCESS": "1"}, id="declared-single-process"),
+        pytest.param({"WSGIAUTH_SERVER_STORE": "server-store"}, id="server-store"),
+    ],
+)
+def test_memory_keys_a_server_shares_are_served_to_several_processes(
+    no_server_word, monkeypatch, tmp_path, environment
+):
+    for name, value in environment.items():
+        if value == "server-store":
+            (tmp_path / "store").mkdir(mode=0o700)
+            value = str(tmp_path / "store" / "store.sqlite3")
+        monkeypatch.setenv(name, value)
+    testapp = make_testapp(_guest_config())
+    assert testapp.auth_app.unshared_memory is None
+    assert "backstageIdentity" in _guest_refresh(testapp, multiprocess=True).json
+
+
+def test_a_database_file_is_served_to_several_processes(no_server_word, tmp_path):
+    config = base_config(providers={"guest": {}})
+    config["backend"]["database"] = {"client": "better-sqlite3", "connection": str(tmp_path / "a")}
+    testapp = make_testapp(config)
+    assert testapp.auth_app.unshared_memory is None
+    assert "backstageIdentity" in _guest_refresh(testapp, multiprocess=True).json

@@ -45,8 +45,10 @@ from .errors import InputError
 from .errors import MethodNotAllowedError
 from .errors import NotFoundError
 from .errors import PayloadTooLargeError
+from .errors import ServiceUnavailableError
 from .http import HttpClient
 from .http import create_http_client
+from .identity.database_config import unshared_memory_error
 from .identity.replay import replay_store_from_config
 from .identity.service import create_identity_service
 from .loader import load_config
@@ -123,6 +125,7 @@ class AuthApp:
         cors: CorsPolicy | None = None,
         token_issuer: TokenIssuer | None = None,
         audit: AuditSettings | None = None,
+        unshared_memory: ConfigError | None = None,
     ) -> None:
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.providers = dict(providers)
@@ -144,6 +147,11 @@ class AuthApp:
         self.token_issuer = token_issuer
         #: Where this app's audit events go (:mod:`wsgiauth.audit`).
         self.audit = audit or AuditSettings()
+        #: Why this app must not serve from several processes (keys in one process's
+        #: memory, no server store); None when it may. A server that says it runs
+        #: several (``wsgi.multiprocess``) then gets 503s, never tokens that fail elsewhere.
+        self.unshared_memory = unshared_memory
+        self._unshared_logged = False
 
     def check_host_route(self, route: str, literal_prefix: str) -> None:
         """Refuse a host app's route at or under the base path: one side would never be reached.
@@ -193,6 +201,18 @@ class AuthApp:
         with auditing(self.audit, environ):
             return self._respond(environ, start_response)
 
+    def _refuse_unshared_memory(self) -> None:
+        """Only the first request learns that the server runs several processes: refuse it."""
+        error = self.unshared_memory
+        assert error is not None  # noqa: S101 - only called with one
+        if not self._unshared_logged:
+            self._unshared_logged = True
+            log.error("Refusing to sign in: %s", error)
+        raise ServiceUnavailableError(
+            f"Sign-in is unavailable: {error.path} keeps keys in the memory of each worker "
+            "process of this server; see the server log"
+        )
+
     def _is_plain_get(self, environ: WSGIEnvironment) -> bool:
         """A GET or HEAD that the general path would answer with a fixed route's bytes.
 
@@ -235,6 +255,8 @@ class AuthApp:
     def handle(self, request: Request) -> Response:
         """Route one request; raises :class:`~wsgiauth.errors.HttpError` on failure."""
         environ = request.environ
+        if self.unshared_memory is not None and _several_processes(environ):
+            self._refuse_unshared_memory()
         if len(environ.get("QUERY_STRING", "")) > MAX_QUERY_LENGTH:
             raise HeaderTooLargeError("Request query string is too large")
         if self._headers_length(environ) > MAX_HEADERS_LENGTH:
@@ -287,6 +309,18 @@ class _HeadersLength:
             # Benign race: a thread may drop another's additions; they are learned again.
             self._other = self._other.union(new)
         return total
+
+
+def _several_processes(environ: WSGIEnvironment) -> bool:
+    """Whether the server says other processes serve this app too (``wsgi.multiprocess``).
+
+    gunicorn, uWSGI, mod_wsgi and Werkzeug say so only with several workers. The
+    standard library's ``wsgiref`` says so always, as its default, though it never
+    forks (Django's ``runserver``, Bottle's and ``wsgiauth serve``'s fallback run on it).
+    """
+    return bool(environ.get("wsgi.multiprocess")) and not environ.get(
+        "SERVER_SOFTWARE", ""
+    ).startswith("WSGIServer/")
 
 
 def _check_utf8(environ: WSGIEnvironment) -> None:
@@ -431,6 +465,7 @@ def create_auth_app(
         token_issuer=identity.token_issuer,
         cors=cors_policy_from_config(config),
         audit=audit_settings_from_config(config, audit_hook),
+        unshared_memory=unshared_memory_error(config),
     )
 
 

@@ -44,16 +44,13 @@ from .app import create_auth_app
 from .errors import ConfigError
 from .errors import NotFoundError
 from .errors import ServiceUnavailableError
-from .identity.database_config import memory_setting
+from .identity.database_config import unshared_memory_error
 from .identity.middleware import IdentityMiddleware
 from .identity.token_factory import TokenFactory
 from .loader import load_config
 from .middleware import AuthMiddleware
 from .responses import error_response
 from .responses import request_url
-from .server_store import SERVER_STORE_ENV
-from .server_store import SINGLE_PROCESS_ENV
-from .server_store import server_store_path
 from .server_store import single_process
 
 if TYPE_CHECKING:
@@ -216,39 +213,14 @@ def _publish_signing_key(auth_app: AuthApp) -> None:
     sleep(delay)
 
 
-#: What to use instead of memory, by the key that asks for it.
-_INSTEAD = {
-    "auth.keyStore.provider": "'database' with a SQLite file or PostgreSQL in backend.database",
-}
-_INSTEAD_OF_DATABASE = "a SQLite file ({filename: <path>}) or PostgreSQL (client: pg)"
-
-
 def refuse_unshared_memory(config: Config) -> None:
     """Refuse a config that keeps state in memory when the workers cannot share it.
 
-    Memory is fine when the server's main process made a store for its workers
-    (``WSGIAUTH_SERVER_STORE``) or ``WSGIAUTH_SINGLE_PROCESS=1`` says the app runs
-    in one process. A server that says neither may run several workers, whose
-    tokens would then fail at each other. Both are read from the process
-    environment, as the stores read the first.
-
-    :raises ConfigError: naming the key that asks for memory and what to use instead;
-        or a ``WSGIAUTH_SERVER_STORE`` that is not private.
+    :raises ConfigError: from :func:`~wsgiauth.identity.database_config.unshared_memory_error`.
     """
-    key = memory_setting(config)
-    if key is None or single_process() or server_store_path() is not None:
-        return
-    instead = _INSTEAD.get(key, _INSTEAD_OF_DATABASE)
-    raise config.error(
-        key,
-        "keeps keys in the memory of each worker process, and this server gave its workers "
-        f"no shared store ({SERVER_STORE_ENV}), so a token signed by one worker would fail "
-        "at the others. Serve with `wsgiauth serve`, or with gunicorn and wsgiauth's hooks "
-        "(`from wsgiauth.gunicorn_hooks import on_exit, on_starting` in the gunicorn config, "
-        f"as examples/gunicorn.conf.py has; not with --preload); or use {instead}; several "
-        f"hosts need PostgreSQL. If the server runs the app in one process only, set "
-        f"{SINGLE_PROCESS_ENV}=1",
-    )
+    error = unshared_memory_error(config)
+    if error is not None:
+        raise error
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,8 @@ which runs statements and knows nothing of config files.
 ``':memory:'`` is per process. Under a server whose main process shares a store
 with its workers (:mod:`wsgiauth.server_store`), it becomes that store's file, so
 every worker sees the same keys; :func:`memory_setting` names the key that asks
-for memory, for servers that share nothing to refuse it.
+for memory, and :func:`unshared_memory_error` says why and what to use instead,
+for servers that share nothing to refuse it.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config
+from ..errors import ConfigError
+from ..server_store import SERVER_STORE_ENV
+from ..server_store import SINGLE_PROCESS_ENV
 from ..server_store import server_store_path
+from ..server_store import single_process
 from .database import Database
 from .postgres import conninfo_helpers
 
-__all__ = ["database_from_config", "default_data_dir", "memory_setting"]
+__all__ = ["database_from_config", "default_data_dir", "memory_setting", "unshared_memory_error"]
 
 #: File name of the default SQLite database, in :func:`default_data_dir`.
 DEFAULT_SQLITE_FILE = "wsgiauth.sqlite3"
@@ -167,3 +172,37 @@ def _postgres(block: Config, connection: Any, default_name: str) -> Database:
         params["dbname"] = str(connection.get("database") or default_name)
         return Database.postgres(**params)
     raise block.error("connection", "expected a postgresql:// URL or {host, port, user, ...}")
+
+
+#: What to use instead of memory, by the key that asks for it.
+_INSTEAD = {
+    "auth.keyStore.provider": "'database' with a SQLite file or PostgreSQL in backend.database",
+}
+_INSTEAD_OF_DATABASE = "a SQLite file ({filename: <path>}) or PostgreSQL (client: pg)"
+
+
+def unshared_memory_error(config: Config) -> ConfigError | None:
+    """Why ``config`` cannot serve from several worker processes; None when it can.
+
+    Memory is fine when the server's main process made a store for its workers
+    (``WSGIAUTH_SERVER_STORE``) or ``WSGIAUTH_SINGLE_PROCESS=1`` says the app runs
+    in one process. Otherwise each worker would sign with keys the others never
+    see. Both are read from the process environment, as the stores read the first.
+
+    :returns: the error naming the key that asks for memory and what to use instead.
+    :raises ConfigError: a ``WSGIAUTH_SERVER_STORE`` that is not private.
+    """
+    key = memory_setting(config)
+    if key is None or single_process() or server_store_path() is not None:
+        return None
+    instead = _INSTEAD.get(key, _INSTEAD_OF_DATABASE)
+    return config.error(
+        key,
+        "keeps keys in the memory of each worker process, and this server gave its workers "
+        f"no shared store ({SERVER_STORE_ENV}), so a token signed by one worker would fail "
+        "at the others. Serve with `wsgiauth serve`, or with gunicorn and wsgiauth's hooks "
+        "(`from wsgiauth.gunicorn_hooks import on_exit, on_starting` in the gunicorn config, "
+        f"as examples/gunicorn.conf.py has; not with --preload); or use {instead}; several "
+        f"hosts need PostgreSQL. If the server runs the app in one process only, set "
+        f"{SINGLE_PROCESS_ENV}=1",
+    )
