@@ -14,6 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import responses
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from oauthlib.oauth2 import WebApplicationClient
 from webob import Request
 
 from wsgiauth.config import Config
@@ -23,6 +27,8 @@ from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.http import create_http_client
 from wsgiauth.oauth.client import ClientCredentials
+from wsgiauth.oauth.client import _form_encode
+from wsgiauth.oauth.client import _quote_plus
 from wsgiauth.oauth.client import authorization_url
 from wsgiauth.oauth.client import callback_code
 from wsgiauth.oauth.client import check_response_issuer
@@ -266,6 +272,62 @@ def test_authorization_url_differs_per_flow_only_in_the_flow_parameters():
     assert parse_qs(urlsplit(first).query)["state"] == ["one"]
     assert parse_qs(urlsplit(second).query)["state"] == ["two"]
     assert parse_qs(urlsplit(second).query)["scope"] == ["email"]
+
+
+_FORM_TEXT = st.text(max_size=40)
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(_FORM_TEXT, _FORM_TEXT), max_size=6))
+def test_form_encode_is_urlencode(pairs):
+    """The fast path (values that need no quoting) and the quoted one give urlencode's bytes."""
+    assert _form_encode(pairs) == urlencode(pairs)
+
+
+_B64URL = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@settings(max_examples=200)
+@given(
+    state=st.one_of(st.binary(min_size=1, max_size=64).map(bytes.hex), _FORM_TEXT),
+    scope=_FORM_TEXT,
+    challenge=st.one_of(_B64URL, _FORM_TEXT),
+    nonce=st.one_of(_B64URL, _FORM_TEXT),
+    prompt=st.sampled_from([None, "none", "login consent"]),
+)
+def test_authorization_url_has_the_parameters_oauthlib_would_send(
+    state, scope, challenge, nonce, prompt
+):
+    endpoint = "https://idp.example/authorize?tenant=t 1"
+    params = {
+        "redirect_uri": "http://localhost:7007/api/auth/x/handler/frame",
+        "scope": scope,
+        "state": state,
+        "code_challenge": challenge,
+        "nonce": nonce,
+        "prompt": prompt,
+    }
+    url = authorization_url(endpoint, "app", **params)
+    given_ = {key: value for key, value in params.items() if value}
+    if given_.get("code_challenge"):
+        given_["code_challenge_method"] = "S256"
+    expected = WebApplicationClient("app").prepare_request_uri(endpoint, **given_)
+    assert sorted(query_of(url)) == sorted(query_of(expected))
+    # And byte for byte what urlencode makes of the per-flow part (the wire before the fast path).
+    per_flow = [
+        (k, v) for k, v in given_.items() if k in {"scope", "state", "code_challenge", "nonce"}
+    ]
+    if "code_challenge_method" in given_:
+        per_flow.append(("code_challenge_method", "S256"))
+    assert url.endswith(urlencode(per_flow))
+
+
+def test_scope_quoting_cache_is_bounded():
+    for index in range(600):
+        _form_encode([("scope", f"openid extra:{index}")])
+    info = _quote_plus.cache_info()
+    assert info.maxsize == 256
+    assert info.currsize <= 256
 
 
 # -- callback_code ----------------------------------------------------------------------------

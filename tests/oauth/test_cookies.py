@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import replace
+from urllib.parse import quote
 
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from webob import Request
 from webob import Response
 
@@ -15,6 +20,7 @@ from wsgiauth.oauth.cookies import DEFAULT_SESSION_MAX_AGE
 from wsgiauth.oauth.cookies import MAX_FLOWS
 from wsgiauth.oauth.cookies import FlowCookie
 from wsgiauth.oauth.cookies import OAuthCookieManager
+from wsgiauth.oauth.cookies import _quote
 from wsgiauth.oauth.cookies import default_cookie_configurer
 from wsgiauth.oauth.cookies import flow_id
 from wsgiauth.sealing import CookieSealer
@@ -725,3 +731,41 @@ def test_a_session_cookie_is_refused_after_the_session_duration(monkeypatch) -> 
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 61)
     assert manager.get_refresh_token(request) is None
+
+
+# -- fast paths: the same bytes as the general path, bounded caches ---------------------------
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=60))
+def test_cookie_value_quoting_is_quote_with_nothing_safe(value):
+    assert _quote(value) == quote(value, safe="")
+
+
+@pytest.mark.parametrize("posts_callback", [False, True])
+@pytest.mark.parametrize(
+    "callback_url", [CALLBACK, "https://auth.example/api/auth/google/handler/frame"]
+)
+def test_cached_nonce_and_flow_settings_are_those_computed_per_request(
+    posts_callback, callback_url
+):
+    manager = make_manager(callback_url=callback_url, posts_callback=posts_callback)
+    for origin in [None, APP, "https://other.example", APP]:
+        settings_ = manager.settings(origin)
+        if posts_callback and settings_.secure:
+            settings_ = replace(settings_, same_site="none")
+        assert manager._flow_settings(origin) == settings_
+        response = Response()
+        manager.set_nonce(response, "n+1/=", origin)
+        _, value, attrs = written(response)[0]
+        assert value == "n%2B1%2F%3D"
+        assert attrs["path"] == f"{settings_.path}/handler"
+        assert attrs["samesite"] == settings_.same_site
+
+
+def test_per_origin_cookie_settings_caches_are_bounded():
+    manager = make_manager()
+    for index in range(200):
+        manager.set_nonce(Response(), "n", f"https://app{index}.example")
+    for cache in (manager._settings, manager._flow_settings_of, manager._nonce_settings_of):
+        assert cache.cache_info().currsize <= 64

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import string
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from webob import Response
 
 from tests.conftest import APP_ORIGIN
 from tests.conftest import base_config
@@ -14,6 +19,7 @@ from tests.conftest import parse_web_message
 from tests.conftest import set_cookies
 from tests.conftest import state_of
 from tests.conftest import web_message_origin
+from wsgiauth.oauth.route_handlers import _s256_challenge
 from wsgiauth.oauth.state import decode_oauth_state
 from wsgiauth.oauth.state import encode_oauth_state
 
@@ -578,3 +584,24 @@ def test_logout_refuses_a_malformed_origin(testapp):
         "/api/auth/fake/logout?env=development", headers={**XRW, "Origin": "http://["}, status=400
     )
     assert response.json["error"]["name"] == "InputError"
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=43, max_size=128))
+def test_pkce_challenge_is_oauthlibs(verifier):
+    from oauthlib.oauth2 import WebApplicationClient
+
+    assert _s256_challenge(verifier) == WebApplicationClient("").create_code_challenge(
+        verifier, "S256"
+    )
+
+
+def test_start_headers_are_those_webobs_setters_made(testapp):
+    """The header list is written directly; it is what ``location``/``cache_control`` made."""
+    response, _ = start(testapp)
+    setters = Response(status=302, headerlist=[("Content-Type", "text/plain")])
+    setters.location = response.location
+    setters.cache_control = "no-store"
+    names = [name for name, _ in response.headerlist]
+    assert response.headerlist[: len(setters.headerlist)] == setters.headerlist
+    assert names[len(setters.headerlist) :][:2] == ["Set-Cookie", "Set-Cookie"]

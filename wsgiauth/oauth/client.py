@@ -13,13 +13,13 @@ wire; nothing here knows which provider it serves.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import quote_plus
-from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 from oauthlib.oauth2 import OAuth2Error
@@ -161,11 +161,32 @@ def authorization_url(endpoint: str, client_id: str, **params: str | None) -> st
     # oauthlib builds the fixed part (it knows the parameters); the four that change per
     # flow are appended with urllib, instead of having oauthlib re-parse the whole URL.
     fixed_url = _fixed_authorization_url(endpoint, client_id, fixed)
-    return f"{fixed_url}{'&' if '?' in fixed_url else '?'}{urlencode(per_flow)}"
+    return f"{fixed_url}{'&' if '?' in fixed_url else '?'}{_form_encode(per_flow)}"
 
 
 #: Parameters that differ in every flow; the rest of the URL is built once per endpoint.
 _PER_FLOW = frozenset({"state", "scope", "code_challenge", "nonce"})
+
+#: What ``quote_plus`` never encodes: a value made only of these is its own encoding.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _form_encode(pairs: list[tuple[str, str]]) -> str:
+    """``urllib.parse.urlencode(pairs)`` for string pairs, byte for byte, in less time.
+
+    The per-flow values are hex (``state``) or base64url (``code_challenge``,
+    ``nonce``): the check that they need no quoting costs a fraction of
+    ``quote_plus``, which goes through bytes whatever the value.
+    """
+    return "&".join(f"{_form_quote(key)}={_form_quote(value)}" for key, value in pairs)
+
+
+def _form_quote(value: str) -> str:
+    return value if _UNRESERVED.fullmatch(value) else _quote_plus(value)
+
+
+#: Scopes repeat from flow to flow; a request may send any, so the cache is bounded.
+_quote_plus = lru_cache(maxsize=256)(quote_plus)
 
 
 @lru_cache(maxsize=32)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from dataclasses import dataclass
 from dataclasses import replace
@@ -143,6 +144,8 @@ class OAuthCookieManager:
         self._configure = cookie_configurer or default_cookie_configurer
         # Settings depend only on the app origin: compute them once per origin.
         self._settings = lru_cache(maxsize=64)(self._compute_settings)
+        self._flow_settings_of = lru_cache(maxsize=64)(self._compute_flow_settings)
+        self._nonce_settings_of = lru_cache(maxsize=64)(self._compute_nonce_settings)
         make_cookie(
             f"{provider_id}-nonce", ""
         )  # a provider id that no cookie name can carry fails here
@@ -162,15 +165,21 @@ class OAuthCookieManager:
 
     def _flow_settings(self, origin: str | None) -> CookieSettings:
         """The nonce and flow cookies' settings: sent with a cross-site POST when it must be."""
-        settings = self.settings(origin)
+        return self._flow_settings_of(origin or self._default_app_origin)
+
+    def _compute_flow_settings(self, app_origin: str) -> CookieSettings:
+        settings = self.settings(app_origin)
         if self._posts_callback and settings.secure:
             return replace(settings, same_site="none")
         return settings
 
+    def _compute_nonce_settings(self, app_origin: str) -> CookieSettings:
+        settings = self._flow_settings(app_origin)
+        return replace(settings, path=f"{settings.path}/handler")
+
     def set_nonce(self, response: Response, nonce: str, origin: str | None) -> None:
         """The Backstage nonce cookie: ``<id>-nonce`` on ``<path>/handler`` for 10 minutes."""
-        settings = self._flow_settings(origin)
-        handler = replace(settings, path=f"{settings.path}/handler")
+        handler = self._nonce_settings_of(origin or self._default_app_origin)
         self._write(response, self.nonce_name, nonce, handler, NONCE_MAX_AGE)
 
     def get_nonce(self, request: Request) -> str | None:
@@ -283,7 +292,7 @@ class OAuthCookieManager:
         self, response: Response, name: str, value: str, settings: CookieSettings, max_age: int
     ) -> None:
         attributes = _cookie_attributes(settings, max_age, int(time.time()))
-        response.headerlist.append(("Set-Cookie", f"{name}={quote(value, safe='')}{attributes}"))
+        response.headerlist.append(("Set-Cookie", f"{name}={_quote(value)}{attributes}"))
 
     @staticmethod
     def _read(request: Request, name: str) -> str | None:
@@ -335,6 +344,15 @@ class OAuthCookieManager:
             names.append(name)
         for each in names:
             self._write(response, each, "", settings, 0)
+
+
+#: What ``quote(value, safe="")`` never encodes: a sealed value or verifier is all of these.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _quote(value: str) -> str:
+    """``quote(value, safe="")``, skipped when nothing in ``value`` needs it."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
 
 
 @lru_cache(maxsize=64)

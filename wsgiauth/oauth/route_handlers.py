@@ -11,6 +11,7 @@ only the callback turns errors into a postMessage page (or a redirect).
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
@@ -20,7 +21,6 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
-from oauthlib.oauth2 import WebApplicationClient
 from webob import Response
 
 from ..audit import AuditEvent
@@ -69,7 +69,11 @@ log = logging.getLogger(__name__)
 #: Turns a provider result into an identity token; ``None`` when the provider has no resolver.
 SignIn = Callable[["OAuthAuthenticatorResult", "ProfileInfo"], "BackstageIdentityResponse"]
 
-_PKCE = WebApplicationClient("")
+
+def _s256_challenge(verifier: str) -> str:
+    """RFC 7636's S256 challenge: what oauthlib's ``create_code_challenge`` returns, inline."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 class OAuthRouteHandlers:
@@ -130,16 +134,24 @@ class OAuthRouteHandlers:
         # PKCE S256 on every code flow: an intercepted code is useless without the
         # verifier, which stays in this browser's HttpOnly flow cookie.
         verifier = secrets.token_urlsafe(48)  # 64 chars of RFC 7636's unreserved set
-        challenge = _PKCE.create_code_challenge(verifier, "S256")
+        challenge = _s256_challenge(verifier)
         started = self.authenticator.start(
             OAuthStartInput(
                 request=request, scope=scope, state=state, nonce=nonce, code_challenge=challenge
             )
         )
-        # Backstage sends no body; PEP 3333 wants a Content-Type on every 302.
-        response = Response(status=started.status, headerlist=[("Content-Type", "text/plain")])
-        response.location = started.url
-        response.cache_control = "no-store"
+        # Backstage sends no body; PEP 3333 wants a Content-Type on every 302. The header
+        # list is what WebOb's location and cache_control setters made, without them.
+        response = Response(
+            status=started.status,
+            headerlist=[
+                ("Content-Type", "text/plain"),
+                ("Content-Length", "0"),
+                ("Location", started.url),
+                ("Cache-Control", "no-store"),
+            ],
+            app_iter=[b""],
+        )
         self.cookies.set_nonce(response, nonce, origin)
         flow_cookie = FlowCookie.for_nonce(nonce, verifier, started_now())
         self.cookies.set_flow(response, request, flow_cookie, origin)
