@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import string
+from urllib.parse import quote_plus
+
 import pytest
 from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from wsgiauth.errors import NotAllowedError
 from wsgiauth.oauth.state import MAX_STATE_LENGTH
+from wsgiauth.oauth.state import _quote
+from wsgiauth.oauth.state import _quote_repeating
 from wsgiauth.oauth.state import decode_oauth_state
 from wsgiauth.oauth.state import encode_oauth_state
 
@@ -193,3 +199,25 @@ def test_callback_state_from_the_query_or_the_posted_form(method, query, form, e
 
     request = Request.blank(f"/handler/frame?{query}", method=method, POST=form)
     assert callback_state(request) == expected
+
+
+@settings(max_examples=300)
+@given(
+    st.one_of(st.text(max_size=60), st.text(alphabet=string.ascii_letters + "0123456789+/=-_.*~% "))
+)
+def test_state_quoting_fast_path_is_url_search_params_quoting(value):
+    assert _quote(value) == quote_plus(value, safe="*").replace("~", "%7E")
+
+
+def test_a_flow_nonce_does_not_enter_the_quoting_cache():
+    """Nonces never repeat: cached, they would push out env, origin and scope."""
+    _quote_repeating.cache_clear()
+    for index in range(300):
+        encode_oauth_state({"nonce": f"n{index}+/w==", "origin": "http://localhost:3000"})
+    assert _quote_repeating.cache_info().currsize == 1  # the origin
+
+
+def test_state_quoting_cache_is_bounded():
+    for index in range(600):
+        encode_oauth_state({"nonce": "n", "env": f"env {index}"})
+    assert _quote_repeating.cache_info().currsize <= 256

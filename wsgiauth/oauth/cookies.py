@@ -300,10 +300,11 @@ class OAuthCookieManager:
         return unquote(raw) if raw is not None else None
 
     def _chunk_names(self, request: Request, name: str) -> list[str]:
+        cookies = request.cookies  # a new view per access: made once here
         names = []
         for index in range(MAX_CHUNKS):
             chunk = f"{name}-{index}"
-            if chunk not in request.cookies:
+            if chunk not in cookies:
                 break
             names.append(chunk)
         return names
@@ -346,13 +347,17 @@ class OAuthCookieManager:
             self._write(response, each, "", settings, 0)
 
 
-#: What ``quote(value, safe="")`` never encodes: a sealed value or verifier is all of these.
-_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+#: What ``quote(value, safe="")`` never encodes (a sealed value is all of these), and
+#: the three characters of standard base64 (the nonce) it escapes.
+_BASE64 = re.compile(r"[A-Za-z0-9_.~+/=-]*")
+_BASE64_ESCAPES = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
 
 
 def _quote(value: str) -> str:
-    """``quote(value, safe="")``, skipped when nothing in ``value`` needs it."""
-    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
+    """``quote(value, safe="")``, without its trip through bytes for base64 values."""
+    if _BASE64.fullmatch(value):
+        return value.translate(_BASE64_ESCAPES)
+    return quote(value, safe="")
 
 
 @lru_cache(maxsize=64)

@@ -8,6 +8,7 @@ the exact shape so a state made by either side decodes on the other.
 from __future__ import annotations
 
 import binascii
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -86,9 +87,24 @@ def encode_oauth_state(state: Mapping[str, str | None]) -> str:
     return encoded
 
 
-@lru_cache(maxsize=256)  # env, origin, flow and scope repeat from flow to flow
 def _quote(value: str) -> str:
-    """``URLSearchParams`` leaves ``*`` alone and encodes ``~``; ``quote_plus`` does the reverse."""
+    """``URLSearchParams`` leaves ``*`` alone and encodes ``~``; ``quote_plus`` does the reverse.
+
+    The nonce (standard base64, new in every flow) is translated without ``quote_plus``
+    and kept out of the cache, where it would push out the values that do repeat.
+    """
+    if _BASE64.fullmatch(value):
+        return value.translate(_BASE64_ESCAPES)
+    return _quote_repeating(value)
+
+
+#: Characters ``_quote`` keeps as they are, and the three of standard base64 it escapes.
+_BASE64 = re.compile(r"[A-Za-z0-9_.*+/=-]*")
+_BASE64_ESCAPES = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
+
+
+@lru_cache(maxsize=256)  # env, origin, flow and scope repeat from flow to flow
+def _quote_repeating(value: str) -> str:
     return quote_plus(value, safe="*").replace("~", "%7E")
 
 
