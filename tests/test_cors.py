@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from webob import Request
+from webob import Response
 
 from tests.conftest import base_config
 from tests.conftest import make_testapp
 from wsgiauth import origins
+from wsgiauth.cors import CorsPolicy
 from wsgiauth.errors import ConfigError
 
 XRW = {"X-Requested-With": "XMLHttpRequest"}
@@ -114,3 +120,68 @@ def test_a_non_ascii_pattern_admits_the_punycode_a_browser_sends():
     headers = {**XRW, "Origin": "https://shop.xn--bcher-kva.example"}
     response = testapp.get("/api/auth/fake/refresh?env=development", headers=headers, status=401)
     assert response.headers["Access-Control-Allow-Origin"] == "https://shop.xn--bcher-kva.example"
+
+
+# -- apply: the header list written directly is what WebOb's setters write -----------------
+
+ALLOWED = "http://localhost:3000"
+
+
+def _apply_by_setters(policy: CorsPolicy, request: Request, response: Response) -> None:
+    """``apply`` as it was before its fast path: WebOb's ``vary`` and header setters."""
+    origin = request.headers.get("Origin")
+    response.vary = (*(response.vary or ()), "Origin")
+    if origin and policy.is_allowed(origin):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+
+
+_HEADER_NAMES = st.sampled_from(
+    [
+        "Content-Type",
+        "Cache-Control",
+        "Vary",
+        "vary",
+        "Access-Control-Allow-Origin",
+        "access-control-allow-credentials",
+        "Set-Cookie",
+    ]
+)
+_HEADER_VALUES = st.sampled_from(["a", "Accept", "Accept, Cookie", "", "Origin", "*", "true"])
+
+
+@settings(max_examples=300)
+@given(
+    headers=st.lists(st.tuples(_HEADER_NAMES, _HEADER_VALUES), max_size=5),
+    origin=st.sampled_from(
+        [None, "", ALLOWED, "http://evil.example", "null", "HTTP://LOCALHOST:3000"]
+    ),
+)
+def test_apply_writes_what_webobs_setters_write(headers, origin):
+    policy = CorsPolicy(origins.create_origin_filter(ALLOWED))
+    request = Request.blank("/x", headers={} if origin is None else {"Origin": origin})
+    fast, slow = Response(headerlist=list(headers)), Response(headerlist=list(headers))
+    policy.apply(request, fast)
+    _apply_by_setters(policy, request, slow)
+    assert fast.headerlist == slow.headerlist
+
+
+@pytest.mark.parametrize(
+    "origin", ["http://evil.example", "null", "http://localhost:3000.evil.example"]
+)
+def test_apply_gives_a_refused_origin_no_cors_headers(origin):
+    policy = CorsPolicy(origins.create_origin_filter(ALLOWED))
+    response = Response(headerlist=[("Content-Type", "application/json")], app_iter=[b""])
+    policy.apply(Request.blank("/x", headers={"Origin": origin}), response)
+    assert response.headerlist == [("Content-Type", "application/json"), ("Vary", "Origin")]
+
+
+def test_apply_lets_the_allowed_origin_read_with_credentials():
+    policy = CorsPolicy(origins.create_origin_filter(ALLOWED))
+    response = Response(headerlist=[("Content-Type", "application/json")], app_iter=[b""])
+    policy.apply(Request.blank("/x", headers={"Origin": ALLOWED}), response)
+    assert response.headerlist[1:] == [
+        ("Vary", "Origin"),
+        ("Access-Control-Allow-Origin", ALLOWED),
+        ("Access-Control-Allow-Credentials", "true"),
+    ]

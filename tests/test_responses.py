@@ -26,6 +26,25 @@ def test_json_response_is_compact_and_never_cached():
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("body", [{}, {"name": "Zoë", "n": [1, 2]}, ["x" * 5000]])
+def test_json_response_sends_what_webobs_body_setter_made(body, method):
+    """The header list is written whole; it is what ``Response(body=...)`` made."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    general = Response(
+        body=data,
+        status=200,
+        headerlist=[
+            ("Content-Type", "application/json; charset=utf-8"),
+            ("Cache-Control", "no-store"),
+        ],
+    )
+    request = Request.blank("/x", method=method)
+    sent, expected = request.get_response(json_response(body)), request.get_response(general)
+    assert sent.headerlist == expected.headerlist
+    assert sent.body == expected.body
+
+
 def test_error_body_has_backstage_shape():
     request = Request.blank("/api/auth/nope/refresh?x=1", method="POST")
     response = error_response(request, NotFoundError("Unknown auth provider 'nope'"))

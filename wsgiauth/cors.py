@@ -50,12 +50,34 @@ class CorsPolicy:
         return response
 
     def apply(self, request: Request, response: Response) -> None:
-        """Let an allowed origin's script read ``response``, cookies included."""
-        origin = request.headers.get("Origin")
-        response.vary = (*(response.vary or ()), "Origin")
-        if origin and self.is_allowed(origin):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Credentials"] = "true"
+        """Let an allowed origin's script read ``response``, cookies included.
+
+        A response that has none of the headers set here (every route's) gets them
+        appended to its header list: what WebOb's ``vary`` and header setters would
+        write, without them. Any other takes those setters.
+        """
+        origin = request.environ.get("HTTP_ORIGIN")
+        allowed = origin if origin and self.is_allowed(origin) else None
+        headerlist = response.headerlist
+        if any(name.lower() in _SET_HERE for name, _ in headerlist):
+            _apply_with_setters(response, allowed)
+            return
+        headerlist.append(("Vary", "Origin"))
+        if allowed:
+            headerlist.append(("Access-Control-Allow-Origin", allowed))
+            headerlist.append(("Access-Control-Allow-Credentials", "true"))
+
+
+#: The headers ``apply`` writes, lowercase.
+_SET_HERE = frozenset({"vary", "access-control-allow-origin", "access-control-allow-credentials"})
+
+
+def _apply_with_setters(response: Response, allowed_origin: str | None) -> None:
+    """``apply`` on a response that already names Vary or a CORS header: WebOb merges them."""
+    response.vary = (*(response.vary or ()), "Origin")
+    if allowed_origin:
+        response.headers["Access-Control-Allow-Origin"] = allowed_origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
 
 
 def cors_policy_from_config(config: Config) -> CorsPolicy:

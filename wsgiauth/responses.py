@@ -92,13 +92,19 @@ _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def json_response(body: Any, *, status: int = 200) -> Response:
-    """A non-cacheable JSON response."""
+    """A non-cacheable JSON response.
+
+    The header list is complete, ``Content-Length`` last as WebOb's ``body`` setter
+    puts it, so WebOb has nothing left to compute.
+    """
+    data = _COMPACT.encode(body).encode("utf-8")
     return Response(
-        body=_COMPACT.encode(body).encode("utf-8"),
+        app_iter=[data],
         status=status,
         headerlist=[
             ("Content-Type", "application/json; charset=utf-8"),
             ("Cache-Control", "no-store"),
+            ("Content-Length", str(len(data))),
         ],
     )
 
