@@ -36,6 +36,8 @@ def write(pytester: pytest.Pytester, files: dict[str, str]) -> None:
 @pytest.fixture
 def project(pytester, monkeypatch, tmp_path):
     monkeypatch.setenv("WSGIAUTH_DATA_DIR", str(tmp_path / "data"))
+    # Importing examples/django_app's wsgi.py (as the adapter tests do) sets it for good.
+    monkeypatch.delenv("DJANGO_SETTINGS_MODULE", raising=False)
     return pytester
 
 
