@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from wsgiauth.catalog.refs import EntityRef
+from wsgiauth.catalog.refs import normal_entity_ref
 from wsgiauth.catalog.refs import parse_entity_ref
 from wsgiauth.catalog.refs import stringify_entity_ref
 from wsgiauth.errors import InputError
@@ -98,3 +104,24 @@ def test_entity_ref_str_is_the_stringified_form():
 def test_stringify_entity_ref_errors(ref):
     with pytest.raises(InputError):
         stringify_entity_ref(ref)
+
+
+_REF_TEXT = st.text(alphabet="Uu:sr/ab-.é", max_size=12)
+
+
+@settings(max_examples=300)
+@given(ref=_REF_TEXT, default_kind=st.sampled_from([None, "User", "group"]))
+def test_normal_entity_ref_is_stringify_of_parse(ref, default_kind):
+    try:
+        expected = stringify_entity_ref(parse_entity_ref(ref, default_kind=default_kind))
+    except InputError as error:
+        with pytest.raises(InputError, match=re.escape(str(error))):
+            normal_entity_ref(ref, default_kind=default_kind)
+    else:
+        assert normal_entity_ref(ref, default_kind=default_kind) == expected
+
+
+def test_normal_entity_ref_cache_is_bounded():
+    for index in range(3000):
+        normal_entity_ref(f"user:default/u{index}")
+    assert normal_entity_ref.cache_info().currsize <= 1024

@@ -20,6 +20,7 @@ from ..errors import NotFoundError
 from ..types import BackstageSignInResult
 from ..types import TokenParams
 from .refs import DEFAULT_NAMESPACE
+from .refs import normal_entity_ref
 from .refs import parse_entity_ref
 from .refs import stringify_entity_ref
 
@@ -117,10 +118,13 @@ class CatalogAuthResolverContext:
                 raise InputError("Invalid user lookup query, annotations must be an object")
             found = self.catalog.find_users(annotations=annotations)
         elif "entityRef" in query:
-            ref = parse_entity_ref(
-                query["entityRef"], default_kind="User", default_namespace=DEFAULT_NAMESPACE
+            wanted = query["entityRef"]
+            key = (
+                normal_entity_ref(wanted, default_kind="User")
+                if isinstance(wanted, str)
+                else stringify_entity_ref(parse_entity_ref(wanted, default_kind="User"))
             )
-            entity = self.catalog.get_entity_by_ref(stringify_entity_ref(ref))
+            entity = self.catalog.get_entity_by_ref(key)
             found = [entity] if entity is not None else []
         elif "filter" in query:
             found = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
@@ -20,6 +21,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "EntityRef",
     "is_entity_ref",
+    "normal_entity_ref",
     "parse_entity_ref",
     "stringify_entity_ref",
 ]
@@ -129,3 +131,16 @@ def stringify_entity_ref(ref: EntityRef | Mapping[str, Any]) -> str:
             raise InputError("Entity reference namespace must be a string")
         kind, namespace, name = kind_value, namespace_value, name_value
     return f"{kind.lower()}:{namespace.lower()}/{name.lower()}"
+
+
+@lru_cache(maxsize=1024)  # the same users sign in again and again; any ref may arrive
+def normal_entity_ref(
+    ref: str, *, default_kind: str | None = None, default_namespace: str = DEFAULT_NAMESPACE
+) -> str:
+    """``stringify_entity_ref(parse_entity_ref(ref, ...))`` of a ref string, remembered.
+
+    :raises InputError: as :func:`parse_entity_ref` (a refused ref is not remembered).
+    """
+    return stringify_entity_ref(
+        parse_entity_ref(ref, default_kind=default_kind, default_namespace=default_namespace)
+    )

@@ -42,8 +42,8 @@ from .entities import ParsedEntity
 from .entities import compute_relations
 from .entities import describe
 from .entities import parse_entity
+from .refs import normal_entity_ref
 from .refs import parse_entity_ref
-from .refs import stringify_entity_ref
 from .types import Entity
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ class YamlCatalog:
         """The User or Group named by ``ref`` (any case), as a copy; None if unknown."""
         self._maybe_reload()
         try:
-            key = stringify_entity_ref(parse_entity_ref(ref))
+            key = normal_entity_ref(ref) if isinstance(ref, str) else str(parse_entity_ref(ref))
         except InputError:
             return None
         entity = self._index.by_ref.get(key)

@@ -347,16 +347,18 @@ class OAuthCookieManager:
             self._write(response, each, "", settings, 0)
 
 
-#: What ``quote(value, safe="")`` never encodes (a sealed value is all of these), and
-#: the three characters of standard base64 (the nonce) it escapes.
+#: What ``quote(value, safe="")`` never encodes (a sealed value is all of these); with
+#: them, the three characters of standard base64 (the nonce) it escapes.
+_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*")
 _BASE64 = re.compile(r"[A-Za-z0-9_.~+/=-]*")
-_BASE64_ESCAPES = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
 
 
 def _quote(value: str) -> str:
     """``quote(value, safe="")``, without its trip through bytes for base64 values."""
+    if _PLAIN.fullmatch(value):
+        return value
     if _BASE64.fullmatch(value):
-        return value.translate(_BASE64_ESCAPES)
+        return value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
     return quote(value, safe="")
 
 

@@ -93,14 +93,16 @@ def _quote(value: str) -> str:
     The nonce (standard base64, new in every flow) is translated without ``quote_plus``
     and kept out of the cache, where it would push out the values that do repeat.
     """
+    if _PLAIN.fullmatch(value):
+        return value
     if _BASE64.fullmatch(value):
-        return value.translate(_BASE64_ESCAPES)
+        return value.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
     return _quote_repeating(value)
 
 
-#: Characters ``_quote`` keeps as they are, and the three of standard base64 it escapes.
+#: Characters ``_quote`` keeps as they are; with them, the three of standard base64 it escapes.
+_PLAIN = re.compile(r"[A-Za-z0-9_.*-]*")
 _BASE64 = re.compile(r"[A-Za-z0-9_.*+/=-]*")
-_BASE64_ESCAPES = str.maketrans({"+": "%2B", "/": "%2F", "=": "%3D"})
 
 
 @lru_cache(maxsize=256)  # env, origin, flow and scope repeat from flow to flow
