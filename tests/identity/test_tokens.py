@@ -6,7 +6,14 @@ import json
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from hypothesis import assume
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from jwt.utils import der_to_raw_signature
 
 from tests.identity.conftest import ISSUER
 from tests.identity.conftest import b64encode
@@ -230,3 +237,39 @@ def test_signing_makes_pyjwts_bytes_for_every_key(algorithm):
             )
             assert decoded["payload"] == payload
             assert decoded["header"] == {"typ": typ, "alg": algorithm, "kid": kid_key.kid}
+
+
+@settings(max_examples=200)
+@given(
+    r=st.integers(min_value=1, max_value=2**384 - 1),
+    s=st.integers(min_value=1, max_value=2**384 - 1),
+    curve=st.sampled_from([ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1()]),
+)
+def test_ec_signature_is_pyjwts_raw_form_of_the_der_signature(r, s, curve):
+    """``r || s`` as wide as the curve: PyJWT's ``der_to_raw_signature``, byte for byte."""
+    width = (curve.key_size + 7) // 8
+    assume(r < 2 ** (8 * width) and s < 2 ** (8 * width))
+    der = encode_dss_signature(r, s)
+
+    class Key:  # what _ec_signature uses of a private key
+        def __init__(self) -> None:
+            self.curve = curve
+
+        def sign(self, message: bytes, algorithm: ec.ECDSA) -> bytes:
+            assert message == b"m"
+            return der
+
+    assert tokens._ec_signature(Key(), hashes.SHA256, b"m") == der_to_raw_signature(der, curve)
+
+
+def test_an_ec_key_on_another_curve_than_its_algorithm_is_refused():
+    """PyJWT's curve check still runs: ES256 is P-256 only."""
+    key = tokens.SigningKey(
+        kid="k",
+        algorithm="ES256",
+        private_key=ec.generate_private_key(ec.SECP384R1()),
+        public_jwk={},
+        created_at=NOW,
+    )
+    with pytest.raises(jwt.exceptions.InvalidKeyError):
+        tokens._sign(key, tokens.TYP_USER, b"{}")

@@ -18,6 +18,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.hashes import HashAlgorithm
+from jwt.algorithms import ECAlgorithm
 from jwt.api_jws import PyJWS
 from jwt.utils import base64url_encode
 
@@ -102,8 +106,28 @@ def _sign(key: SigningKey, header_typ: str, payload: bytes) -> str:
         _header_segment(header_typ, key.algorithm, key.kid) + b"." + (base64url_encode(payload))
     )
     algorithm = _JWS.get_algorithm_by_name(key.algorithm)
-    signature = algorithm.sign(signing_input, algorithm.prepare_key(key.private_key))
+    private_key = algorithm.prepare_key(key.private_key)  # checks the key fits (EC: its curve)
+    if isinstance(algorithm, ECAlgorithm):
+        signature = _ec_signature(private_key, algorithm.hash_alg, signing_input)
+    else:
+        signature = algorithm.sign(signing_input, private_key)
     return (signing_input + b"." + base64url_encode(signature)).decode("ascii")
+
+
+def _ec_signature(private_key: Any, hash_alg: type[HashAlgorithm], message: bytes) -> bytes:
+    """``ECAlgorithm.sign``: JOSE's ``r || s``, each as wide as the curve, from a DER signature.
+
+    The same bytes, without a new ``ECDSA`` and hash object per call or PyJWT's
+    hex round trip per number.
+    """
+    r, s = decode_dss_signature(private_key.sign(message, _ecdsa(hash_alg)))
+    width = (private_key.curve.key_size + 7) // 8
+    return r.to_bytes(width, "big") + s.to_bytes(width, "big")
+
+
+@functools.lru_cache(maxsize=8)  # one per hash algorithm
+def _ecdsa(hash_alg: type[HashAlgorithm]) -> ECDSA:
+    return ECDSA(hash_alg())
 
 
 def issue_user_token(
