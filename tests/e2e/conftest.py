@@ -347,6 +347,10 @@ def e2e_config(base_url: str, provider: OidcProvider) -> dict[str, object]:
     }
 
 
+#: A gunicorn config with wsgiauth's server hooks and nothing else.
+HOOKS_CONF = "from wsgiauth.gunicorn_hooks import on_exit, on_starting, post_fork  # noqa: F401\n"
+
+
 @contextlib.contextmanager
 def run_gunicorn(
     port: int,
@@ -357,9 +361,17 @@ def run_gunicorn(
     app: str = "tests.e2e.apps:make_app()",
     extra_args: Sequence[str] = (),
 ) -> Iterator[WsgiServer]:
-    """Serve ``app`` (by default ``tests.e2e.apps:make_app()``) with ``config`` on 127.0.0.1."""
+    """Serve ``app`` (by default ``tests.e2e.apps:make_app()``) with ``config`` on 127.0.0.1.
+
+    Unless ``extra_args`` names a gunicorn config (``-c``), one with wsgiauth's hooks is
+    used, as a user's would: the workers share what the config keeps in memory.
+    """
     config_path = workdir / "app-config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if "-c" not in extra_args:
+        hooks = workdir / "gunicorn.conf.py"
+        hooks.write_text(HOOKS_CONF)
+        extra_args = ["-c", str(hooks), *extra_args]
     log_path = workdir / "gunicorn.log"
     env = {**os.environ, "WSGIAUTH_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}
     args = [
