@@ -20,6 +20,7 @@ import wsgiauth
 PACKAGES = [
     "wsgiauth",
     "wsgiauth.catalog",
+    "wsgiauth.diagnostics",
     "wsgiauth.fake_idp",
     "wsgiauth.identity",
     "wsgiauth.oauth",
