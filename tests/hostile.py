@@ -126,7 +126,7 @@ _SEGMENTS = [
     "fake", "guest", "start", "handler", "frame", "refresh", "logout", ".well-known",
     "jwks.json", "openid-configuration", "v1", "userinfo", ".client", "wsgiauth.js",
     "private", "priv%C3%A9", "privé", "..", ".", "", ";", ";x=1", "%2F", "%2e%2e", "%2e",
-    "%ff", "%00", "%c3", "%e9", "auth", "api",
+    "%ff", "%00", "%c3", "%e9", "auth", "api", ".diagnostics",
 ]  # fmt: skip
 _ROOTS = [
     "/api/auth/fake/start", "/api/auth/fake/handler/frame", "/api/auth/fake/refresh",
@@ -134,6 +134,7 @@ _ROOTS = [
     "/api/auth/.well-known/jwks.json", "/api/auth/v1/userinfo", "/api/auth/.client/wsgiauth.js",
     "/api/auth", "/private", "/priv%C3%A9", "/privé", "/", "//api//auth/fake", "/x/../private",
     "/api/auth/;", "/PRIVATE", "/public", "/private%2Fx", "/api%2Fauth/fake/start",
+    "/api/auth/.diagnostics",
 ]  # fmt: skip
 
 
@@ -153,7 +154,9 @@ _VALUES = [
     "https://evil.example", "popup", "redirect", "00", "zz", "openid email", "²",
     APP_ORIGIN + "/x\r\nSet-Cookie: a=b", "x" * 3000,
 ]  # fmt: skip
-_KEYS = ["env", "origin", "scope", "flow", "redirectUrl", "state", "code", "error", "iss", "x"]
+_KEYS = [
+    "env", "origin", "scope", "flow", "redirectUrl", "state", "code", "error", "iss", "x", "format",
+]  # fmt: skip
 values = st.one_of(
     st.sampled_from(_VALUES).map(lambda v: _quoted(v.encode())),
     st.binary(max_size=24).map(_quoted),
