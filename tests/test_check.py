@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from tests.config_files import BASE
+from tests.config_files import BROKEN
 from tests.config_files import ENV
-from tests.config_files import FILES
 from tests.config_files import PRODUCTION
+from tests.config_files import THREE_STAGES
 from tests.config_files import write
 from wsgiauth.check import check
 from wsgiauth.check import check_config
@@ -44,15 +45,14 @@ def fake_app(monkeypatch):
 
 
 def test_check_config_lists_every_problem(fake_app):
-    broken = str(FILES / "app-config.broken.yaml")
-    assert [str(error) for error in check_config(broken, environ={})] == [
-        f"{broken}: app.baseUrl: expected an absolute http(s) URL, got 'localhost:3000'",
-        f"{broken}: backend.baseUrl: missing",
-        f"{broken}: auth.session.secret: expected a string or a list of strings, got a number",
-        f"{broken}: auth.experimentalExtraAllowedOrigins: expected a list of strings, got a string",
-        f"{broken}: auth.backstageTokenExpiration: expected a duration such as '1h', '30 days',"
+    assert [str(error) for error in check_config(BROKEN, environ={})] == [
+        f"{BROKEN}: app.baseUrl: expected an absolute http(s) URL, got 'localhost:3000'",
+        f"{BROKEN}: backend.baseUrl: missing",
+        f"{BROKEN}: auth.session.secret: expected a string or a list of strings, got a number",
+        f"{BROKEN}: auth.experimentalExtraAllowedOrigins: expected a list of strings, got a string",
+        f"{BROKEN}: auth.backstageTokenExpiration: expected a duration such as '1h', '30 days',"
         " 'PT1H' or {hours: 1}, got 'soon'",
-        f"{broken}: auth.providers.oidc: expected an object, got a string",
+        f"{BROKEN}: auth.providers.oidc: expected an object, got a string",
     ]
 
 
@@ -138,20 +138,6 @@ def test_empty_substitution_is_an_error(tmp_path):
 
 
 # --- every stage, with lines and suggestions --------------------------------------------
-
-THREE_STAGES = """\
-app:
-  baseUrl: http://localhost:3000
-auth:
-  providers:
-    githb:
-      development:
-        clientId: x
-    oidc:
-      development:
-        metadataUrl: http://127.0.0.1:9/.well-known/openid-configuration
-        clientId: wsgiauth-demo
-"""
 
 
 def test_three_problems_in_three_stages_are_all_reported_with_lines(tmp_path):

@@ -19,16 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.config_files import BASE
+from tests.config_files import BROKEN
+from tests.config_files import FILES
+from tests.config_files import PRODUCTION
+from tests.config_files import THREE_STAGES
 from wsgiauth import cli
 from wsgiauth.cli import main
 from wsgiauth.server_store import SERVER_STORE_ENV
 from wsgiauth.server_store import server_store_path
 
 ROOT = Path(__file__).parent.parent
-FILES = Path(__file__).parent / "files"
-BASE = str(FILES / "app-config.yaml")
-PRODUCTION = str(FILES / "app-config.production.yaml")
-BROKEN = str(FILES / "app-config.broken.yaml")
 STARTUP_LIMIT = 30.0  # seconds; a bound on waiting, not an assertion on speed
 
 
@@ -104,20 +105,6 @@ def test_check_config_unset_variable(capsys, monkeypatch):
     )
 
 
-THREE_STAGES = """\
-app:
-  baseUrl: http://localhost:3000
-auth:
-  providers:
-    githb:
-      development: {clientId: x}
-    oidc:
-      development:
-        metadataUrl: http://127.0.0.1:9/.well-known/openid-configuration
-        clientId: wsgiauth-demo
-"""
-
-
 def test_check_config_prints_three_stages_with_lines(capsys, tmp_path):
     """The acceptance case: no backend.baseUrl, an unknown provider, no clientSecret."""
     path = tmp_path / "app-config.yaml"
@@ -130,7 +117,7 @@ def test_check_config_prints_three_stages_with_lines(capsys, tmp_path):
     assert lines[0] == f"{path}:1: backend.baseUrl: missing"
     assert lines[1].startswith(f"{path}:5: auth.providers.githb: unknown provider (known: ")
     assert lines[1].endswith(" (did you mean 'github'?)")
-    assert lines[2] == f"{path}:8: auth.providers.oidc.development.clientSecret: missing"
+    assert lines[2] == f"{path}:9: auth.providers.oidc.development.clientSecret: missing"
 
 
 def test_check_config_json(capsys, tmp_path):
@@ -143,7 +130,7 @@ def test_check_config_json(capsys, tmp_path):
     assert [(p["file"], p["line"], p["key"], p["severity"], p["suggestion"]) for p in found] == [
         (str(path), 1, "backend.baseUrl", "error", None),
         (str(path), 5, "auth.providers.githb", "error", "github"),
-        (str(path), 8, "auth.providers.oidc.development.clientSecret", "error", None),
+        (str(path), 9, "auth.providers.oidc.development.clientSecret", "error", None),
     ]
     assert found[0]["message"] == "missing"
 

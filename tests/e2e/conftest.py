@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -297,6 +298,32 @@ class IdpLogin:
         driver = IdpLoginDriver(session, stop_prefix=stop_prefix or self.provider.redirect_uris[0])
         return driver.login(start, login=login)
 
+    def sign_in(
+        self,
+        session: requests.Session,
+        base_url: str,
+        *,
+        login: str,
+        scope: str = "openid",
+        timeout: float = HTTP_TIMEOUT,
+        log_tail: Callable[[], str] | None = None,
+    ) -> str:
+        """Start the oidc popup flow at ``base_url`` (its own origin) and log in as ``login``.
+
+        Returns the callback URL (``code`` and ``state``), not yet requested; ``log_tail``
+        adds the server's log to a failed ``/start``.
+        """
+        start = session.get(
+            f"{base_url}/api/auth/oidc/start",
+            params={"env": "development", "origin": base_url, "scope": scope},
+            allow_redirects=False,
+            timeout=timeout,
+        )
+        assert start.status_code == 302, f"start {start.status_code}: {start.text}" + (
+            f"\n{log_tail()}" if log_tail else ""
+        )
+        return self(session, start, login=login, stop_prefix=f"{base_url}{CALLBACK_PATH}")
+
 
 @pytest.fixture(scope="session")
 def idp_login(oidc_provider: OidcProvider) -> IdpLogin:
@@ -416,14 +443,30 @@ def gunicorn_version() -> tuple[int, ...]:
 
 def _wait_for_http(proc: subprocess.Popen[bytes], server: WsgiServer) -> None:
     """Poll the downstream app until it answers 200, the process dies or time runs out."""
-    deadline = time.monotonic() + READY_TIMEOUT
+    wait_for_http(proc, f"{server.base_url}/", server.log_path, what="gunicorn")
+
+
+def wait_for_http(
+    proc: subprocess.Popen[bytes],
+    url: str,
+    log_path: Path,
+    *,
+    what: str,
+    timeout: float = READY_TIMEOUT,
+) -> None:
+    """Poll ``url`` until it answers 200; else stop ``proc`` and fail with the end of its log.
+
+    A busy machine may accept before the server answers: timeouts are retried too,
+    until the process exits or ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-            if requests.get(f"{server.base_url}/", timeout=1).status_code == 200:
+            if requests.get(url, timeout=2).status_code == 200:
                 return
         time.sleep(0.1)
     _stop(proc)
-    pytest.fail(f"gunicorn did not serve the app (exit {proc.returncode}):\n{server.log_tail()}")
+    pytest.fail(f"{what} did not serve {url} (exit {proc.returncode}):\n{_tail(log_path)}")
 
 
 @pytest.fixture(scope="session")

@@ -141,7 +141,6 @@ def kill_server(kill_port, kill_idp, tmp_path_factory) -> Iterator[Gunicorn]:
 def test_a_sign_in_survives_the_kill_of_the_worker_that_started_it(kill_server, kill_idp):
     server = kill_server
     idp_login = IdpLogin(kill_idp)
-    callback = f"{server.base_url}{CALLBACK_PATH}"
     completed, killed = [], []
     with Load(timeout=TIMEOUT, max_seconds=240) as load:
         load.stream("guest", guest_refresh(server.auth), threads=2, pause=0.02)
@@ -150,16 +149,11 @@ def test_a_sign_in_survives_the_kill_of_the_worker_that_started_it(kill_server, 
             agent = f"kill-{attempt}-{secrets.token_hex(4)}"
             with requests.Session() as browser:
                 browser.headers.update({"User-Agent": agent, **CLOSE})
-                start = browser.get(
-                    f"{server.auth}/oidc/start",
-                    params={"env": "development", "origin": server.base_url, "scope": "openid"},
-                    allow_redirects=False,
-                    timeout=TIMEOUT,
-                )
-                assert start.status_code == 302, f"{start.text}\n{server.log_tail()}"
-                starter = server.served_by("/api/auth/oidc/start", agent)
                 login = f"survivor{attempt}"
-                callback_url = idp_login(browser, start, login=login, stop_prefix=callback)
+                callback_url = idp_login.sign_in(
+                    browser, server.base_url, login=login, timeout=TIMEOUT, log_tail=server.log_tail
+                )
+                starter = server.served_by("/api/auth/oidc/start", agent)
 
                 os.kill(starter, signal.SIGKILL)  # the user is at the IdP meanwhile
                 load.set_phase(f"after-kill-{attempt}")

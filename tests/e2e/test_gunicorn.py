@@ -37,6 +37,7 @@ from tests.e2e.conftest import e2e_config
 from tests.e2e.conftest import free_port
 from tests.e2e.conftest import gunicorn_version
 from tests.e2e.conftest import run_oidc_provider
+from tests.e2e.conftest import wait_for_http
 from tests.e2e.postgres import postgres_server  # noqa: F401 - a fixture
 from wsgiauth import AuthenticationError
 from wsgiauth import IdentityVerifier
@@ -91,14 +92,21 @@ class Gunicorn:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def served(self) -> list[tuple[int, str, str]]:
+        """``(worker pid, path, user agent)`` of each request in the access log so far."""
+        return [
+            (int(match["pid"]), match["path"], match["agent"])
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if (match := _LOG_LINE.search(line))
+        ]
+
     def served_by(self, path: str, agent: str) -> int:
         """The pid of the worker that served ``path`` to ``agent``, from the access log."""
         deadline = time.monotonic() + LOG_TIMEOUT
         while True:
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                match = _LOG_LINE.search(line)
-                if match and match["path"] == path and match["agent"] == agent:
-                    return int(match["pid"])
+            for pid, served_path, served_agent in self.served():
+                if (served_path, served_agent) == (path, agent):
+                    return pid
             assert time.monotonic() < deadline, f"no log line for {path} {agent}\n{self.log_tail()}"
             time.sleep(0.05)
 
@@ -131,15 +139,8 @@ def run_gunicorn(port: int, config: dict, workdir: Path, store: str) -> Iterator
         proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     server = Gunicorn(base_url=f"http://127.0.0.1:{port}", log_path=log_path, store=store)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            # Workers still booting leave connections waiting in the listen queue.
-            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-                if requests.get(f"{server.base_url}/", timeout=2).status_code == 200:
-                    break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start (exit {proc.poll()}):\n{server.log_tail()}")
-            time.sleep(0.1)
+        # Workers still booting leave connections waiting in the listen queue.
+        wait_for_http(proc, f"{server.base_url}/", log_path, what="gunicorn", timeout=READY_TIMEOUT)
         yield server
     finally:
         _stop(proc)
@@ -231,21 +232,15 @@ def tokens_from_two_workers(server: Gunicorn) -> dict[str, str]:
 
 def test_logins_started_on_one_worker_complete_on_another(server, idp):
     idp_login = IdpLogin(idp)
-    callback = f"{server.base_url}{CALLBACK_PATH}"
     hops = []
     for attempt in range(MAX_LOGINS):
         agent = f"login-{server.store}-{attempt}"
         with requests.Session() as browser:
             browser.headers.update({"User-Agent": agent, **CLOSE})
-            start = browser.get(
-                f"{server.auth}/oidc/start",
-                params={"env": "development", "origin": server.base_url, "scope": "openid"},
-                allow_redirects=False,
-                timeout=TIMEOUT,
-            )
-            assert start.status_code == 302, f"{start.text}\n{server.log_tail()}"
             login = f"hopper{attempt}"
-            callback_url = idp_login(browser, start, login=login, stop_prefix=callback)
+            callback_url = idp_login.sign_in(
+                browser, server.base_url, login=login, timeout=TIMEOUT, log_tail=server.log_tail
+            )
             done = browser.get(callback_url, allow_redirects=False, timeout=TIMEOUT)
 
         message = posted_message(done)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import re
 import secrets
 import signal
 import subprocess
@@ -69,7 +68,6 @@ CONCURRENCY = 4
 GUEST_REF = "user:development/guest"
 XHR = {"X-Requested-With": "XMLHttpRequest"}
 CLOSE = {"Connection": "close"}
-_PID = re.compile(r'pid=<(?P<pid>\d+)> "GET (?P<path>\S+) .* "(?P<agent>[^"]*)"$')
 
 
 def backstage_dev_config(base_url: str, idp: OidcProvider, *, secret: bool) -> dict:
@@ -147,15 +145,8 @@ def oidc_sign_in(base_url: str, idp: OidcProvider, login: str) -> str:
     """
     with requests.Session() as browser:
         browser.headers.update({"User-Agent": f"flow-{login}", **CLOSE})  # a new connection each
-        start = browser.get(
-            f"{base_url}/api/auth/oidc/start",
-            params={"env": "development", "origin": base_url, "scope": "openid email"},
-            allow_redirects=False,
-            timeout=TIMEOUT,
-        )
-        assert start.status_code == 302, f"start {start.status_code}: {start.text}"
-        callback = IdpLogin(idp)(
-            browser, start, login=login, stop_prefix=f"{base_url}{CALLBACK_PATH}"
+        callback = IdpLogin(idp).sign_in(
+            browser, base_url, login=login, scope="openid email", timeout=TIMEOUT
         )
         done = browser.get(callback, allow_redirects=False, timeout=TIMEOUT)
     message = posted_message(done)
@@ -264,25 +255,16 @@ SIGN_IN_PATHS = {"/api/auth/guest/refresh", "/api/auth/oidc/handler/frame"}
 JWKS_PATHS = {"/api/auth/.well-known/jwks.json"}
 
 
-def served(server: Gunicorn) -> list[tuple[int, str, str]]:
-    """(pid, path, user agent) of every GET in the access log."""
-    return [
-        (int(match["pid"]), match["path"].split("?")[0], match["agent"])
-        for line in server.log_path.read_text(errors="replace").splitlines()
-        if (match := _PID.search(line))
-    ]
-
-
 def pids_serving(server: Gunicorn, paths: set[str]) -> set[int]:
     """The workers that answered requests for ``paths``."""
-    return {pid for pid, path, _ in served(server) if path in paths}
+    return {pid for pid, path, _ in server.served() if path in paths}
 
 
 def flows_that_hopped(server: Gunicorn) -> int:
     """OIDC flows whose callback a worker served that did not serve their start."""
     started: dict[str, int] = {}
     finished: dict[str, int] = {}
-    for pid, path, agent in served(server):
+    for pid, path, agent in server.served():
         if path == "/api/auth/oidc/start":
             started[agent] = pid
         elif path == CALLBACK_PATH:

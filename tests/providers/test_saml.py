@@ -22,12 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 import webtest
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import key_and_cert
 from tests.conftest import APP_ORIGIN
 from tests.conftest import BACKEND
 from tests.conftest import base_config
@@ -47,29 +43,6 @@ SP = "urn:wsgiauth:test-sp"
 ACS = f"{BACKEND}/api/auth/saml/handler/frame"
 XRW = {"X-Requested-With": "XMLHttpRequest"}
 SECRET = "a-session-secret-for-tests-only-0123456789"
-
-
-def key_and_cert(common_name: str) -> tuple[str, str]:
-    """A fresh RSA key and its self-signed certificate, both PEM."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 @pytest.fixture(scope="module")
@@ -581,9 +554,7 @@ def test_check_config(tmp_path, idp_keys) -> None:
     """``wsgiauth check-config`` builds the provider as the app does, secret included."""
     from tests.providers.popup import check_config_of
 
-    config = base_config(
-        providers={"saml": saml_config(idp_keys)}, keyStore={"provider": "memory"}
-    )
+    config = base_config(providers={"saml": saml_config(idp_keys)}, keyStore={"provider": "memory"})
     config["auth"]["session"] = {"secret": SECRET}
     assert check_config_of(tmp_path, config) == []
     del config["auth"]["session"]

@@ -24,7 +24,6 @@ import socketserver
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,16 +35,17 @@ from wsgiref.simple_server import WSGIServer
 from wsgiref.simple_server import make_server
 
 import pytest
-import requests
 import yaml
 
 from tests.e2e.browser.pages import frontend_app
 from tests.e2e.conftest import ANY_PASSWORD
 from tests.e2e.conftest import REPO_ROOT
 from tests.e2e.conftest import OidcProvider
+from tests.e2e.conftest import _stop
 from tests.e2e.conftest import free_port
 from tests.e2e.conftest import gunicorn_version
 from tests.e2e.conftest import run_oidc_provider
+from tests.e2e.conftest import wait_for_http
 
 try:
     from playwright.sync_api import Browser
@@ -73,7 +73,6 @@ CHROMIUM_ARGS = [
 #: Bound on every wait for the page, a popup or a navigation (ms).
 TIMEOUT_MS = 10_000
 PAGES = "tests.e2e.browser.pages:make_app()"
-READY_TIMEOUT = 20.0
 
 CATALOG = [
     {
@@ -224,25 +223,10 @@ def run_pages_server(port: int, config: dict[str, Any], workdir: Path) -> Iterat
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while proc.poll() is None:
-            # A busy machine may accept before the worker answers: retry timeouts too.
-            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not serve the pages:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"gunicorn exited {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        wait_for_http(proc, f"http://127.0.0.1:{port}/", log_path, what="gunicorn")
         yield log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -10,11 +10,9 @@ replay store) and ``wsgiauth.js`` driving the popup from a page of the app.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import secrets
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,15 +21,13 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import key_and_cert
 from tests.e2e.browser.conftest import serve_in_thread
 from tests.e2e.browser.conftest import wait_closed
+from tests.e2e.conftest import _stop
 from tests.e2e.conftest import free_port
+from tests.e2e.conftest import wait_for_http
 from wsgiauth import AuthMiddleware
 from wsgiauth import Config
 from wsgiauth import create_auth_app
@@ -39,7 +35,6 @@ from wsgiauth import create_auth_app
 pytestmark = pytest.mark.e2e
 
 IDP_DIR = Path(__file__).resolve().parents[1] / "saml_idp"
-READY_TIMEOUT = 20.0
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>SAML sign-in</title>
@@ -85,28 +80,10 @@ class SamlEnv:
 
 
 def _key_and_cert(directory: Path) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "e2e-saml-idp")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=7))
-        .sign(key, hashes.SHA256())
-    )
     key_path, cert_path = directory / "idp-key.pem", directory / "idp-cert.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem, cert_pem = key_and_cert("e2e-saml-idp")
+    key_path.write_text(key_pem)
+    cert_path.write_text(cert_pem)
     return key_path, cert_path
 
 
@@ -129,24 +106,10 @@ def _run_idp(port: int, workdir: Path, sp_metadata_url: str) -> Iterator[Path]:
     with log_path.open("wb") as log:
         proc = subprocess.Popen(args, cwd=IDP_DIR, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while proc.poll() is None:
-            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-                if requests.get(f"http://127.0.0.1:{port}/metadata", timeout=2).ok:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"the SAML IdP did not start:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"the SAML IdP exited {proc.returncode}:\n{log_path.read_text()}")
+        wait_for_http(proc, f"http://127.0.0.1:{port}/metadata", log_path, what="the SAML IdP")
         yield log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")
