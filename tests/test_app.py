@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from urllib.parse import unquote_to_bytes
 
 import jwt
 import pytest
@@ -24,6 +25,7 @@ from wsgiauth.app import auth_app_from
 from wsgiauth.app import create_auth_app
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
+from wsgiauth.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -631,3 +633,29 @@ def test_a_database_file_is_served_to_several_processes(no_server_word, tmp_path
     testapp = make_testapp(config)
     assert testapp.auth_app.unshared_memory is None
     assert "backstageIdentity" in _guest_refresh(testapp, multiprocess=True).json
+
+
+_ESCAPES = st.builds(lambda byte: f"%{byte:02x}", st.integers(0, 255)) | st.builds(
+    lambda byte: f"%{byte:02X}", st.integers(0, 255)
+)
+
+
+@given(
+    st.lists(
+        _ESCAPES | st.text(st.characters(codec="ascii"), max_size=4) | st.just("%"), max_size=12
+    ).map("".join)
+)
+def test_the_utf8_check_of_an_ascii_query_refuses_exactly_what_does_not_decode(query):
+    # Only an escape of a byte past ASCII is decoded in full; the verdict is the decode's.
+    from wsgiauth.app import _check_utf8
+
+    try:
+        unquote_to_bytes(query).decode("utf-8")
+        decodes = True
+    except UnicodeDecodeError:
+        decodes = False
+    if decodes:
+        _check_utf8({"PATH_INFO": "/", "QUERY_STRING": query})
+    else:
+        with pytest.raises(InputError, match="query is not valid UTF-8"):
+            _check_utf8({"PATH_INFO": "/", "QUERY_STRING": query})

@@ -296,3 +296,51 @@ def test_a_proxy_sign_in_that_fails_is_an_event(tmp_path, caplog):
     [event] = [r.audit for r in caplog.records if r.name == AUDIT_LOGGER]  # type: ignore[attr-defined]
     assert (event["event"], event["provider"]) == ("sign_in.failed", "guest")
     assert event["reason"].startswith("NotImplementedError: The guest provider is NOT recommended")
+
+
+def _event_in_a_request(settings: AuditSettings) -> None:
+    with auditing(settings, {"PATH_INFO": "/github/refresh", "REMOTE_ADDR": "203.0.113.7"}):
+        audit_note(resolver="emailMatchingUserEntityProfileEmail")
+        audit(AuditEvent.REFRESH_SUCCEEDED, env="development", user=None)
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_a_hook_gets_the_whole_event_whether_or_not_the_logger_listens(caplog, level):
+    # Without a listening logger the event is built for the hook alone, the same fields.
+    caplog.set_level(level, logger=AUDIT_LOGGER)
+    shipped: list[dict] = []
+    settings = AuditSettings(hook=shipped.append, address_key=b"k")
+    _event_in_a_request(settings)
+    assert shipped == [
+        {
+            "event": "refresh.succeeded",
+            "provider": "github",
+            "route": "/github/refresh",
+            "resolver": "emailMatchingUserEntityProfileEmail",
+            "client": settings.client("203.0.113.7"),
+            "env": "development",
+        }
+    ]
+    assert len(audit_records(caplog)) == (1 if level == logging.INFO else 0)
+
+
+def test_an_event_nobody_listens_to_still_uses_up_its_notes(caplog):
+    # Skipped (no handler level, no hook), its notes must not leak into the next event.
+    caplog.set_level(logging.WARNING, logger=AUDIT_LOGGER)
+    shipped: list[dict] = []
+    settings = AuditSettings()
+    with auditing(settings, {}):
+        audit_note(resolver="for the skipped event")
+        audit(AuditEvent.REFRESH_SUCCEEDED)
+        settings.hook = shipped.append
+        audit(AuditEvent.LOGOUT)
+    assert audit_records(caplog) == []
+    assert shipped == [{"event": "logout"}]
+
+
+def test_a_warning_is_logged_when_the_logger_listens_to_warnings_only(caplog):
+    caplog.set_level(logging.WARNING, logger=AUDIT_LOGGER)
+    with auditing(AuditSettings(), {}):
+        audit(AuditEvent.REFRESH_SUCCEEDED)
+        audit(AuditEvent.REFRESH_FAILED, reason="InputError: Missing session cookie")
+    assert [r.audit["event"] for r in audit_records(caplog)] == ["refresh.failed"]  # type: ignore[attr-defined]

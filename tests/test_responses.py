@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from webob import Request
 from webob import Response
 
@@ -14,6 +17,7 @@ from wsgiauth.errors import MethodNotAllowedError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.responses import error_response
 from wsgiauth.responses import json_response
+from wsgiauth.responses import redirect_response
 from wsgiauth.responses import request_url
 from wsgiauth.responses import wsgi_bytes
 
@@ -132,3 +136,60 @@ def test_a_fixed_route_is_a_handler_answering_its_current_response():
     route = FixedRoute(lambda: next(answers))
     assert route(Request.blank("/")).body == b"one"
     assert route(Request.blank("/")).body == b"two"
+
+
+def _sent(response: Response, method: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Status, header list and body as a server gets them."""
+    calls: list[tuple[str, list[tuple[str, str]]]] = []
+    environ = Request.blank("/api/auth/oidc/start", method=method).environ
+    body = b"".join(response(environ, lambda status, headers, *_: calls.append((status, headers))))
+    [(status, headers)] = calls
+    return status, headers, body
+
+
+def _webob_redirect(status: int, location: str) -> Response:
+    """The general path: WebOb's own response, which makes the Location absolute."""
+    return Response(
+        status=status,
+        headerlist=[
+            ("Content-Type", "text/plain"),
+            ("Content-Length", "0"),
+            ("Location", location),
+            ("Cache-Control", "no-store"),
+        ],
+        app_iter=[b""],
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@settings(max_examples=300)
+@given(
+    location=st.one_of(
+        st.from_regex(r"\Ahttps?://[a-z0-9.:/?=&%+_-]{0,40}\Z"),
+        st.text(max_size=40),
+        st.sampled_from(
+            ["/x", "//evil.example", " http://x", "http://a\tb", "HTTP://A", "x:\r\n", "ſ:y"]
+        ),
+    )
+)
+def test_redirect_response_sends_what_webob_sends(method, location):
+    assert _sent(redirect_response(302, location), method) == _sent(
+        _webob_redirect(302, location), method
+    )
+
+
+@pytest.mark.parametrize(
+    ("location", "as_is"),
+    [
+        ("https://idp.example/auth?state=a%2Bb", True),
+        ("HTTP://IDP.EXAMPLE", True),
+        ("/relative", False),
+        ("//evil.example/", False),
+        (" https://idp.example/", False),
+        ("https://idp.example/\t", False),
+        ("https://idp.example/\r\nSet-Cookie: x=y", False),
+    ],
+)
+def test_only_a_location_webob_would_keep_skips_webob(location, as_is):
+    # Anything WebOb would rewrite (relative, protocol-relative, tab/CR/LF) takes its path.
+    assert (type(redirect_response(302, location)) is not Response) is as_is

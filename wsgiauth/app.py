@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -323,6 +324,10 @@ def _several_processes(environ: WSGIEnvironment) -> bool:
     ).startswith("WSGIServer/")
 
 
+#: An escaped byte past ASCII: an ASCII query without one decodes to ASCII, valid UTF-8.
+_HIGH_ESCAPE = re.compile(r"%[89a-fA-F][0-9a-fA-F]")
+
+
 def _check_utf8(environ: WSGIEnvironment) -> None:
     """Refuse a path or query that is not UTF-8 (400) before any handler decodes it."""
     path = environ.get("PATH_INFO", "")
@@ -332,7 +337,7 @@ def _check_utf8(environ: WSGIEnvironment) -> None:
         except UnicodeDecodeError:
             raise InputError("Request path is not valid UTF-8") from None
     query = environ.get("QUERY_STRING", "")
-    if "%" in query or not query.isascii():
+    if not query.isascii() or _HIGH_ESCAPE.search(query):
         try:
             unquote_to_bytes(wsgi_bytes(query)).decode("utf-8")
         except UnicodeDecodeError:

@@ -7,13 +7,16 @@ becomes a response, for the auth app and for every host that refuses a request.
 
 A :class:`FixedRoute` answers the same bytes to every plain ``GET`` (JWKS, OpenID
 discovery): its :class:`FixedResponse` is built once, and the auth app can send it
-without building a WebOb request or response.
+without building a WebOb request or response. :func:`redirect_response` is a 302
+whose ``Location`` WebOb would send as it is, sent without WebOb looking at it again.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from collections.abc import Iterable
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,11 +25,13 @@ from urllib.parse import quote
 
 from webob import Request
 from webob import Response
+from webob.response import EmptyResponse
 
 from .errors import HttpError
 from .errors import MethodNotAllowedError
 
 if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
     from _typeshed.wsgi import WSGIEnvironment
 
 __all__ = [
@@ -34,6 +39,7 @@ __all__ = [
     "FixedRoute",
     "error_response",
     "json_response",
+    "redirect_response",
     "request_url",
     "wsgi_bytes",
 ]
@@ -107,6 +113,44 @@ def json_response(body: Any, *, status: int = 200) -> Response:
             ("Content-Length", str(len(data))),
         ],
     )
+
+
+#: A ``Location`` that WebOb's ``Response._make_location_absolute`` returns unchanged:
+#: it starts with a scheme (WebOb's ``SCHEME_RE``) and has no tab, CR or LF to strip.
+_ABSOLUTE_LOCATION = re.compile(r"[a-z]+:[^\t\r\n]*", re.IGNORECASE)
+
+
+class _SentAsIs(Response):
+    """A response whose header list WebOb would send unchanged: sent without the copy
+    that makes a ``Location`` absolute. Its ``Location`` must not change once built."""
+
+    def __call__(
+        self, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        if self.conditional_response:
+            return super().__call__(environ, start_response)
+        start_response(self.status, list(self.headerlist))
+        if environ["REQUEST_METHOD"] == "HEAD":
+            return EmptyResponse(self.app_iter)
+        return self.app_iter
+
+
+def redirect_response(status: int | str, location: str) -> Response:
+    """A redirect with no body, not cached: the answer of ``/start``.
+
+    The header list is what WebOb's ``location`` and ``cache_control`` setters made
+    (PEP 3333 wants a ``Content-Type`` on every 302). An absolute ``location`` (always,
+    from the built-in providers) is sent without WebOb's second look at it; any other
+    goes through WebOb, which makes it absolute.
+    """
+    headerlist = [
+        ("Content-Type", "text/plain"),
+        ("Content-Length", "0"),
+        ("Location", location),
+        ("Cache-Control", "no-store"),
+    ]
+    kind = _SentAsIs if _ABSOLUTE_LOCATION.fullmatch(location) else Response
+    return kind(status=status, headerlist=headerlist, app_iter=[b""])
 
 
 def wsgi_bytes(value: str) -> bytes:

@@ -8,6 +8,9 @@ its two errors are JSON errors, raised before any provider code runs.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 from webob import Request
 from webob import Response
 
@@ -20,6 +23,7 @@ from wsgiauth.errors import InputError
 from wsgiauth.errors import NotAllowedError
 from wsgiauth.errors import NotFoundError
 from wsgiauth.oauth.environment import EnvironmentHandler
+from wsgiauth.oauth.environment import query_of
 from wsgiauth.oauth.state import encode_oauth_state
 
 ROUTES = ["start", "frame_handler", "refresh", "logout"]
@@ -218,3 +222,64 @@ def test_extra_routes_of_the_authenticator() -> None:
     assert routes["metadata"](Request.blank("/metadata")).text == "development metadata"
     plain = EnvironmentHandler("fake", {"development": RecordingHandlers("development")})
     assert plain.extra_routes() == {}
+
+
+_QUERY_PARTS = st.sampled_from(
+    ["env", "origin", "a", "=", "&", ";", "+", "%", "%2B", "-", "1", " "]
+)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(
+        _QUERY_PARTS
+        | st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=3)
+        | st.builds(lambda b: f"%{b:02x}", st.integers(0, 127)),
+        max_size=12,
+    ).map("".join)
+)
+def test_query_of_reads_what_request_get_reads(query):
+    # Last value of a name wins, blanks kept, '+' a space: as WebOb's MultiDict answers.
+    environ = Request.blank("/").environ
+    environ["QUERY_STRING"] = query.encode("utf-8").decode("latin-1")  # PEP 3333 native
+    request = Request(environ)
+    try:
+        webob = Request(dict(environ)).GET
+    except UnicodeDecodeError:  # not UTF-8 (AuthApp refuses it before any handler)
+        with pytest.raises(UnicodeDecodeError):
+            query_of(request)
+        return
+    params = query_of(request)
+    assert dict(params) == {name: webob[name] for name in webob}
+    assert query_of(request) is params  # parsed once per request
+
+
+@pytest.mark.parametrize(
+    ("query", "webob"),
+    [
+        ("env=a;env=b", True),
+        ("env=%C3%A9", False),
+        ("env=\xc3\xa9", True),
+        ("a=1&a=2", False),
+        ("env=%a", True),
+        ("env=%+1", True),
+    ],
+)
+def test_a_query_only_webob_reads_the_same_way_takes_its_parse(query, webob):
+    request = Request.blank("/")
+    request.environ["QUERY_STRING"] = query
+    assert (query_of(request) is request.GET) is webob
+
+
+def test_query_of_parses_again_when_the_query_string_changed():
+    request = Request.blank("/?env=a")
+    assert query_of(request)["env"] == "a"
+    request.environ["QUERY_STRING"] = "env=b"
+    assert query_of(request)["env"] == "b"
+
+
+def test_a_query_that_is_not_utf8_raises_as_webob_does():
+    request = Request.blank("/")
+    request.environ["QUERY_STRING"] = "env=%ff"
+    with pytest.raises(UnicodeDecodeError):
+        query_of(request)

@@ -10,9 +10,11 @@ Errors found here are JSON errors, before any provider code runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
 from ..errors import InputError
 from ..errors import NotFoundError
@@ -27,7 +29,36 @@ if TYPE_CHECKING:
 
     from .route_handlers import OAuthRouteHandlers
 
-__all__ = ["EnvironmentHandler"]
+__all__ = ["EnvironmentHandler", "query_of"]
+
+#: A ``%`` that does not start a two-digit escape, which WebOb and ``parse_qsl`` read apart.
+_ODD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+#: Where :func:`query_of` keeps its parse in the environ, with the query string it read.
+_PARSED = "wsgiauth.query"
+
+
+def query_of(request: Request) -> Mapping[str, str]:
+    """The query's parameters, as ``request.GET`` reads them (the last value of a name wins).
+
+    Parsed once per request, without WebOb's ``MultiDict``: ``parse_qsl`` answers the
+    same for a query that is ASCII, has no ``;`` (which WebOb also splits on) and whose
+    every ``%`` starts a two-digit escape (WebOb reads ``%a`` as a newline); any other
+    query is WebOb's. A query that is not UTF-8 raises ``UnicodeDecodeError``
+    as ``request.GET`` does (``AuthApp`` refuses it with a 400 before this runs).
+    """
+    environ = request.environ
+    source: str = environ.get("QUERY_STRING", "")
+    parsed = environ.get(_PARSED)
+    if parsed is not None and parsed[0] == source:
+        return parsed[1]  # type: ignore[no-any-return]
+    params: Mapping[str, str]
+    if ";" in source or not source.isascii() or ("%" in source and _ODD_PERCENT.search(source)):
+        params = request.GET
+    else:
+        params = dict(parse_qsl(source, keep_blank_values=True, errors="strict"))
+    environ[_PARSED] = (source, params)
+    return params
+
 
 
 class EnvironmentHandler:
@@ -87,7 +118,7 @@ class EnvironmentHandler:
     def _pick(self, request: Request) -> OAuthRouteHandlers:
         if self._single is not None:
             return self._single
-        env = query_param(request.GET, "env")
+        env = query_param(query_of(request), "env")
         if not env:
             state = callback_state(request)
             if state:

@@ -36,10 +36,12 @@ from ..errors import ServiceUnavailableError
 from ..flow.web_message import web_message_response
 from ..origins import origin_of
 from ..responses import json_response
+from ..responses import redirect_response
 from ..types import ClientAuthResponse
 from .cookies import FlowCookie
 from .cookies import OAuthCookieManager
 from .cookies import started_now
+from .environment import query_of
 from .scopes import join_scopes
 from .scopes import split_scopes
 from .shared_refresh import SharedRefresh
@@ -112,7 +114,7 @@ class OAuthRouteHandlers:
 
     def start(self, request: Request) -> Response:
         """Redirect to the provider with a fresh nonce in a cookie and in ``state``."""
-        query = request.GET
+        query = query_of(request)
         origin = self._checked_origin(query_param(query, "origin"), InputError)
         flow = query_param(query, "flow")
         redirect_url = query_param(query, "redirectUrl")
@@ -140,18 +142,8 @@ class OAuthRouteHandlers:
                 request=request, scope=scope, state=state, nonce=nonce, code_challenge=challenge
             )
         )
-        # Backstage sends no body; PEP 3333 wants a Content-Type on every 302. The header
-        # list is what WebOb's location and cache_control setters made, without them.
-        response = Response(
-            status=started.status,
-            headerlist=[
-                ("Content-Type", "text/plain"),
-                ("Content-Length", "0"),
-                ("Location", started.url),
-                ("Cache-Control", "no-store"),
-            ],
-            app_iter=[b""],
-        )
+        # Backstage sends no body.
+        response = redirect_response(started.status, started.url)
         self.cookies.set_nonce(response, nonce, origin)
         flow_cookie = FlowCookie.for_nonce(nonce, verifier, started_now())
         self.cookies.set_flow(response, request, flow_cookie, origin)
