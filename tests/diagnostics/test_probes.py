@@ -93,3 +93,23 @@ def test_probes_run_concurrently_and_a_stuck_one_does_not_hold_the_page(idp, mon
     probes = {p["environment"]: p["probes"][0] for p in report["providers"]}
     assert probes["development"]["ok"] and probes["production"]["ok"]
     assert probes["staging"] == {"target": "provider", "ok": False, "error": "no answer in 2 s"}
+
+
+def test_saml_metadata_is_probed_as_an_xml_document_not_as_discovery(idp):
+    from types import SimpleNamespace
+
+    from wsgiauth.http import create_http_client
+    from wsgiauth.providers.saml.authenticator import SamlAuthenticator
+
+    url = "https://idp.example/saml/metadata"
+    idp.get(url, body="<EntityDescriptor/>", content_type="application/samlmetadata+xml")
+    saml = SimpleNamespace(
+        authenticator=SimpleNamespace(
+            metadata_url=url, metadata_format=SamlAuthenticator.metadata_format
+        )
+    )
+    (probe,) = probes_module._probe_provider(create_http_client(), saml, time.time)
+    assert (probe["target"], probe["status"], probe["ok"]) == ("SAML metadata", 200, True)
+    idp.replace(responses.GET, url, status=404)
+    (probe,) = probes_module._probe_provider(create_http_client(), saml, time.time)
+    assert probe["ok"] is False

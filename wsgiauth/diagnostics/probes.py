@@ -18,6 +18,7 @@ from concurrent.futures import wait
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Literal
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
@@ -82,9 +83,12 @@ def run_probes(
 def _probe_provider(
     http: HttpClient, handlers: OAuthRouteHandlers, clock: Callable[[], float]
 ) -> list[dict[str, Any]]:
-    """Discovery and JWKS for OpenID providers, else whether the token endpoint answers."""
+    """Discovery and JWKS for OpenID providers, SAML metadata for SAML ones (whose
+    ``metadata_format`` says so), else whether the token endpoint answers."""
     authenticator = handlers.authenticator
     metadata_url = getattr(authenticator, "metadata_url", None)
+    if isinstance(metadata_url, str) and getattr(authenticator, "metadata_format", "") == "saml":
+        return [_probe(http, clock, "SAML metadata", metadata_url, expect="document")[0]]
     if isinstance(metadata_url, str):
         discovery, document = _probe(http, clock, "discovery", metadata_url)
         probes = [discovery]
@@ -99,7 +103,7 @@ def _probe_provider(
         return probes
     token_url = getattr(authenticator, "token_url", None)
     if isinstance(token_url, str):
-        return [_probe(http, clock, "token endpoint", token_url, json_body=False)[0]]
+        return [_probe(http, clock, "token endpoint", token_url, expect="answer")[0]]
     return [{"target": "provider", "ok": None, "note": "nothing to probe at a known URL"}]
 
 
@@ -109,9 +113,14 @@ def _probe(
     target: str,
     url: str,
     *,
-    json_body: bool = True,
+    expect: Literal["json", "document", "answer"] = "json",
 ) -> tuple[dict[str, Any], Any]:
-    """GET ``url`` once: status, time taken, clock skew from ``Date``; the body if JSON."""
+    """GET ``url`` once: status, time taken, clock skew from ``Date``; the body if JSON.
+
+    :param expect: what makes it ok: a 2xx JSON document, any 2xx document, or any
+        answer short of a 5xx (a token endpoint refuses a GET, and still answered).
+    """
+    json_body = expect == "json"
     result: dict[str, Any] = {"target": target, "url": _shown_url(url)}
     sent = clock()
     started = time.monotonic()
@@ -123,8 +132,7 @@ def _probe(
     received = clock()
     result["ms"] = round((time.monotonic() - started) * 1000)
     result["status"] = response.status
-    # A token endpoint refuses a GET (400, 405): it still answered, which is the point.
-    result["ok"] = response.ok if json_body else response.status < 500
+    result["ok"] = response.status < 500 if expect == "answer" else response.ok
     result["clockSkewSeconds"] = _skew(response.headers.get("Date"), (sent + received) / 2)
     if result["clockSkewSeconds"] is not None and (
         abs(result["clockSkewSeconds"]) > SKEW_WARNING_SECONDS

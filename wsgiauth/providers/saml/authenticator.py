@@ -77,6 +77,9 @@ class SamlAuthenticator:
     #: Where assertion IDs are remembered; the provider module binds the app's.
     replay_store: ReplayStore = MemoryReplayStore()
 
+    #: What ``metadata_url`` serves: SAML metadata (XML), not OpenID discovery.
+    metadata_format = "saml"
+
     def __init__(self, *, config: Config, callback_url: str, http: HttpClient) -> None:
         self._saml2, self._xmlsec = load_saml2(config)
         settings = SamlSettings.from_config(config)
