@@ -104,7 +104,8 @@ def json_response(body: Any, *, status: int = 200) -> Response:
     puts it, so WebOb has nothing left to compute.
     """
     data = _COMPACT.encode(body).encode("utf-8")
-    return Response(
+    # No Location: WebOb would send the header list as it is.
+    return _SentAsIs(
         app_iter=[data],
         status=status,
         headerlist=[

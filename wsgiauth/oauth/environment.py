@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -33,32 +35,28 @@ __all__ = ["EnvironmentHandler", "query_of"]
 
 #: A ``%`` that does not start a two-digit escape, which WebOb and ``parse_qsl`` read apart.
 _ODD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-#: Where :func:`query_of` keeps its parse in the environ, with the query string it read.
-_PARSED = "wsgiauth.query"
 
 
 def query_of(request: Request) -> Mapping[str, str]:
     """The query's parameters, as ``request.GET`` reads them (the last value of a name wins).
 
-    Parsed once per request, without WebOb's ``MultiDict``: ``parse_qsl`` answers the
-    same for a query that is ASCII, has no ``;`` (which WebOb also splits on) and whose
-    every ``%`` starts a two-digit escape (WebOb reads ``%a`` as a newline); any other
-    query is WebOb's. A query that is not UTF-8 raises ``UnicodeDecodeError``
-    as ``request.GET`` does (``AuthApp`` refuses it with a 400 before this runs).
+    Without WebOb's ``MultiDict``: ``parse_qsl`` answers the same for a query that is
+    ASCII, has no ``;`` (which WebOb also splits on) and whose every ``%`` starts a
+    two-digit escape (WebOb reads ``%a`` as a newline); any other query is WebOb's.
+    A query that is not UTF-8 raises ``UnicodeDecodeError`` as ``request.GET`` does
+    (``AuthApp`` refuses it with a 400 before this runs). Read-only.
     """
-    environ = request.environ
-    source: str = environ.get("QUERY_STRING", "")
-    parsed = environ.get(_PARSED)
-    if parsed is not None and parsed[0] == source:
-        return parsed[1]  # type: ignore[no-any-return]
-    params: Mapping[str, str]
+    source: str = request.environ.get("QUERY_STRING", "")
     if ";" in source or not source.isascii() or ("%" in source and _ODD_PERCENT.search(source)):
-        params = request.GET
-    else:
-        params = dict(parse_qsl(source, keep_blank_values=True, errors="strict"))
-    environ[_PARSED] = (source, params)
-    return params
+        return request.GET
+    return _parsed(source)
 
+
+@lru_cache(maxsize=256)
+def _parsed(source: str) -> Mapping[str, str]:
+    """The parse of a query: a browser's ``/start`` query repeats (its nonce is ours),
+    so most are parsed once. At most 256 queries of at most 8 KB (``AuthApp``'s limit)."""
+    return MappingProxyType(dict(parse_qsl(source, keep_blank_values=True, errors="strict")))
 
 
 class EnvironmentHandler:
