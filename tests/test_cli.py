@@ -374,7 +374,7 @@ def test_serve_falls_back_to_the_standard_server_without_granian(tmp_path):
 def test_serve_flag_defaults():
     args = cli._parser().parse_args(["serve"])
     assert args.workers == cli._cpus() >= 1
-    assert (args.threads, args.backlog, args.access_log) == (8, 1024, False)
+    assert (args.threads, args.backlog, args.access_log) == (4, 1024, False)
 
 
 @pytest.mark.parametrize("flag", ["--workers", "--threads", "--backlog"])
@@ -430,7 +430,7 @@ def fake_granian(monkeypatch):
     [
         pytest.param(
             [],
-            {"workers": cli._cpus(), "blocking_threads": 8, "backlog": 1024, "log_access": False},
+            {"workers": cli._cpus(), "blocking_threads": 4, "backlog": 1024, "log_access": False},
             id="defaults",
         ),
         pytest.param(

@@ -367,7 +367,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--threads",
         type=_positive,
-        default=8,
+        # Four: p99 stays under 5 ms on CPU-bound routes (bench/README.md), and each
+        # provider's bulkhead still leaves two threads free while one IdP is slow.
+        default=4,
         help="threads running the app in each worker, granian only (default: %(default)s)",
     )
     serve.add_argument(
