@@ -56,10 +56,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKERS = 4
 TIMEOUT = 20
 STARTUP_LIMIT = 60.0
-#: Sign-ins per gunicorn run; two runs (with and without a session secret) make 500.
-SIGN_INS = 250
+#: Sign-ins per gunicorn run (with a session secret, and again without one).
+SIGN_INS = 500
 #: Of those, through the OIDC popup flow at the IdP (the rest are guest refreshes).
-OIDC_SIGN_INS = 100
+OIDC_SIGN_INS = 200
 #: Under ``wsgiauth serve``: fewer.
 SERVE_SIGN_INS = 100
 SERVE_OIDC_SIGN_INS = 25
