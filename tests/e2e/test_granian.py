@@ -202,7 +202,6 @@ def test_sigterm_stops_it_gracefully(tmp_path):
     server = _start(tmp_path)
     status, _, _ = request(server, "GET", "/api/auth/.well-known/jwks.json")
     assert status == 200
-    started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     try:
         code = server.proc.wait(timeout=STOP_LIMIT)
@@ -211,7 +210,6 @@ def test_sigterm_stops_it_gracefully(tmp_path):
     finally:
         server.stop()
     assert code == 0, (tmp_path / "serve.log").read_text()
-    assert time.monotonic() - started < STOP_LIMIT
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log
     assert "Granian shutdown completed" in log
