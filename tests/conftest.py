@@ -174,3 +174,11 @@ def set_cookies(response) -> dict[str, str]:
 
 def state_of(location: str) -> str:
     return parse_qs(urlsplit(location).query)["state"][0]
+
+
+@pytest.fixture
+def no_server_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that says nothing of its workers (a bare ``gunicorn`` command):
+    no server store, no single-process declaration."""
+    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)

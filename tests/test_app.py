@@ -560,13 +560,6 @@ def test_a_sign_in_saves_its_user_info_once_with_its_expiry(tmp_path: Path) -> N
     assert json.loads(rows[0][1])["claims"]["exp"] == exp
 
 
-@pytest.fixture
-def no_server_word(monkeypatch):
-    """No server store and no single-process declaration: what a server that says nothing gives."""
-    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
-    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
-
-
 def _guest_refresh(testapp, *, multiprocess: bool, status: int = 200):
     return testapp.get(
         "/api/auth/guest/refresh?env=development",

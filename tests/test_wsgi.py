@@ -88,13 +88,6 @@ def one_process(monkeypatch):
     monkeypatch.setenv("WSGIAUTH_SINGLE_PROCESS", "1")
 
 
-@pytest.fixture
-def no_server_word(monkeypatch):
-    """A server that says nothing of its workers (a bare ``gunicorn`` command)."""
-    monkeypatch.delenv("WSGIAUTH_SERVER_STORE", raising=False)
-    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
-
-
 def client(app):
     return webtest.TestApp(validator(app))
 
