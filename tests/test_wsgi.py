@@ -369,11 +369,14 @@ def test_a_worker_publishes_its_key_and_waits_before_it_serves(tmp_path, monkeyp
         assert jwt.get_unverified_header(guest_token(first))["kid"] == published
 
 
-def test_one_process_publishes_no_key_ahead_and_never_waits(tmp_path, one_process, sleeps):
-    testapp = client(application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)}))
+def test_one_process_never_waits_for_its_key(tmp_path, one_process, sleeps):
+    stack = application_from_environ({"WSGIAUTH_CONFIG": dev_config(tmp_path)})
+    testapp = client(stack)
 
-    assert keys_of(testapp) == set()
+    (published,) = keys_of(testapp)  # published at startup, signing at once
     assert sleeps == []
+    assert stack.auth_app.token_issuer.shared_store is False
+    assert jwt.get_unverified_header(guest_token(testapp))["kid"] == published
 
 
 def test_a_key_store_down_at_startup_only_delays_the_key(tmp_path, monkeypatch, sleeps):

@@ -47,6 +47,7 @@ from .fake_idp.command import add_arguments as add_fake_idp_arguments
 from .fake_idp.command import run as run_fake_idp
 from .identity.keys_command import add_arguments as add_keys_arguments
 from .loader import load_config
+from .server_store import SINGLE_PROCESS_ENV
 from .server_store import ServerStore
 from .wsgi import APP_ENV
 from .wsgi import CONFIG_ENV
@@ -125,6 +126,14 @@ def _serve(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        import granian  # noqa: F401 - only whether it is installed
+    except ImportError:
+        on_granian = False
+        # The standard server runs one process: its keys sign at once (wsgiauth.identity.service).
+        os.environ[SINGLE_PROCESS_ENV] = "1"
+    else:
+        on_granian = True
+    try:
         config = load_config(*paths)
         _warn_port(config, args.port)
         auth_app = create_auth_app(config)
@@ -139,9 +148,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (ImportError, AttributeError, ValueError) as exc:
         print(f"wsgiauth: cannot load --app {args.app}: {exc}", file=sys.stderr)
         return 2
-    try:
-        import granian  # noqa: F401 - only whether it is installed
-    except ImportError:
+    if not on_granian:
         print(
             "wsgiauth: granian is not installed (pip install 'wsgiauth[serve]'): serving on "
             "the standard library's server, which is for development only",

@@ -51,7 +51,6 @@ from .loader import load_config
 from .middleware import AuthMiddleware
 from .responses import error_response
 from .responses import request_url
-from .server_store import single_process
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -170,10 +169,11 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
 
     The server entry point: unlike :func:`make_application`, it refuses a config
     that keeps state in memory which the workers cannot share
-    (:func:`refuse_unshared_memory`), and, unless ``WSGIAUTH_SINGLE_PROCESS=1``,
-    publishes this worker's signing key before it serves, then waits
+    (:func:`refuse_unshared_memory`), and, in a key store that other processes
+    read, publishes this worker's signing key before it serves, then waits
     (``rotation_delay_seconds``, a few seconds) until every worker's key list can
-    show it: no worker's first tokens fail at another worker's JWKS.
+    show it: no worker's first tokens fail at another worker's JWKS, and no first
+    sign-in waits for that.
 
     :param environ: the process environment by default.
     :raises ConfigError: ``WSGIAUTH_CONFIG`` unset or empty, unshared memory, or
@@ -190,27 +190,30 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
     refuse_unshared_memory(config)
     auth_app = create_auth_app(config)
     stack = _served(config, auth_app, environ.get(APP_ENV) or None)
-    if not single_process():
-        _publish_signing_key(auth_app)
+    delay = _publish_signing_key(auth_app)
+    if delay > 0:
+        sleep(delay)  # the first sign-in would wait it otherwise
     return stack
 
 
-def _publish_signing_key(auth_app: AuthApp) -> None:
-    """Publish this worker's signing key, and wait until every worker's key list can show it.
+def _publish_signing_key(auth_app: AuthApp) -> float:
+    """Publish this process's signing key (if ``create_auth_app`` has not); the seconds
+    before it may sign.
 
-    Otherwise the first tokens a worker signs would fail, for a second, at the JWKS of
-    the workers whose key lists were cached before its key existed. A key store that
-    is down only delays the key to the first sign-in, as without this.
+    In a store that other processes read, a new key signs only once every process's
+    key list can show it (:class:`~wsgiauth.identity.token_factory.TokenFactory`,
+    ``shared_store``), so that no worker's first tokens fail at another's JWKS: a
+    server that waits the seconds returned before it serves spares its first sign-in
+    that wait. A key store that is down only delays the key to the first sign-in.
     """
     issuer = getattr(auth_app, "token_issuer", None)  # None in apps built without one
     if not isinstance(issuer, TokenFactory):
-        return
+        return 0.0
     try:
-        delay = issuer.publish_first_key()
+        return issuer.publish_first_key()
     except ServiceUnavailableError as exc:
         log.warning("Could not publish a signing key at startup: %s", exc)
-        return
-    sleep(delay)
+        return 0.0
 
 
 def refuse_unshared_memory(config: Config) -> None:

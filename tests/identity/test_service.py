@@ -52,3 +52,25 @@ def test_refresh_flights_use_the_user_info_database():
     shared = create_identity_service(Config.from_dict(base_config()), issuer="http://x/api/auth")
     assert isinstance(shared.refresh_flights, SqlRefreshFlights)
     assert shared.refresh_flights.database is shared.user_info_store.database  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("database", "key_store", "environ", "shared"),
+    [
+        pytest.param("file", None, {}, True, id="sqlite-file"),
+        pytest.param(":memory:", None, {}, False, id="sqlite-memory"),
+        pytest.param("file", "memory", {}, False, id="memory-store"),
+        pytest.param("file", "memory", {"WSGIAUTH_SERVER_STORE": "x"}, True, id="server-store"),
+        pytest.param("file", None, {"WSGIAUTH_SINGLE_PROCESS": "1"}, False, id="single-process"),
+    ],
+)
+def test_new_keys_wait_only_where_other_processes_read_the_store(
+    tmp_path, monkeypatch, no_server_word, database, key_store, environ, shared
+):
+    for name, value in environ.items():
+        monkeypatch.setenv(name, str(tmp_path / value) if name.endswith("STORE") else value)
+    config = base_config(**({"keyStore": {"provider": key_store}} if key_store else {}))
+    filename = str(tmp_path / "auth.sqlite3") if database == "file" else database
+    config["backend"]["database"] = {"client": "better-sqlite3", "connection": filename}
+    identity = create_identity_service(Config.from_dict(config), issuer="http://x/api/auth")
+    assert identity.token_issuer.shared_store is shared  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from tests.identity.conftest import kid_of
 from tests.identity.conftest import segments
 from tests.identity.conftest import verify
 from wsgiauth.config import Config
+from wsgiauth.errors import AuthenticationError
 from wsgiauth.errors import ConfigError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import ServiceUnavailableError
@@ -125,12 +126,12 @@ def test_key_is_made_lazily_and_published_before_first_use(clock):
     assert published == [kid_of(token)]
 
 
-def test_publish_first_key_publishes_before_any_token_and_names_the_wait(factory, recording_store):
-    assert factory.publish_first_key() == factory.rotation_delay_seconds > 0
+def test_publish_first_key_publishes_before_any_token(factory, recording_store):
+    assert factory.publish_first_key() == 0.0  # a store of this process alone: no wait
     (stored,) = recording_store.list_keys()
     assert [key["kid"] for key in factory.list_public_keys()] == [stored.key["kid"]]
 
-    assert factory.publish_first_key() == 0.0  # a key already: nothing made, no wait
+    assert factory.publish_first_key() == 0.0  # a key already: nothing made
     assert kid_of(factory.issue_token(params())) == stored.key["kid"]
     assert recording_store.calls["add_key"] == 1
 
@@ -268,6 +269,134 @@ def test_eight_threads_at_a_rotation_make_one_new_key(clock):
         thread.join()
     assert store.calls["add_key"] == 2
     assert len(set(kids)) == 1 and kids[0] != first
+
+
+# --- a store other processes read: no key signs before every process can list it ---------
+
+
+class RecordingSleep:
+    """A sleep that records each wait and moves the fake clock on by it."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds)
+
+
+@pytest.fixture
+def sleep(clock):
+    return RecordingSleep(clock)
+
+
+@pytest.fixture
+def shared(clock, recording_store, sleep):
+    return TokenFactory(
+        ISSUER, recording_store, DURATION, clock=clock, shared_store=True, sleep=sleep
+    )
+
+
+def test_a_first_key_made_on_the_spot_signs_only_after_the_delay(shared, clock, sleep):
+    published_at = clock()
+    token = shared.issue_token(params())
+
+    assert sleep.waits == [shared.rotation_delay_seconds]
+    # The token is stamped when it is signed, after the wait.
+    assert claims_of(token)["iat"] == int(published_at + shared.rotation_delay_seconds)
+    shared.issue_token(params())
+    assert len(sleep.waits) == 1  # once
+
+
+def test_publish_first_key_names_the_wait_that_spares_the_first_token(shared, clock, sleep):
+    assert shared.publish_first_key() == shared.rotation_delay_seconds > 0
+    clock.advance(1.5)
+    assert shared.publish_first_key() == pytest.approx(shared.rotation_delay_seconds - 1.5)
+    clock.advance(shared.rotation_delay_seconds)  # a server that waited it out
+    shared.issue_token(params())
+    assert sleep.waits == []
+
+
+def test_a_token_asked_early_waits_only_the_rest(shared, clock, sleep):
+    shared.publish_first_key()
+    clock.advance(1)
+    shared.issue_token(params())
+    assert sleep.waits == [pytest.approx(shared.rotation_delay_seconds - 1)]
+
+
+def test_a_first_key_waits_at_most_the_delay_whatever_the_clock_did(shared, clock, sleep):
+    shared.publish_first_key()
+    clock.now -= 3600  # the wall clock stepped back an hour
+    shared.issue_token(params())
+    assert sleep.waits == [shared.rotation_delay_seconds]
+
+
+def test_an_idle_process_signs_with_its_expired_key_until_the_new_one_is_due(
+    shared, clock, sleep, recording_store
+):
+    shared.publish_first_key()
+    clock.advance(shared.rotation_delay_seconds)
+    first = kid_of(shared.issue_token(params()))
+    clock.advance(DURATION + 60)  # no token for a while: nothing was published ahead
+
+    assert kid_of(shared.issue_token(params())) == first  # expired, still listed
+    [_, second] = _published(recording_store)
+    clock.advance(shared.rotation_delay_seconds + 0.01)
+    assert kid_of(shared.issue_token(params())) == second
+    assert sleep.waits == []
+
+
+def test_a_key_too_old_to_outlive_its_tokens_is_replaced_with_a_wait(
+    shared, clock, sleep, recording_store
+):
+    shared.publish_first_key()
+    clock.advance(shared.rotation_delay_seconds)
+    first = kid_of(shared.issue_token(params()))
+    # A token signed now would outlive the key's listing (three durations from its making).
+    clock.advance(2 * DURATION)
+
+    token = shared.issue_token(params())
+    assert kid_of(token) != first
+    assert sleep.waits == [shared.rotation_delay_seconds]
+    assert verify(token, shared.list_public_keys(), check_time=False)["sub"] == JANE
+
+
+def test_without_a_shared_store_an_idle_process_switches_at_once(factory, clock, recording_store):
+    first = kid_of(factory.issue_token(params()))
+    clock.advance(DURATION + 60)
+    assert kid_of(factory.issue_token(params())) != first
+    assert len(_published(recording_store)) == 2
+
+
+def test_the_first_token_another_process_signs_verifies_here_at_once(tmp_path):
+    """Two processes on one SQLite file, each verifying with its own key list, on real time.
+
+    B's key list and verifier were refreshed a moment ago; A's first key is made on
+    the spot. Without the wait, B refuses A's first token ("unknown signing key").
+    """
+    from wsgiauth.identity.database import Database
+    from wsgiauth.identity.key_stores import SqlKeyStore
+    from wsgiauth.identity.verifier import IdentityVerifier
+
+    def first_token_of_a_at_b(shared_store: bool) -> str:
+        database = Database.sqlite(tmp_path / f"keys-{shared_store}.sqlite3")
+        a = TokenFactory(
+            ISSUER, SqlKeyStore(database), DURATION, list_cache_seconds=0.25,
+            shared_store=shared_store,
+        )  # fmt: skip
+        # How B's own first key waits is not the point here.
+        b = TokenFactory(ISSUER, SqlKeyStore(database), DURATION, list_cache_seconds=0.25)
+        b_verifier = IdentityVerifier(issuer=ISSUER, key_source=b.list_public_keys)
+        b_verifier.verify(b.issue_token(params()))  # B's caches are fresh now
+        token = a.issue_token(params())
+        try:
+            return b_verifier.verify(token).user_entity_ref
+        except AuthenticationError as exc:
+            return str(exc)
+
+    assert first_token_of_a_at_b(shared_store=True) == JANE
+    assert "unknown signing key" in first_token_of_a_at_b(shared_store=False)
 
 
 # --- rotation on request (wsgiauth keys rotate) ------------------------------------------

@@ -62,6 +62,11 @@ class Database:
         self._abandoned: list[Any] = []
         self._pid = os.getpid()
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes can open this database (all but in-memory SQLite)."""
+        return not self._memory
+
     @classmethod
     def sqlite(cls, filename: str | os.PathLike[str], *, busy_timeout: float = 5.0) -> Database:
         """A SQLite database file (``":memory:"`` for a private in-memory one).

@@ -11,9 +11,14 @@ tokens in-process, with no HTTP round trip to its own JWKS.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import ServiceUnavailableError
+from ..server_store import single_process
+from .key_stores import MemoryKeyStore
+from .key_stores import SqlKeyStore
 from .key_stores import StaticKeyStore
 from .key_stores import key_store_from_config
 from .refresh_flights import SqlRefreshFlights
@@ -32,7 +37,9 @@ if TYPE_CHECKING:
     from .types import TokenIssuer
     from .types import UserInfoStore
 
-__all__ = ["IdentityService", "create_identity_service"]
+__all__ = ["IdentityService", "create_identity_service", "read_by_other_processes"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +88,10 @@ def create_identity_service(
             algorithm=algorithm,
             user_info_store=user_info_store,
             omit_ownership_claim=omit_ent,
+            shared_store=read_by_other_processes(key_store) and not single_process(),
         )
+    if isinstance(token_issuer, TokenFactory) and token_issuer.shared_store:
+        _publish_early(token_issuer)
     verifier = IdentityVerifier(
         issuer=issuer, algorithms=algorithms, key_source=token_issuer.list_public_keys
     )
@@ -99,3 +109,28 @@ def create_identity_service(
     return IdentityService(
         token_issuer, key_store, user_info_store, verifier, routes, refresh_flights
     )
+
+
+def read_by_other_processes(key_store: KeyStore) -> bool:
+    """Whether other processes may list ``key_store``'s keys: every store but memory.
+
+    A store of its own (a custom one, say) is taken to be shared: then a new key
+    waits a few seconds before it signs, where assuming the opposite would sign
+    tokens that other processes cannot verify yet.
+    """
+    if isinstance(key_store, MemoryKeyStore):
+        return False
+    if isinstance(key_store, SqlKeyStore):
+        return key_store.database.shared
+    return True
+
+
+def _publish_early(token_issuer: TokenFactory) -> None:
+    """Publish the first key now: it has served most of its wait by the first sign-in.
+
+    A store that is down only leaves the key to the first sign-in.
+    """
+    try:
+        token_issuer.publish_first_key()
+    except ServiceUnavailableError as exc:
+        log.warning("Could not publish a signing key yet: %s", exc)

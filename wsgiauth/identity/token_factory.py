@@ -7,11 +7,14 @@ rotates it after one token lifetime; keys stay listed for three lifetimes, so ev
 unexpired token keeps a key to verify it. :class:`StaticTokenIssuer` signs with the
 first key of a :class:`~wsgiauth.identity.key_stores.StaticKeyStore` instead.
 
-Three things go beyond Backstage, none visible on the wire:
+Four things go beyond Backstage, none visible on the wire:
 
 - the next key is published ``publish_ahead_seconds`` before it starts signing, so a
   verifier (or another process's key-list cache) that refreshed in that window
   already knows it when the first token signed by it arrives;
+- in a store other processes read (``shared_store``), no key signs sooner than
+  ``rotation_delay_seconds`` after it was published, the first one included: its
+  first caller waits (or the server, at boot: :meth:`TokenFactory.publish_first_key`);
 - :meth:`TokenFactory.list_public_keys` serves a list cached for
   ``list_cache_seconds`` (the JWKS endpoint is hot), prunes expired keys at most once
   a minute, and falls back to the last good list while the key store is down;
@@ -138,6 +141,12 @@ class TokenFactory:
         published before it signs; default two list-cache periods plus
         :data:`ROTATION_MARGIN`. Until then the old key signs, a few seconds past its
         lifetime if need be (it stays listed for three).
+    :param shared_store: other processes read ``key_store`` (a database file or
+        server). Every key then signs only ``rotation_delay_seconds`` after it was
+        published, never at once: a key that expired unreplaced (an idle process)
+        goes on signing meanwhile, and the first key, with none to stand in, makes its
+        first caller wait (:meth:`publish_first_key` at boot spares them).
+    :param sleep: how that caller waits (tests record it instead).
     """
 
     def __init__(
@@ -153,6 +162,8 @@ class TokenFactory:
         publish_ahead_seconds: float | None = None,
         list_cache_seconds: float = 1.0,
         rotation_delay_seconds: float | None = None,
+        shared_store: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if algorithm not in _SUPPORTED:
             raise ConfigError(
@@ -175,6 +186,8 @@ class TokenFactory:
             if rotation_delay_seconds is None
             else rotation_delay_seconds
         )
+        self.shared_store = shared_store
+        self._sleep = sleep
         self._key_store = key_store
         self._marks = key_store if isinstance(key_store, RotatableKeyStore) else None
         self._user_info_store = user_info_store
@@ -183,6 +196,9 @@ class TokenFactory:
         # Guards making keys: two threads must never both make (and publish) one.
         self._key_lock = threading.Lock()
         self._current: SigningKey | None = None
+        # The clock's time before which the current key must not sign: set for a first
+        # key made in a shared store, None once that wait is over (the fast path's test).
+        self._current_signs_at: float | None = None
         self._next: _Upcoming | None = None
         self._retry_at = 0.0  # time.monotonic() before which no new key is attempted
         self._rotation_mark: float | None = None  # as last read, with the key list
@@ -201,8 +217,8 @@ class TokenFactory:
         :class:`ServiceUnavailableError` when a new key cannot be published or the
         user info cannot be saved.
         """
-        now = self._clock()
-        key = self._signing_key(now)
+        key = self._signing_key(self._clock())
+        now = self._clock()  # after a first key's wait, if there was one
         token, user_info = issue_user_token(
             key,
             params,
@@ -218,31 +234,52 @@ class TokenFactory:
     def publish_first_key(self) -> float:
         """Make and publish this process's signing key now, before any token needs it.
 
-        A server calls it while a worker boots: waiting the seconds it returns
-        (``rotation_delay_seconds``) before serving, the worker never signs a token with
-        a key that another worker's cached key list (or a verifier that fetched the
-        JWKS a moment before) cannot show yet. 0 when this process has a key already.
+        A server calls it while a worker boots. In a shared store it returns the
+        seconds left before the key may sign (``rotation_delay_seconds`` when just
+        made): waiting them before serving spares the first sign-in that wait, which
+        keeps a token's key from being missing in another worker's cached key list (or
+        at a verifier that fetched the JWKS a moment before). 0 otherwise.
 
         :raises ServiceUnavailableError: the key store is unavailable.
         """
         with self._key_lock:
-            if self._current is not None:
-                return 0.0
-            self._switch_to(self._make_key(self._clock()))
-        return self.rotation_delay_seconds
+            if self._current is None:
+                self._switch_to(self._make_key(self._clock()))
+                self._hold_first_key()
+            signs_at = self._current_signs_at
+        return self._wait_before(signs_at)
 
     def _signing_key(self, now: float) -> SigningKey:
         if self._marks is not None:
             self._read_rotation_mark(now)
         current, upcoming = self._current, self._next
-        if current is not None and not self._rotation_requested(current):
+        if (
+            current is not None
+            and self._current_signs_at is None
+            and not self._rotation_requested(current)
+        ):
             if upcoming is None:
                 if now <= self._prepublish_at(current):  # not expired either
                     return current  # the fast path: no lock
             elif now <= upcoming.signs_after:
                 return current  # the next key is published but not due yet
         with self._key_lock:
-            return self._rotate(self._clock())
+            key = self._rotate(self._clock())
+            self._await_first_key()  # the lock holds the other callers, who need it too
+            return key
+
+    def _hold_first_key(self) -> None:
+        """Under the key lock, for a first key just made: in a shared store it waits."""
+        if self.shared_store:
+            self._current_signs_at = self._clock() + self.rotation_delay_seconds
+
+    def _await_first_key(self) -> None:
+        """Under the key lock: sleep until a first key may sign (see ``shared_store``)."""
+        remaining = self._wait_before(self._current_signs_at)
+        if remaining > 0:
+            log.info("Waiting %.1f s until every process can list the first key", remaining)
+            self._sleep(remaining)
+        self._current_signs_at = None
 
     def _read_rotation_mark(self, now: float) -> None:
         """Read the rotation mark again when the last read is ``list_cache_seconds`` old."""
@@ -272,9 +309,18 @@ class TokenFactory:
             self._next = None
             if now <= upcoming.key.created_at + self.key_duration_seconds:
                 current = self._switch_to(upcoming.key)
-        expired = current is not None and now > current.created_at + self.key_duration_seconds
-        if current is None or (expired and self._next is None):
+        if current is None or not self._may_sign(current, now):
             current = self._switch_to(self._make_key(now))  # raises when the store is down
+            self._hold_first_key()
+        elif now > current.created_at + self.key_duration_seconds and self._next is None:
+            # Expired, and no next key was published ahead (an idle process, or a store
+            # that was down): a shared store's new key signs only after the delay, the
+            # expired one (still listed) until then.
+            key = self._make_key(now)  # raises when the store is down
+            if self.shared_store:
+                self._next = _Upcoming(key, now + self.rotation_delay_seconds)
+            else:
+                current = self._switch_to(key)
         if self._next is None and now > self._prepublish_at(current):
             if time.monotonic() >= self._retry_at:
                 try:
@@ -285,6 +331,17 @@ class TokenFactory:
                     expiry = current.created_at + self.key_duration_seconds
                     self._next = _Upcoming(key, expiry)
         return current
+
+    def _wait_before(self, signs_at: float | None) -> float:
+        """Seconds until ``signs_at``, at most the delay whatever the clock did meanwhile."""
+        if signs_at is None:
+            return 0.0
+        return min(max(0.0, signs_at - self._clock()), self.rotation_delay_seconds)
+
+    def _may_sign(self, key: SigningKey, now: float) -> bool:
+        """Whether a token ``key`` signs now (or after the delay) expires while it is listed."""
+        latest = now + self.rotation_delay_seconds + self.key_duration_seconds
+        return latest <= key.created_at + KEY_LISTING_FACTOR * self.key_duration_seconds
 
     def _switch_to(self, key: SigningKey) -> SigningKey:
         self._current = key
