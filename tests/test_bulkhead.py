@@ -194,6 +194,7 @@ def test_a_slow_provider_gets_its_slots_and_a_fast_503_past_them_while_others_se
         assert refused.json["error"]["name"] == "ServiceUnavailableError"
         assert "oauth2 is busy" in refused.json["error"]["message"]
         assert refused.json["response"] == {"statusCode": 503}
+        assert refused.headers["Retry-After"] == "1"  # slots free within a call's timeout
         # Other providers and the JWKS do not wait for the slow one.
         assert _refresh(app, "guest").status_int == 200
         jwks = webtest.TestApp(AuthMiddleware(_no_app, app)).get("/api/auth/.well-known/jwks.json")

@@ -15,6 +15,7 @@ from wsgiauth.errors import HttpError
 from wsgiauth.errors import InputError
 from wsgiauth.errors import MethodNotAllowedError
 from wsgiauth.errors import NotFoundError
+from wsgiauth.errors import ServiceUnavailableError
 from wsgiauth.responses import error_response
 from wsgiauth.responses import json_response
 from wsgiauth.responses import redirect_response
@@ -85,6 +86,13 @@ def test_method_not_allowed_says_what_is():
     response = error_response(Request.blank("/x", method="PUT"), error)
     assert response.status_int == 405
     assert response.headers["Allow"] == "GET, POST"
+
+
+def test_a_503_says_when_to_retry_when_it_is_known():
+    busy = error_response(Request.blank("/x"), ServiceUnavailableError("busy", retry_after=1))
+    assert (busy.status_int, busy.headers["Retry-After"]) == (503, "1")
+    down = error_response(Request.blank("/x"), ServiceUnavailableError("down"))
+    assert "Retry-After" not in down.headers
 
 
 @pytest.mark.parametrize(

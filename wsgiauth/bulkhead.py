@@ -7,9 +7,9 @@ JWKS, other providers, the wrapped app. A :class:`Bulkhead` gives each provider
 a fixed number of slots (by default half the server's threads, see
 :func:`default_limit`); a call that finds them all taken fails at once with a
 :class:`~wsgiauth.errors.ServiceUnavailableError` (a 503 in Backstage's error
-shape) instead of queueing. A slow provider then costs at most its slots, and
-the other threads keep serving. It never waits for a slot: a queue of waiting
-threads is exactly the starvation it exists to stop.
+shape, with ``Retry-After: 1``) instead of queueing. A slow provider then costs
+at most its slots, and the other threads keep serving. It never waits for a
+slot: a queue of waiting threads is exactly the starvation it exists to stop.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ __all__ = ["THREADS_ENV", "Bulkhead", "default_limit"]
 #: Threads per process serving requests; ``wsgiauth serve`` and
 #: ``examples/gunicorn.conf.py`` set it for their workers.
 THREADS_ENV = "WSGIAUTH_THREADS"
+#: The ``Retry-After`` of a refused call: slots free as calls end, within the
+#: outbound timeouts (:mod:`wsgiauth.http`).
+RETRY_AFTER_SECONDS = 1
 #: The thread count assumed when the server does not say (half of it is the limit).
 _UNKNOWN_THREADS = 8
 
@@ -73,7 +76,8 @@ class Bulkhead:
                 self.rejected += 1
             raise ServiceUnavailableError(
                 f"Identity provider {self.name} is busy: {self.limit} calls to it are "
-                "already in flight, try again shortly"
+                "already in flight, try again shortly",
+                retry_after=RETRY_AFTER_SECONDS,
             )
         with self._lock:
             self._in_flight += 1

@@ -163,9 +163,17 @@ class UnimplementedError(HttpError):
 
 
 class ServiceUnavailableError(HttpError):
-    """An upstream service (the identity provider, a key store) failed (503)."""
+    """An upstream service (the identity provider, a key store) failed (503).
+
+    :param retry_after: seconds after which a retry may succeed, sent as
+        ``Retry-After`` when known (a busy provider: its slots free in a moment).
+    """
 
     status_code = 503
+
+    def __init__(self, message: str = "", *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def kind_of(value: object) -> str:

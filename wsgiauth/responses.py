@@ -29,6 +29,7 @@ from webob.response import EmptyResponse
 
 from .errors import HttpError
 from .errors import MethodNotAllowedError
+from .errors import ServiceUnavailableError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse
@@ -195,4 +196,6 @@ def error_response(request: Request, error: HttpError, *, name: str | None = Non
     response = json_response(body, status=error.status_code)
     if isinstance(error, MethodNotAllowedError):
         response.allow = error.allow
+    elif isinstance(error, ServiceUnavailableError) and error.retry_after is not None:
+        response.retry_after = error.retry_after
     return response
