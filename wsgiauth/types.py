@@ -39,6 +39,8 @@ __all__ = [
     "CookieSettings",
     "ProfileInfo",
     "ProviderModule",
+    "REFRESH_GRACE_SECONDS",
+    "REFRESH_WAIT_SECONDS",
     "RefreshFlights",
     "ReplayStore",
     "SignInInfo",
@@ -161,6 +163,14 @@ class SupportsLogout(Protocol):
     """A provider that answers ``/logout``."""
 
     def logout(self, request: Request) -> Response: ...
+
+
+#: How long a finished refresh is handed to late callers with the same refresh token
+#: (tabs that raced it), in one process and across processes alike.
+REFRESH_GRACE_SECONDS = 20.0
+#: How long a caller waits for another's refresh: then it gives up on it (in one
+#: process) or takes its claim over (across processes: the owner died).
+REFRESH_WAIT_SECONDS = 30.0
 
 
 class RefreshFlights(Protocol):

@@ -40,6 +40,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ServiceUnavailableError
+from ..types import REFRESH_GRACE_SECONDS
+from ..types import REFRESH_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from .database import Database
@@ -48,10 +50,9 @@ __all__ = ["DEFAULT_GRACE_SECONDS", "WAIT_SECONDS", "SqlRefreshFlights"]
 
 log = logging.getLogger(__name__)
 
-#: How long a finished exchange is handed to late callers with the same key.
-DEFAULT_GRACE_SECONDS = 20.0
-#: How long a claim may run before another caller takes it over (its owner died).
-WAIT_SECONDS = 30.0
+#: The same grace and wait in every process (``wsgiauth.types``).
+DEFAULT_GRACE_SECONDS = REFRESH_GRACE_SECONDS
+WAIT_SECONDS = REFRESH_WAIT_SECONDS
 #: At most one prune per this many seconds, per process.
 _PRUNE_INTERVAL = 60.0
 _FIRST_POLL = 0.01

@@ -23,14 +23,16 @@ from dataclasses import field
 from typing import Generic
 from typing import TypeVar
 
+from ..types import REFRESH_GRACE_SECONDS
+from ..types import REFRESH_WAIT_SECONDS
+
 __all__ = ["SingleFlight"]
 
 T = TypeVar("T")
 
-#: How long a finished refresh is handed to late callers with the same token.
-DEFAULT_GRACE_SECONDS = 20.0
-#: How long a caller waits for another's refresh before giving up on it.
-WAIT_SECONDS = 30.0
+#: The same grace and wait in every process (``wsgiauth.types``).
+DEFAULT_GRACE_SECONDS = REFRESH_GRACE_SECONDS
+WAIT_SECONDS = REFRESH_WAIT_SECONDS
 
 
 @dataclass(slots=True)
