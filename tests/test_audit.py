@@ -284,6 +284,20 @@ def test_full_flows_emit_every_event_and_no_secret(tmp_path, flow_idp, caplog):
     assert reasons[4].startswith("NotFoundError: ")
 
 
+def test_a_refresh_the_provider_fails_is_an_event_and_keeps_its_503(tmp_path, flow_idp, caplog):
+    app = flow_app(tmp_path, flow_idp, [])
+    sign_in(app, flow_idp, "oidc")
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    flow_idp.fault = "server_error"
+
+    down = refresh(app, "oidc", status=503)
+
+    assert down.json["error"]["name"] == "ServiceUnavailableError"
+    [event] = [r.audit for r in audit_records(caplog)]  # type: ignore[attr-defined]
+    assert (event["event"], event["provider"]) == ("refresh.failed", "oidc")
+    assert event["reason"].startswith("ServiceUnavailableError: ")
+
+
 def test_a_proxy_sign_in_that_fails_is_an_event(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
     config = Config.from_dict(

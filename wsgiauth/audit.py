@@ -19,7 +19,8 @@ the proxy's unless the server trusts forwarded headers.
 The auth app sets the request context (:func:`auditing`) around each request, so code
 below it (route handlers, resolvers, the token factory) emits an event in one call,
 with no plumbing: :func:`audit`. An event outside a request (a key made at startup)
-is logged without ``client`` and reaches no hook.
+is logged without ``client`` and reaches no hook; ``wsgiauth keys rotate`` and
+``prune`` set a context of their own, so the config's hook gets their events.
 """
 
 from __future__ import annotations
@@ -76,6 +77,10 @@ class AuditEvent(StrEnum):
     REFRESH_FAILED = "refresh.failed"
     LOGOUT = "logout"
     KEY_ROTATED = "key.rotated"
+    #: ``wsgiauth keys rotate``: every process replaces a key made before ``mark``.
+    KEY_ROTATION_REQUESTED = "key.rotation_requested"
+    #: ``wsgiauth keys prune``: keys past their listing time deleted (``kids``).
+    KEYS_PRUNED = "key.pruned"
     REQUEST_REFUSED = "request.refused"
 
 

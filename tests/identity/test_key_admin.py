@@ -6,6 +6,7 @@ The same operations on PostgreSQL, and a rotation reaching running servers, are 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from tests.identity.conftest import ISSUER
 from tests.identity.conftest import FakeClock
 from tests.identity.conftest import kid_of
+from wsgiauth.audit import AUDIT_LOGGER
 from wsgiauth.config import Config
 from wsgiauth.errors import ConfigError
 from wsgiauth.identity.database import Database
@@ -109,6 +111,31 @@ def test_from_config_reads_the_store_and_the_token_lifetime(tmp_path):
     assert admin.key_duration_seconds == 1200
     [key] = admin.listing().keys
     assert key.listed_until == pytest.approx(key.created_at + 3 * 1200)
+
+
+#: For ``auth.audit.hook`` by dotted path.
+SHIPPED: list[dict[str, object]] = []
+
+
+def test_a_rotation_request_and_a_prune_are_audited_and_reach_the_configured_hook(
+    tmp_path, caplog
+):
+    caplog.set_level(logging.INFO, logger=AUDIT_LOGGER)
+    SHIPPED.clear()
+    path = tmp_path / "auth.sqlite3"
+    SqlKeyStore(Database.sqlite(path)).add_key({"kid": "k"})
+    hook = f"{__name__}:SHIPPED.append"
+    admin = KeyAdmin.from_config(sqlite_config(path, audit={"hook": hook}))
+
+    mark = admin.rotate()
+    assert admin.prune() == []
+
+    events = [r.audit for r in caplog.records if r.name == AUDIT_LOGGER]  # type: ignore[attr-defined]
+    assert events == [
+        {"event": "key.rotation_requested", "mark": mark},
+        {"event": "key.pruned", "kids": []},
+    ]
+    assert SHIPPED == events
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ..audit import AuditEvent
+from ..audit import AuditSettings
+from ..audit import audit
+from ..audit import audit_settings_from_config
+from ..audit import auditing
 from ..config import Config
 from .key_stores import key_store_from_config
 from .token_factory import KEY_LISTING_FACTOR
@@ -100,6 +106,8 @@ class KeyAdmin:
     :param key_duration_seconds: the token lifetime the serving processes use
         (:func:`~wsgiauth.identity.token_factory.read_token_expiration`); a key is
         listed for three of them.
+    :param audit_settings: where a rotation request and a prune are audited besides
+        the ``wsgiauth.audit`` logger: the servers' hook (``auth.audit.hook``).
     """
 
     def __init__(
@@ -108,15 +116,27 @@ class KeyAdmin:
         key_duration_seconds: int,
         *,
         clock: Callable[[], float] = time.time,
+        audit_settings: AuditSettings | None = None,
     ) -> None:
         self.store = store
         self.key_duration_seconds = key_duration_seconds
         self._clock = clock
+        self._audit_settings = audit_settings or AuditSettings()
 
     @classmethod
     def from_config(cls, config: Config, *, base_dir: Path | None = None) -> KeyAdmin:
-        """The admin of the store ``config`` names, with its ``auth.backstageTokenExpiration``."""
-        return cls(shared_key_store(config, base_dir=base_dir), read_token_expiration(config))
+        """The admin of the store ``config`` names, with its ``auth.backstageTokenExpiration``
+        and ``auth.audit`` hook."""
+        return cls(
+            shared_key_store(config, base_dir=base_dir),
+            read_token_expiration(config),
+            audit_settings=audit_settings_from_config(config),
+        )
+
+    def _audit(self, event: AuditEvent, **fields: Any) -> None:
+        # An operator's act, not a request: no route and no client, but the hook gets it.
+        with auditing(self._audit_settings, {}):
+            audit(event, **fields)
 
     def listing(self) -> KeyListing:
         """Every key in the store (expired ones too, until pruned), oldest first."""
@@ -139,6 +159,7 @@ class KeyAdmin:
         """Ask every process signing with a key made before now to replace it; returns the mark."""
         mark = self._clock()
         self.store.request_rotation(mark)
+        self._audit(AuditEvent.KEY_ROTATION_REQUESTED, mark=mark)
         return mark
 
     def close(self) -> None:
@@ -152,4 +173,5 @@ class KeyAdmin:
         listing = self.listing()
         expired = [key.kid for key in listing.keys if key.listed_until <= listing.now]
         self.store.remove_keys(expired)
+        self._audit(AuditEvent.KEYS_PRUNED, kids=expired)
         return expired

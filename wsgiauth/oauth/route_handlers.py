@@ -246,7 +246,8 @@ class OAuthRouteHandlers:
                 refresh_token, lambda: self.authenticator.refresh(refresh_input)
             )
             client_response, scope = self._client_response(result, scope)
-        except ServiceUnavailableError:
+        except ServiceUnavailableError as error:
+            audit_failure(AuditEvent.REFRESH_FAILED, error, env=request.GET.get("env"))
             raise  # the provider is down, not the session: 503 lets clients retry
         except HttpError as error:
             audit_failure(AuditEvent.REFRESH_FAILED, error, env=request.GET.get("env"))
