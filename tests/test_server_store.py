@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from wsgiauth.errors import ConfigError
+from wsgiauth.server_store import LOCK_FILE
 from wsgiauth.server_store import SERVER_STORE_ENV
 from wsgiauth.server_store import ServerStore
+from wsgiauth.server_store import remove_abandoned_stores
 from wsgiauth.server_store import server_store_path
 from wsgiauth.server_store import single_process
 
@@ -127,3 +134,86 @@ def test_a_store_made_by_create_is_accepted():
 def test_single_process_is_declared_by_one(value, expected):
     assert single_process({"WSGIAUTH_SINGLE_PROCESS": value}) is expected
     assert single_process({}) is False
+
+
+# --- stores of servers that are gone ------------------------------------------------------
+
+#: A main process that makes a store, maybe forks a worker that lives on, and dies by SIGKILL.
+_KILLED_SERVER = """
+import os, signal, sys, time
+from pathlib import Path
+from wsgiauth.server_store import ServerStore
+store = ServerStore.create(Path(sys.argv[1]))
+worker = os.fork() if sys.argv[2] == "with-worker" else None
+if worker == 0:  # a worker forked from the main process: it holds the lock too
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)  # leaves the pipes to the test
+    time.sleep(60)
+    os._exit(0)
+print(store.directory, worker or "", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def killed_server(parent, worker: bool = False) -> tuple[Path, int | None]:
+    """Run a server that is killed; its store's directory, and its worker's pid if any."""
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_SERVER, str(parent), "with-worker" if worker else "alone"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    directory, *worker_pid = done.stdout.split()
+    assert (Path(directory) / LOCK_FILE).is_file()
+    return Path(directory), int(worker_pid[0]) if worker_pid else None
+
+
+def test_the_store_of_a_killed_server_is_removed_by_the_next_server(tmp_path):
+    abandoned, _ = killed_server(tmp_path)
+
+    store = ServerStore.create(tmp_path)
+    try:
+        assert not abandoned.exists()
+        assert store.directory.is_dir()
+    finally:
+        store.remove()
+
+
+def test_a_store_in_use_is_kept(tmp_path):
+    first = ServerStore.create(tmp_path)
+    try:
+        second = ServerStore.create(tmp_path)  # the same process, or another one: locked
+        assert first.directory.is_dir()
+        second.remove()
+        assert remove_abandoned_stores(tmp_path) == []
+    finally:
+        first.remove()
+
+
+def test_a_store_whose_worker_outlives_the_killed_main_process_is_kept_until_it_ends(tmp_path):
+    abandoned, worker = killed_server(tmp_path, worker=True)
+    try:
+        assert remove_abandoned_stores(tmp_path) == []
+        assert abandoned.is_dir()
+    finally:
+        os.kill(worker, signal.SIGKILL)
+    for _ in range(200):  # the worker is reaped by init, at once but not synchronously
+        if remove_abandoned_stores(tmp_path) == [abandoned]:
+            break
+        time.sleep(0.05)
+    assert not abandoned.exists()
+
+
+def test_a_store_being_made_or_not_ours_is_left_alone(tmp_path, monkeypatch):
+    being_made = tmp_path / "wsgiauth-server-new"
+    being_made.mkdir()  # no lock file yet
+    abandoned, _ = killed_server(tmp_path)
+    monkeypatch.setattr(os, "getuid", lambda: os.geteuid() + 1)  # as if another user's
+
+    assert remove_abandoned_stores(tmp_path) == []
+    monkeypatch.undo()
+    assert remove_abandoned_stores(tmp_path) == [abandoned]
+    assert being_made.is_dir()

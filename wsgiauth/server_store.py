@@ -14,10 +14,18 @@ removes the directory when it stops. In a worker,
 the config asks for memory.
 
 The store is per server and per host: several hosts need PostgreSQL.
+
+A main process killed with SIGKILL cannot remove its store. So the owner holds an
+exclusive ``flock`` on a file in the directory for as long as it (or a worker it
+forked) lives, and :meth:`ServerStore.create` first removes the stores of this user
+whose lock nobody holds any more. The kernel drops a lock when its last holder dies,
+however it dies, and the test holds in any PID namespace that shares the directory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import stat
@@ -32,6 +40,7 @@ __all__ = [
     "SERVER_STORE_ENV",
     "SINGLE_PROCESS_ENV",
     "ServerStore",
+    "remove_abandoned_stores",
     "server_store_path",
     "single_process",
 ]
@@ -42,6 +51,17 @@ SERVER_STORE_ENV = "WSGIAUTH_SERVER_STORE"
 SINGLE_PROCESS_ENV = "WSGIAUTH_SINGLE_PROCESS"
 #: The file's name in the store's directory.
 STORE_FILE = "store.sqlite3"
+#: The file the owner keeps locked while the store is in use.
+LOCK_FILE = "owner.lock"
+#: How the stores' directories are named in the temporary directory.
+_PREFIX = "wsgiauth-server-"
+
+log = logging.getLogger(__name__)
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, stale stores stay
+    fcntl = None  # type: ignore[assignment]
 
 
 class ServerStore:
@@ -52,20 +72,27 @@ class ServerStore:
     that every worker trusts.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, lock_fd: int | None = None) -> None:
         self.directory = directory
         #: The SQLite file the workers open.
         self.path = directory / STORE_FILE
         self._owner = os.getpid()
+        self._lock_fd = lock_fd
 
     @classmethod
-    def create(cls) -> ServerStore:
-        """A new, empty store in a private temporary directory (mode 0700)."""
-        directory = Path(tempfile.mkdtemp(prefix="wsgiauth-server-"))
+    def create(cls, parent: Path | None = None) -> ServerStore:
+        """A new, empty store in a private temporary directory (mode 0700).
+
+        The stores in ``parent`` (the temporary directory by default) that no living
+        process holds are removed first.
+        """
+        parent = Path(tempfile.gettempdir()) if parent is None else parent
+        remove_abandoned_stores(parent)
+        directory = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=parent))
         # mkdtemp asks for 0700 less the umask; one that takes the owner's bits away
         # would leave a directory the workers cannot write to.
         os.chmod(directory, 0o700)
-        return cls(directory)
+        return cls(directory, _hold_lock(directory))
 
     def export(self, environ: MutableMapping[str, str] | None = None) -> None:
         """Name the store's file in ``environ`` (this process's), for workers to inherit."""
@@ -83,12 +110,51 @@ class ServerStore:
         if environ.get(SERVER_STORE_ENV) == str(self.path):
             del environ[SERVER_STORE_ENV]
         shutil.rmtree(self.directory, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> ServerStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.remove()
+
+
+def _hold_lock(directory: Path) -> int | None:
+    """Lock a new file, then name it :data:`LOCK_FILE`: never seen unlocked by a sweep."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return None
+    pending = directory / f".{LOCK_FILE}"
+    fd = os.open(pending, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.rename(pending, directory / LOCK_FILE)
+    return fd
+
+
+def remove_abandoned_stores(parent: Path) -> list[Path]:
+    """Remove this user's stores in ``parent`` whose owner died (its lock is free).
+
+    A store without a lock file (one being made right now) is left alone.
+    Returns the directories removed.
+    """
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return []
+    removed = []
+    for directory in parent.glob(f"{_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            info = directory.lstat()
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                continue
+            fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: its owner lives
+                shutil.rmtree(directory)
+            finally:
+                os.close(fd)
+            removed.append(directory)
+            log.info("Removed the server store of a server that is gone: %s", directory)
+    return removed
 
 
 def server_store_path(environ: Mapping[str, str] | None = None) -> Path | None:
