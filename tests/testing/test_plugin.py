@@ -127,3 +127,46 @@ def test_served_without_token(served_url):
     write(project, files)
     result = project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)
+
+
+def test_an_app_on_a_database_file_built_by_a_factory_signs_at_once(project, monkeypatch):
+    """A store other processes could read makes a new key wait; the app under test is
+    this process's alone, so the plugin builds it as such: no test waits for its key."""
+    files = {**doc_files("Flask"), **doc_files("Plain WSGI")}
+    files["app-config.yaml"] = files["app-config.yaml"].replace(
+        "auth:\n  keyStore:\n    provider: memory\n",
+        "  database:\n    client: better-sqlite3\n    connection: auth.sqlite3\n",
+    )
+    files["pyproject.toml"] = '[tool.pytest.ini_options]\nwsgiauth_app = "factory:make()"\n'
+    files["factory.py"] = """
+from wsgiauth import AuthMiddleware, IdentityMiddleware, create_auth_app, load_config
+from wsgiapp import app
+
+
+def make():
+    auth_app = create_auth_app(load_config("app-config.yaml"))
+    return AuthMiddleware(IdentityMiddleware(app, auth_app.verifier, protected=["/private"]), auth_app)
+"""
+    files["test_private.py"] = """
+import os
+
+from wsgiauth.testing import find_auth_app
+
+
+def test_signs_at_once(wsgiauth_app, wsgiauth_webtest):
+    issuer = find_auth_app(wsgiauth_app).token_issuer
+    assert issuer.shared_store is False
+    assert issuer.publish_first_key() == 0.0  # published, and no wait before it signs
+    assert wsgiauth_webtest("user:default/jane").get("/private").json == {"user": "user:default/jane"}
+    assert "WSGIAUTH_SINGLE_PROCESS" not in os.environ  # only while the app was built
+
+
+def test_the_store_is_one_other_processes_could_read():
+    from wsgiauth import create_auth_app, load_config
+    assert create_auth_app(load_config("app-config.yaml")).token_issuer.shared_store is True
+"""
+    write(project, files)
+    (project.path / "test_wsgiapp.py").unlink()
+    monkeypatch.delenv("WSGIAUTH_SINGLE_PROCESS", raising=False)
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

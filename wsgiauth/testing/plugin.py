@@ -21,6 +21,7 @@ auth app (:mod:`wsgiauth.testing.tokens`).
 from __future__ import annotations
 
 import contextlib
+import os
 import pkgutil
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ import pytest
 import requests
 
 from ..fake_idp import FakeUser
+from ..server_store import SINGLE_PROCESS_ENV
 from .idp import TestIdp
 from .idp import serve_test_idp
 from .tokens import find_auth_app
@@ -62,7 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def wsgiauth_app(request: pytest.FixtureRequest) -> Any:
     """Your WSGI app (or its ``AuthApp``), named by the ``wsgiauth_app`` ini option.
 
-    Override this fixture to build it yourself.
+    It is built (imported, or made by its factory) as the app of one process
+    (``WSGIAUTH_SINGLE_PROCESS=1`` meanwhile): the tests run it here, so its signing
+    key signs at once, even in a key store other processes could read, where a new
+    key otherwise waits a few seconds (docs/deployment.md). Override this fixture to
+    build it yourself.
     """
     dotted = str(request.config.getini(INI_OPTION)).strip()
     if not dotted:
@@ -71,8 +77,22 @@ def wsgiauth_app(request: pytest.FixtureRequest) -> Any:
             "or override the wsgiauth_app fixture"
         )
     factory = dotted.endswith("()")
-    obj = pkgutil.resolve_name(dotted.removesuffix("()"))
-    return obj() if factory else obj
+    with _one_process():
+        obj = pkgutil.resolve_name(dotted.removesuffix("()"))
+        return obj() if factory else obj
+
+
+@contextlib.contextmanager
+def _one_process() -> Iterator[None]:
+    """``WSGIAUTH_SINGLE_PROCESS=1`` for the block, unless the environment says otherwise."""
+    if SINGLE_PROCESS_ENV in os.environ:
+        yield
+        return
+    os.environ[SINGLE_PROCESS_ENV] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(SINGLE_PROCESS_ENV, None)
 
 
 @pytest.fixture
