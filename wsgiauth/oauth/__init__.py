@@ -3,7 +3,9 @@
 A provider is an :class:`OAuthAuthenticator` (it builds the authorization URL and
 talks to the token endpoint) made into a :class:`ProviderModule` by
 :func:`create_oauth_provider_factory`, which brings the nonce, PKCE, cookies,
-environments, scopes, sign-in resolvers and the response shapes. The built-in
+environments, scopes, sign-in resolvers and the response shapes. An authenticator
+for a server at known endpoints can derive from :class:`OAuthEndpointAuthenticator`,
+which does the authorization URL and both grants, and state only what differs. The built-in
 ``oidc`` and ``oauth2`` providers use only this module (and :mod:`wsgiauth.sign_in`
 for resolvers); third-party packages use the same, and register their module under
 the ``wsgiauth.providers`` entry-point group. ``docs/writing-a-provider.md`` walks
@@ -33,6 +35,7 @@ from .client import check_response_issuer as check_response_issuer
 from .client import read_absolute_url as read_absolute_url
 from .client import request_token as request_token
 from .client import session_from_token as session_from_token
+from .endpoints import OAuthEndpointAuthenticator as OAuthEndpointAuthenticator
 from .profile import transform_profile as transform_profile
 from .provider_factory import create_oauth_provider_factory as create_oauth_provider_factory
 from .state import callback_state as callback_state
@@ -65,6 +68,7 @@ __all__ = [
     "OAuthAuthenticateInput",
     "OAuthAuthenticator",
     "OAuthAuthenticatorResult",
+    "OAuthEndpointAuthenticator",
     "OAuthLogoutInput",
     "OAuthLogoutResult",
     "OAuthRefreshInput",

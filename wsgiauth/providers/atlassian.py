@@ -28,24 +28,20 @@ from typing import Any
 from ..errors import ServiceUnavailableError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..oauth import transform_profile
 from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Self
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
-    from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
 __all__ = ["AtlassianAuthenticator", "atlassian_profile", "module"]
@@ -70,10 +66,9 @@ def atlassian_profile(me: dict[str, Any], accessible_resources: Any) -> dict[str
     }
 
 
-class AtlassianAuthenticator:
+class AtlassianAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``atlassianAuthenticator``: 3LO code grant, rotating refresh tokens."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = (
         "offline_access",
         "read:me",
@@ -81,12 +76,9 @@ class AtlassianAuthenticator:
         "read:jira-user",
     )
 
-    def __init__(
-        self, *, credentials: ClientCredentials, callback_url: str, http: HttpClient
-    ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.http = http
+    pkce = False  # as passport
+    authorize_url = AUTHORIZATION_URL
+    token_url = TOKEN_URL
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -106,46 +98,13 @@ class AtlassianAuthenticator:
         )
         return cls(credentials=credentials, callback_url=callback_url, http=http)
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to Atlassian's consent page."""
-        return OAuthStartResponse(
-            authorization_url(
-                AUTHORIZATION_URL,
-                self.credentials.client_id,
-                audience="api.atlassian.com",
-                prompt="consent",
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-            )
-        )
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """Atlassian's consent page, for the API (the strategy's ``authorizationParams``)."""
+        return {"audience": "api.atlassian.com", "prompt": "consent"}
 
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code, then read ``/me`` and the accessible resources."""
-        body = self.credentials.code_grant(
-            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
-        )
-        token = request_token(
-            self.http, TOKEN_URL, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(
-            full_profile=self._profile(session.access_token), session=session
-        )
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token (Atlassian rotates it), with the scope, as passport does."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http, TOKEN_URL, self.credentials, body, failed="The refresh token was rejected"
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(
-            full_profile=self._profile(session.access_token), session=session
-        )
-
-    def _profile(self, access_token: str) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """``/me`` and the sites the token may reach (Atlassian rotates refresh tokens)."""
+        headers = {"Authorization": f"Bearer {session.access_token}", "Accept": "application/json"}
         me = self.http.get_json(PROFILE_URL, headers=headers)
         response = self.http.request("GET", ACCESSIBLE_RESOURCES_URL, headers=headers)
         if not response.ok:

@@ -27,14 +27,10 @@ from typing import Any
 
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..oauth import transform_profile
 from ..sign_in import profile_field_matching_user_entity_annotation
 
@@ -43,10 +39,7 @@ if TYPE_CHECKING:
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
-    from ..oauth import OAuthStartInput
 
 __all__ = ["BitbucketAuthenticator", "bitbucket_profile", "module"]
 
@@ -76,18 +69,16 @@ def bitbucket_profile(user: dict[str, Any], emails: list[dict[str, Any]]) -> dic
     }
 
 
-class BitbucketAuthenticator:
+class BitbucketAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``bitbucketAuthenticator``: code grant, refresh, the ``/2.0/user`` profile."""
 
     persist_scopes = True
     required_scopes: tuple[str, ...] = ("account",)
-
-    def __init__(
-        self, *, credentials: ClientCredentials, callback_url: str, http: HttpClient
-    ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.http = http
+    pkce = False  # as Backstage
+    refresh_failed = "Failed to refresh access token"
+    keep_requested_scope = True
+    authorize_url = f"{OAUTH_URL}/authorize"
+    token_url = f"{OAUTH_URL}/access_token"
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -98,47 +89,8 @@ class BitbucketAuthenticator:
             http=http,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to Bitbucket's authorize page (no PKCE, as Backstage)."""
-        return OAuthStartResponse(
-            authorization_url(
-                f"{OAUTH_URL}/authorize",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-            )
-        )
-
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code at ``/site/oauth2/access_token``, then read the user and emails."""
-        body = self.credentials.code_grant(
-            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
-        )
-        token = request_token(
-            self.http,
-            f"{OAUTH_URL}/access_token",
-            self.credentials,
-            body,
-            failed="Authentication failed",
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token, sending the scope as Backstage does."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            f"{OAUTH_URL}/access_token",
-            self.credentials,
-            body,
-            failed="Failed to refresh access token",
-        )
-        session = session_from_token(token, scope=input.scope, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The user of ``/2.0/user``, with the addresses of ``/2.0/user/emails``."""
         headers = {"Authorization": f"Bearer {session.access_token}"}
         user = self.http.get_json(f"{API_URL}/user", headers=headers)
         # Backstage reads no emails; a consumer without the permission still signs in.

@@ -28,14 +28,10 @@ from urllib.parse import urljoin
 from ..errors import AuthenticationError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..oauth import transform_profile
 
 if TYPE_CHECKING:
@@ -43,10 +39,7 @@ if TYPE_CHECKING:
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
-    from ..oauth import OAuthStartInput
 
 __all__ = ["BitbucketServerAuthenticator", "bitbucket_server_profile", "module"]
 
@@ -68,20 +61,19 @@ def bitbucket_server_profile(user: dict[str, Any], *, host: str) -> dict[str, An
     return profile
 
 
-class BitbucketServerAuthenticator:
+class BitbucketServerAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``bitbucketServerAuthenticator``: code grant, refresh, whoami + users API."""
 
-    persist_scopes = False
-    required_scopes: tuple[str, ...] = ()
+    refresh_failed = "Failed to refresh access token"
 
     def __init__(
         self, *, credentials: ClientCredentials, callback_url: str, host: str, http: HttpClient
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         self.host = host
         self.base_url = f"https://{host}"
-        self.http = http
+        self.authorize_url = f"{self.base_url}/rest/oauth2/latest/authorize"
+        self.token_url = f"{self.base_url}/rest/oauth2/latest/token"
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -96,50 +88,8 @@ class BitbucketServerAuthenticator:
             http=http,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to ``https://<host>/rest/oauth2/latest/authorize``."""
-        return OAuthStartResponse(
-            authorization_url(
-                f"{self.base_url}/rest/oauth2/latest/authorize",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-                code_challenge=input.code_challenge,
-            )
-        )
-
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code at ``/rest/oauth2/latest/token``, then find the user."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http, self._token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token, sending the scope as Backstage does."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            self._token_url,
-            self.credentials,
-            body,
-            failed="Failed to refresh access token",
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    @property
-    def _token_url(self) -> str:
-        return f"{self.base_url}/rest/oauth2/latest/token"
-
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The user named by whoami's ``X-AUSERNAME``, from the users API."""
         headers = {"Authorization": f"Bearer {session.access_token}"}
         whoami = self.http.request(
             "GET", f"{self.base_url}/plugins/servlet/applinks/whoami", headers=headers

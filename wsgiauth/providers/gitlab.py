@@ -25,17 +25,10 @@ from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError
 from ..oauth import ClientCredentials
-from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from ..sign_in import profile_field_matching_user_entity_annotation
 from ..sign_in import username_matching_user_entity_name
 
@@ -45,10 +38,7 @@ if TYPE_CHECKING:
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
-    from ..oauth import OAuthStartInput
 
 __all__ = [
     "GitlabAuthenticator",
@@ -74,19 +64,19 @@ def gitlab_profile(user: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class GitlabAuthenticator:
+class GitlabAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``gitlabAuthenticator``: code grant, refresh, the ``/api/v4/user`` profile."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = ("read_user",)
+    refresh_failed = "Failed to refresh access token"
 
     def __init__(
         self, *, credentials: ClientCredentials, callback_url: str, base_url: str, http: HttpClient
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         self.base_url = base_url.rstrip("/")
-        self.http = http
+        self.authorize_url = f"{self.base_url}/oauth/authorize"
+        self.token_url = f"{self.base_url}/oauth/token"
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -98,62 +88,14 @@ class GitlabAuthenticator:
             http=http,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to ``<audience>/oauth/authorize``."""
-        return OAuthStartResponse(
-            authorization_url(
-                f"{self.base_url}/oauth/authorize",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-                code_challenge=input.code_challenge,
-            )
-        )
-
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code at ``<audience>/oauth/token``, then read the user."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http, self._token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token (GitLab rotates it), sending the scope as Backstage does."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            self._token_url,
-            self.credentials,
-            body,
-            failed="Failed to refresh access token",
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    @property
-    def _token_url(self) -> str:
-        return f"{self.base_url}/oauth/token"
-
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The passport-gitlab2 profile of ``<audience>/api/v4/user`` (GitLab rotates refresh
+        tokens; a refresh sends the scope, as Backstage does)."""
         user = self.http.get_json(
             f"{self.base_url}/api/v4/user",
             headers={"Authorization": f"Bearer {session.access_token}"},
         )
         return gitlab_profile(user)
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: first email, ``avatarUrl``, display name or username.
-
-        What is missing is taken from the ID token (GitLab sends one for the ``openid``
-        scope), read without verification as Backstage does."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 def _user_id_annotation(profile: Mapping[str, Any]) -> str:

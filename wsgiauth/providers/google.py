@@ -31,16 +31,9 @@ from urllib.parse import urlencode
 
 from ..errors import HttpError
 from ..oauth import ClientCredentials
-from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from ..sign_in import email_matching_user_entity_annotation
 
 if TYPE_CHECKING:
@@ -49,9 +42,7 @@ if TYPE_CHECKING:
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthLogoutInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
@@ -82,20 +73,17 @@ def _google_profile(json: Mapping[str, Any]) -> dict[str, Any]:
     return profile
 
 
-class GoogleAuthenticator:
+class GoogleAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``googleAuthenticator``: Google's OAuth 2 endpoints and userinfo."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = (
         "openid",
         "https://www.googleapis.com/auth/userinfo.email",
         "https://www.googleapis.com/auth/userinfo.profile",
     )
 
-    def __init__(self, *, credentials: ClientCredentials, callback_url: str, http: HttpClient):
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.http = http
+    authorize_url = AUTHORIZATION_URL
+    token_url = TOKEN_URL
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -104,43 +92,9 @@ class GoogleAuthenticator:
         credentials = ClientCredentials.from_config(config, auth_method="client_secret_post")
         return cls(credentials=credentials, callback_url=callback_url, http=http)
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
         """Google's consent page, asking for a refresh token and incremental consent."""
-        return OAuthStartResponse(
-            authorization_url(
-                AUTHORIZATION_URL,
-                self.credentials.client_id,
-                access_type="offline",
-                prompt="consent",
-                include_granted_scopes="true",
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-                code_challenge=input.code_challenge,
-            )
-        )
-
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the code for tokens, then read userinfo."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http, TOKEN_URL, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token (with the scope, as Backstage), then read userinfo."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http, TOKEN_URL, self.credentials, body, failed="The refresh token was rejected"
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+        return {"access_type": "offline", "prompt": "consent", "include_granted_scopes": "true"}
 
     def logout(self, input: OAuthLogoutInput) -> None:  # noqa: A002
         """Revoke the refresh token at Google; a failure there is only logged."""
@@ -156,15 +110,12 @@ class GoogleAuthenticator:
         if not response.ok:
             log.warning("Revoking the Google refresh token failed: %d", response.status)
 
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The passport profile of Google's userinfo."""
         userinfo = self.http.get_json(
             USERINFO_URL, headers={"Authorization": f"Bearer {session.access_token}"}
         )
         return _google_profile(userinfo)
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Email (if verified), name and picture from userinfo, else from the ID token."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``google`` provider.
