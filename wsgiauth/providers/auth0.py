@@ -41,16 +41,10 @@ from ..errors import AuthenticationError
 from ..errors import InputError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import OAuthLogoutResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from .oidc_tokens import derive_id_token_nonce
 
 if TYPE_CHECKING:
@@ -61,7 +55,6 @@ if TYPE_CHECKING:
     from ..oauth import HttpClient
     from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthLogoutInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
@@ -98,11 +91,8 @@ def auth0_profile(data: Mapping[str, Any]) -> dict[str, Any]:
     return profile
 
 
-class Auth0Authenticator:
+class Auth0Authenticator(OAuthEndpointAuthenticator):
     """Backstage's ``auth0Authenticator``: one Auth0 tenant (or custom domain)."""
-
-    persist_scopes = False
-    required_scopes: tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -118,10 +108,10 @@ class Auth0Authenticator:
         organization: str | None = None,
         federated_logout: bool = False,
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         self.domain = domain
-        self.http = http
+        self.authorize_url = f"https://{domain}/authorize"
+        self.token_url = f"https://{domain}/oauth/token"
         self.audience = audience
         self.connection = connection
         self.connection_scope = connection_scope
@@ -157,8 +147,8 @@ class Auth0Authenticator:
         """The ID tokens' ``iss`` (passport-auth0's ``expectedIssuer``)."""
         return f"https://{self.domain}/"
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Auth0's ``/authorize``, with the configured and the requested parameters."""
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """The configured and the requested parameters, and the ID token's ``nonce``."""
         query = input.request.GET
         extra = {name: query.get(name) or None for name in START_PARAMETERS}
         for name, value in extra.items():
@@ -174,57 +164,24 @@ class Auth0Authenticator:
             and extra["organization"] != self.organization
         ):
             raise InputError(ORGANIZATION_MISMATCH)
-        return OAuthStartResponse(
-            authorization_url(
-                f"https://{self.domain}/authorize",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                connection=self.connection,
-                connection_scope=self.connection_scope if self.connection else None,
-                audience=self.audience,
-                prompt=self.prompt,
-                organization=extra["organization"] or self.organization,
-                invitation=extra["invitation"],
-                screen_hint=extra["screen_hint"],
-                login_hint=extra["login_hint"],
-                scope=input.scope,
-                state=input.state,
-                nonce=derive_id_token_nonce(input.nonce),
-                code_challenge=input.code_challenge,
-            )
-        )
+        return {
+            "connection": self.connection,
+            "connection_scope": self.connection_scope if self.connection else None,
+            "audience": self.audience,
+            "prompt": self.prompt,
+            "organization": extra["organization"] or self.organization,
+            "invitation": extra["invitation"],
+            "screen_hint": extra["screen_hint"],
+            "login_hint": extra["login_hint"],
+            "nonce": derive_id_token_nonce(input.nonce),
+        }
 
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the code, check the ID token (if any) and read userinfo."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http,
-            f"https://{self.domain}/oauth/token",
-            self.credentials,
-            body,
-            failed="Authentication failed",
-        )
-        session = session_from_token(token)
+        session = self.trade_code(input)
         if session.id_token:
             self.check_id_token(session.id_token, nonce=derive_id_token_nonce(input.nonce))
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token (with the scope, as Backstage); keep it unless rotated."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            f"https://{self.domain}/oauth/token",
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(session), session=session)
 
     def logout(self, input: OAuthLogoutInput) -> OAuthLogoutResult:  # noqa: A002
         """Auth0's logout URL, returning to the app's origin."""
@@ -268,17 +225,13 @@ class Auth0Authenticator:
             raise invalid("the nonce does not match this sign-in")
         return claims
 
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The passport profile of ``/userinfo``, read at sign-in and at every refresh."""
         userinfo = self.http.get_json(
             f"https://{self.domain}/userinfo",
             headers={"Authorization": f"Bearer {session.access_token}"},
         )
         return auth0_profile(userinfo)
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: ``emails[0]``, ``displayName`` or ``id``; the
-        picture (passport reads no ``picture`` field) and missing fields from the ID token."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``auth0`` provider.

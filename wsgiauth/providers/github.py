@@ -36,16 +36,12 @@ from ..errors import NotFoundError
 from ..errors import ServiceUnavailableError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import OAuthSession
-from ..oauth import OAuthStartResponse
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..oauth import transform_profile
 from ..sign_in import TokenParams
 from ..sign_in import boolean
@@ -59,7 +55,6 @@ if TYPE_CHECKING:
     from ..oauth import HttpClient
     from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthRefreshInput
-    from ..oauth import OAuthStartInput
     from ..sign_in import AuthResolverContext
     from ..sign_in import BackstageSignInResult
     from ..sign_in import SignInInfo
@@ -82,11 +77,15 @@ GITHUB_USER_ID_ANNOTATION = "github.com/user-id"
 CONFIG_KEYS = ("clientId", "clientSecret", "enterpriseInstanceUrl")
 
 
-class GithubAuthenticator:
+class GithubAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``githubAuthenticator``: github.com or GitHub Enterprise."""
 
     persist_scopes = True
     required_scopes: tuple[str, ...] = ("read:user",)
+    #: Backstage asks for ``accessType: offline`` and ``prompt: consent``, but the GitHub
+    #: strategy drops both (it maps no authorization parameters) and sends no PKCE.
+    pkce = False
+    keep_requested_scope = True
 
     def __init__(
         self,
@@ -96,9 +95,7 @@ class GithubAuthenticator:
         http: HttpClient,
         enterprise_instance_url: str | None = None,
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.http = http
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         web = enterprise_instance_url or "https://github.com"
         api = f"{enterprise_instance_url}/api/v3" if enterprise_instance_url else None
         self.authorize_url = f"{web}/login/oauth/authorize"
@@ -122,70 +119,32 @@ class GithubAuthenticator:
             enterprise_instance_url=instance.rstrip("/") if instance else None,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to GitHub's authorize page.
-
-        Backstage asks for ``accessType: offline`` and ``prompt: consent``, but the
-        GitHub strategy drops both (it maps no authorization parameters), and sends no
-        PKCE challenge; neither is sent here.
-        """
-        return OAuthStartResponse(
-            authorization_url(
-                self.authorize_url,
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-            )
-        )
-
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the code, read the user; a token that never expires becomes the session."""
-        body = self.credentials.code_grant(
-            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
-        )
-        token = request_token(
-            self.http, self.token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
+        session = self.trade_code(input)
         if not session.refresh_token and not session.expires_in_seconds:
             session = replace(session, refresh_token=ACCESS_TOKEN_PREFIX + session.access_token)
-        return OAuthAuthenticatorResult(
-            full_profile=self.fetch_profile(session.access_token), session=session
-        )
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(session), session=session)
 
     def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Re-read the user with a kept access token, or refresh a GitHub App's token."""
-        if input.refresh_token.startswith(ACCESS_TOKEN_PREFIX):
-            if not input.scope_already_granted:
-                raise AuthenticationError(
-                    "Refresh failed, session has not been granted the requested scope"
-                )
-            access_token = input.refresh_token.removeprefix(ACCESS_TOKEN_PREFIX)
-            session = OAuthSession(
-                access_token=access_token,
-                token_type="bearer",  # noqa: S106 - a token type, not a secret
-                scope=input.scope,
-                refresh_token=input.refresh_token,  # no expiry: the same cookie again
+        if not input.refresh_token.startswith(ACCESS_TOKEN_PREFIX):
+            return super().refresh(input)
+        if not input.scope_already_granted:
+            raise AuthenticationError(
+                "Refresh failed, session has not been granted the requested scope"
             )
-            return OAuthAuthenticatorResult(
-                full_profile=self.fetch_profile(access_token), session=session
-            )
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            self.token_url,
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
+        session = OAuthSession(
+            access_token=input.refresh_token.removeprefix(ACCESS_TOKEN_PREFIX),
+            token_type="bearer",  # noqa: S106 - a token type, not a secret
+            scope=input.scope,
+            refresh_token=input.refresh_token,  # no expiry: the same cookie again
         )
-        session = session_from_token(token, scope=input.scope, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(
-            full_profile=self.fetch_profile(session.access_token), session=session
-        )
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(session), session=session)
 
-    def fetch_profile(self, access_token: str) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
         """The user as passport-github2 shapes it (``username``, ``nodeId``, ``emails`` ...)."""
+        access_token = session.access_token
         user = self._api(self.user_url, access_token, "user profile")
         if not isinstance(user, dict):
             raise ServiceUnavailableError("GitHub returned a user profile that is not an object")

@@ -43,15 +43,9 @@ from ..errors import HttpError
 from ..errors import NotFoundError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
 from ..sign_in import email_matching_user_entity_annotation
@@ -68,6 +62,7 @@ if TYPE_CHECKING:
     from ..oauth import HttpClient
     from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthRefreshInput
+    from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
     from ..sign_in import AuthResolverContext
     from ..sign_in import BackstageSignInResult
@@ -117,10 +112,9 @@ def _has_graph_read_scope(access_token: str) -> bool:
     return any(scope.lower() in GRAPH_READ_SCOPES for scope in scp.split(" "))
 
 
-class MicrosoftAuthenticator:
+class MicrosoftAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``microsoftAuthenticator``: Entra ID v2.0 endpoints and Microsoft Graph."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = ("email", "openid", "offline_access", "user.read")
 
     def __init__(
@@ -133,9 +127,7 @@ class MicrosoftAuthenticator:
         domain_hint: str | None = None,
         skip_user_profile: bool = False,
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.http = http
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         self.authorize_url = f"{LOGIN}/{quote(tenant_id, safe='')}/oauth2/v2.0/authorize"
         self.token_url = f"{LOGIN}/{quote(tenant_id, safe='')}/oauth2/v2.0/token"
         self.domain_hint = domain_hint
@@ -168,54 +160,21 @@ class MicrosoftAuthenticator:
             return " ".join(dict.fromkeys([*requested, "offline_access"]))
         return scope
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """The tenant's authorization endpoint, with ``domain_hint`` when configured."""
-        return OAuthStartResponse(
-            authorization_url(
-                self.authorize_url,
-                self.credentials.client_id,
-                domain_hint=self.domain_hint,
-                redirect_uri=self.callback_url,
-                scope=self._scope(input.request, input.scope),
-                state=input.state,
-                code_challenge=input.code_challenge,
-            )
-        )
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """``domain_hint`` when configured, and the scope for the requested resource."""
+        return {"domain_hint": self.domain_hint, "scope": self._scope(input.request, input.scope)}
+
+    def refresh_scope(self, input: OAuthRefreshInput) -> str | None:  # noqa: A002
+        """The scope for the requested resource (maybe not Graph)."""
+        return self._scope(input.request, input.scope) or None
 
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the code for tokens and read the profile from Graph."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http, self.token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        result = OAuthAuthenticatorResult(
-            full_profile=self._profile(session.access_token), session=session
-        )
-        return self._with_profile_fetched_via_graph(result, None)
+        return self._with_profile_fetched_via_graph(super().authenticate(input), None)
 
     def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the refresh token for the scope asked (maybe another resource's)."""
-        result = self._refresh(input.refresh_token, self._scope(input.request, input.scope))
-        return self._with_profile_fetched_via_graph(result, input.refresh_token)
-
-    def _refresh(self, refresh_token: str, scope: str) -> OAuthAuthenticatorResult:
-        body = self.credentials.refresh_grant(refresh_token, scope=scope or None)
-        token = request_token(
-            self.http,
-            self.token_url,
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
-        )
-        session = session_from_token(token, refresh_token=refresh_token)
-        return OAuthAuthenticatorResult(
-            full_profile=self._profile(session.access_token), session=session
-        )
+        return self._with_profile_fetched_via_graph(super().refresh(input), input.refresh_token)
 
     def _with_profile_fetched_via_graph(
         self, result: OAuthAuthenticatorResult, refresh_token: str | None
@@ -228,11 +187,11 @@ class MicrosoftAuthenticator:
         refresh_token = result.session.refresh_token or refresh_token
         if result.full_profile or self.skip_user_profile or not refresh_token:
             return result
-        graph = self._refresh(refresh_token, GRAPH_PROFILE_SCOPE)
+        graph = self.trade_refresh_token(refresh_token, scope=GRAPH_PROFILE_SCOPE)
         session = dataclasses.replace(
-            result.session, refresh_token=graph.session.refresh_token or refresh_token
+            result.session, refresh_token=graph.refresh_token or refresh_token
         )
-        return OAuthAuthenticatorResult(full_profile=graph.full_profile, session=session)
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(graph), session=session)
 
     def _skip_profile(self, access_token: str) -> bool:
         if self.skip_user_profile:
@@ -242,11 +201,11 @@ class MicrosoftAuthenticator:
         except (jwt.InvalidTokenError, AttributeError):
             return False  # not a token we can read: try Graph anyway, as Backstage
 
-    def _profile(self, access_token: str) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
         """Graph's ``/me`` as a passport profile, with the photo; empty when skipped."""
-        if self._skip_profile(access_token):
+        if self._skip_profile(session.access_token):
             return {}
-        headers = {"Authorization": f"Bearer {access_token}"}
+        headers = {"Authorization": f"Bearer {session.access_token}"}
         profile = _microsoft_profile(self.http.get_json(f"{GRAPH}/v1.0/me/", headers=headers))
         photo = self._photo(headers, "96x96")
         if photo:
@@ -264,10 +223,6 @@ class MicrosoftAuthenticator:
         if not response.ok:
             return None
         return f"data:image/jpeg;base64,{base64.b64encode(response.body).decode('ascii')}"
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Email (``mail``, else ``userPrincipalName``), name and photo; else the ID token."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 _DANGEROUS = "dangerouslyAllowSignInWithoutUserInCatalog"

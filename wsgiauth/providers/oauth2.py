@@ -7,8 +7,9 @@ is set, reads the user's profile from there. Unlike Backstage (whose passport
 strategy sends no PKCE), PKCE S256 is on by default; ``pkce: false`` turns it
 off for the rare server that rejects it.
 
-The token-endpoint mechanics it shares with :mod:`wsgiauth.providers.oidc`
-live in :mod:`wsgiauth.oauth.client`.
+It is an :class:`~wsgiauth.oauth.OAuthEndpointAuthenticator`, as most built-in
+providers are; the token-endpoint mechanics it shares with
+:mod:`wsgiauth.providers.oidc` live in :mod:`wsgiauth.oauth.client`.
 """
 
 from __future__ import annotations
@@ -21,15 +22,11 @@ from typing import Any
 from ..errors import InputError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
@@ -37,7 +34,6 @@ if TYPE_CHECKING:
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
@@ -76,11 +72,11 @@ PROFILE_FIELDS: Mapping[str, str | None] = {
 }
 
 
-class OAuth2Authenticator:
+class OAuth2Authenticator(OAuthEndpointAuthenticator):
     """Backstage's generic ``oauth2`` provider: authorization code (with PKCE) and refresh."""
 
     persist_scopes = True
-    required_scopes: tuple[str, ...] = ()
+    keep_requested_scope = True
 
     def __init__(
         self,
@@ -96,11 +92,9 @@ class OAuth2Authenticator:
         pkce: bool = True,
         prompt: str | None = "consent",
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.authorization_url = authorization_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
+        self.authorize_url = authorization_url
         self.token_url = token_url
-        self.http = http
         self.profile_url = profile_url
         mapping = {key: path for key, path in PROFILE_FIELDS.items() if path}
         self.profile_mapping: Mapping[str, str] = {**mapping, **(profile_mapping or {})}
@@ -149,51 +143,18 @@ class OAuth2Authenticator:
             prompt=_read_prompt(config, "consent"),
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to ``authorizationUrl`` (with Backstage's ``access_type=offline``)."""
-        return OAuthStartResponse(
-            authorization_url(
-                self.authorization_url,
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-                code_challenge=input.code_challenge if self.pkce else None,
-                access_type="offline",
-                prompt=self.prompt,
-            )
-        )
-
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the callback's code for tokens, then read the profile."""
-        code = callback_code(input.request)
-        body = self.credentials.code_grant(
-            code,
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier if self.pkce else None,
-        )
-        token = request_token(
-            self.http, self.token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """Backstage's ``access_type=offline``, and the configured ``prompt``."""
+        return {"access_type": "offline", "prompt": self.prompt}
 
     def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token for a new session (Backstage passes the scope along)."""
+        """Trade the refresh token for a new session, unless ``disableRefresh``."""
         if self.disable_refresh:
             raise InputError("Session refreshes have been disabled")
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            self.token_url,
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
-        )
-        session = session_from_token(token, scope=input.scope, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+        return super().refresh(input)
 
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
+        """The ``profileUrl`` document, or nothing without one."""
         if self.profile_url is None:
             return {}
         return self.http.get_json(

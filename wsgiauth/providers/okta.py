@@ -30,25 +30,17 @@ from typing import Any
 
 from ..errors import ServiceUnavailableError
 from ..oauth import ClientCredentials
-from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from ..sign_in import email_matching_user_entity_annotation
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Self
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
-    from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
 
@@ -57,10 +49,9 @@ __all__ = ["OktaAuthenticator", "module"]
 DEFAULT_AUDIENCE = "https://okta.com"
 
 
-class OktaAuthenticator:
+class OktaAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``oktaAuthenticator``: an Okta org or custom authorization server."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = ("openid", "email", "profile", "offline_access")
 
     def __init__(
@@ -72,11 +63,11 @@ class OktaAuthenticator:
         http: HttpClient,
         idp: str | None = None,
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         #: ``<audience>/oauth2[/<authServerId>]/v1``, the prefix of every endpoint.
         self.base_url = base_url
-        self.http = http
+        self.authorize_url = f"{base_url}/authorize"
+        self.token_url = f"{base_url}/token"
         self.idp = idp
 
     @classmethod
@@ -99,51 +90,11 @@ class OktaAuthenticator:
             idp=config.get_optional_string("idp"),
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Okta's authorize endpoint, with ``idp`` when one is configured."""
-        return OAuthStartResponse(
-            authorization_url(
-                f"{self.base_url}/authorize",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                idp=self.idp,
-                scope=input.scope,
-                state=input.state,
-                code_challenge=input.code_challenge,
-            )
-        )
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """``idp`` when one is configured."""
+        return {"idp": self.idp}
 
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the callback's code for tokens, then read userinfo."""
-        body = self.credentials.code_grant(
-            callback_code(input.request),
-            redirect_uri=self.callback_url,
-            code_verifier=input.code_verifier,
-        )
-        token = request_token(
-            self.http,
-            f"{self.base_url}/token",
-            self.credentials,
-            body,
-            failed="Authentication failed",
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token (with the scope, as Backstage); keep it unless rotated."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=input.scope or None)
-        token = request_token(
-            self.http,
-            f"{self.base_url}/token",
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
         """The passport profile of Okta's userinfo (``Strategy.userProfile``), fetched by POST."""
         url = f"{self.base_url}/userinfo"
         response = self.http.request(
@@ -174,11 +125,6 @@ class OktaAuthenticator:
             "emails": [{"value": json.get("email")}],
             "_json": json,
         }
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: email unless unverified, name; the picture
-        (userinfo has none passport reads) and what is missing from the ID token."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``okta`` provider.

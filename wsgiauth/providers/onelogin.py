@@ -25,25 +25,18 @@ from typing import TYPE_CHECKING
 from typing import Any
 
 from ..oauth import ClientCredentials
-from ..oauth import OAuthAuthenticatorResult
-from ..oauth import OAuthStartResponse
-from ..oauth import ProfileInfo
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
-from ..oauth import request_token
-from ..oauth import session_from_token
-from ..oauth import transform_profile
 from ..sign_in import username_matching_user_entity_name
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Self
 
     from ..oauth import Config
     from ..oauth import HttpClient
-    from ..oauth import OAuthAuthenticateInput
     from ..oauth import OAuthRefreshInput
     from ..oauth import OAuthSession
     from ..oauth import OAuthStartInput
@@ -54,19 +47,18 @@ __all__ = ["OneLoginAuthenticator", "module"]
 SCOPE = "openid"
 
 
-class OneLoginAuthenticator:
+class OneLoginAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``oneLoginAuthenticator``: OneLogin's OpenID Connect endpoints."""
 
-    persist_scopes = False
-    required_scopes: tuple[str, ...] = ()
+    pkce = False  # as Backstage: OneLogin ties PKCE to public clients
 
     def __init__(
         self, *, credentials: ClientCredentials, callback_url: str, issuer: str, http: HttpClient
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
         self.issuer = issuer
-        self.http = http
+        self.authorize_url = f"{issuer}/auth"
+        self.token_url = f"{issuer}/token"
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -78,47 +70,15 @@ class OneLoginAuthenticator:
             http=http,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """OneLogin's ``/auth``, always for the ``openid`` scope."""
-        return OAuthStartResponse(
-            authorization_url(
-                f"{self.issuer}/auth",
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=SCOPE,
-                state=input.state,
-            )
-        )
+    def authorize_params(self, input: OAuthStartInput) -> Mapping[str, str | None]:  # noqa: A002
+        """Always the ``openid`` scope."""
+        return {"scope": SCOPE}
 
-    def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the callback's code for tokens, then read ``/me``."""
-        body = self.credentials.code_grant(
-            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
-        )
-        token = request_token(
-            self.http,
-            f"{self.issuer}/token",
-            self.credentials,
-            body,
-            failed="Authentication failed",
-        )
-        session = session_from_token(token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
+    def refresh_scope(self, input: OAuthRefreshInput) -> str | None:  # noqa: A002
+        """Always the ``openid`` scope."""
+        return SCOPE
 
-    def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
-        """Trade the refresh token for ``openid``; keep it unless OneLogin rotated it."""
-        body = self.credentials.refresh_grant(input.refresh_token, scope=SCOPE)
-        token = request_token(
-            self.http,
-            f"{self.issuer}/token",
-            self.credentials,
-            body,
-            failed="The refresh token was rejected",
-        )
-        session = session_from_token(token, refresh_token=input.refresh_token)
-        return OAuthAuthenticatorResult(full_profile=self._profile(session), session=session)
-
-    def _profile(self, session: OAuthSession) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
         """The passport profile of ``/me`` (``Strategy.prototype.userProfile``)."""
         json = self.http.get_json(
             f"{self.issuer}/me", headers={"Authorization": f"Bearer {session.access_token}"}
@@ -135,11 +95,6 @@ class OneLoginAuthenticator:
             },
             "_json": json,
         }
-
-    def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
-        """Backstage's passport transform: email unless unverified, name; the picture
-        (``/me`` has none passport reads) and what is missing from the ID token."""
-        return transform_profile(result.full_profile, result.session.id_token)
 
 
 #: The built-in ``onelogin`` provider.

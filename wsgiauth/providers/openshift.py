@@ -28,16 +28,12 @@ from ..errors import NotFoundError
 from ..errors import ServiceUnavailableError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
+from ..oauth import OAuthEndpointAuthenticator
 from ..oauth import OAuthSession
-from ..oauth import OAuthStartResponse
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
-from ..oauth import authorization_url
-from ..oauth import callback_code
 from ..oauth import create_oauth_provider_factory
 from ..oauth import read_absolute_url
-from ..oauth import request_token
-from ..oauth import session_from_token
 from ..sign_in import boolean
 from ..sign_in import create_sign_in_resolver_factory
 from ..sign_in import handle_sign_in_user_not_found
@@ -52,7 +48,6 @@ if TYPE_CHECKING:
     from ..oauth import OAuthLogoutInput
     from ..oauth import OAuthLogoutResult
     from ..oauth import OAuthRefreshInput
-    from ..oauth import OAuthStartInput
     from ..sign_in import AuthResolverContext
     from ..sign_in import BackstageSignInResult
     from ..sign_in import SignInInfo
@@ -70,11 +65,11 @@ def access_token_name(access_token: str) -> str:
     return "sha256~" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-class OpenShiftAuthenticator:
+class OpenShiftAuthenticator(OAuthEndpointAuthenticator):
     """Backstage's ``openshiftAuthenticator``."""
 
-    persist_scopes = False
     required_scopes: tuple[str, ...] = ("user:full",)
+    pkce = False  # a plain passport-oauth2 strategy
 
     def __init__(
         self,
@@ -86,12 +81,10 @@ class OpenShiftAuthenticator:
         api_server_url: str,
         http: HttpClient,
     ) -> None:
-        self.credentials = credentials
-        self.callback_url = callback_url
-        self.authorization_url = authorization_url
+        super().__init__(credentials=credentials, callback_url=callback_url, http=http)
+        self.authorize_url = authorization_url
         self.token_url = token_url
         self.api_server_url = api_server_url.rstrip("/")
-        self.http = http
 
     @classmethod
     def from_config(cls, config: Config, *, callback_url: str, http: HttpClient) -> Self:
@@ -109,48 +102,25 @@ class OpenShiftAuthenticator:
             http=http,
         )
 
-    def start(self, input: OAuthStartInput) -> OAuthStartResponse:  # noqa: A002 (protocol name)
-        """Send the browser to the OpenShift OAuth server."""
-        return OAuthStartResponse(
-            authorization_url(
-                self.authorization_url,
-                self.credentials.client_id,
-                redirect_uri=self.callback_url,
-                scope=input.scope,
-                state=input.state,
-            )
-        )
-
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Trade the code, read the user; the access token doubles as the refresh token."""
-        body = self.credentials.code_grant(
-            callback_code(input.request), redirect_uri=self.callback_url, code_verifier=None
-        )
-        token = request_token(
-            self.http, self.token_url, self.credentials, body, failed="Authentication failed"
-        )
-        session = session_from_token(token)
+        session = self.trade_code(input)
         session = dataclasses.replace(
             session,
             refresh_token=session.access_token,
             refresh_token_expires_in_seconds=session.expires_in_seconds,
         )
-        return OAuthAuthenticatorResult(
-            full_profile=self._profile(session.access_token), session=session
-        )
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(session), session=session)
 
     def refresh(self, input: OAuthRefreshInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """The kept access token, if the API server still takes it."""
-        access_token = input.refresh_token
-        return OAuthAuthenticatorResult(
-            full_profile=self._profile(access_token),
-            session=OAuthSession(
-                access_token=access_token,
-                token_type="bearer",  # noqa: S106 - a token type, not a secret
-                scope=input.scope,
-                refresh_token=access_token,
-            ),
+        session = OAuthSession(
+            access_token=input.refresh_token,
+            token_type="bearer",  # noqa: S106 - a token type, not a secret
+            scope=input.scope,
+            refresh_token=input.refresh_token,
         )
+        return OAuthAuthenticatorResult(full_profile=self.fetch_profile(session), session=session)
 
     def logout(self, input: OAuthLogoutInput) -> OAuthLogoutResult | None:  # noqa: A002
         """Delete the access token on the API server, unless it is already invalid."""
@@ -158,7 +128,7 @@ class OpenShiftAuthenticator:
         if not access_token:
             return None  # no session cookie: nothing to delete (Backstage throws here)
         try:
-            self._profile(access_token)
+            self.fetch_profile(OAuthSession(access_token=access_token))
         except (AuthenticationError, ServiceUnavailableError):
             return None
         url = f"{self.api_server_url}{ACCESS_TOKENS_PATH}{access_token_name(access_token)}"
@@ -169,12 +139,15 @@ class OpenShiftAuthenticator:
             raise AuthenticationError("unauthorized")
         return None
 
-    def _profile(self, access_token: str) -> dict[str, Any]:
+    def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
         """``{"displayName": metadata.name}`` of the token's user (Backstage's ``userProfile``)."""
         response = self.http.request(
             "GET",
             self.api_server_url + USER_PATH,
-            headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+            headers={
+                "Authorization": f"Bearer {session.access_token}",
+                "Accept": "application/json",
+            },
         )
         if response.status == 401:
             raise AuthenticationError("Invalid access token")
