@@ -145,7 +145,8 @@ from wsgiapp import app
 
 def make():
     auth_app = create_auth_app(load_config("app-config.yaml"))
-    return AuthMiddleware(IdentityMiddleware(app, auth_app.verifier, protected=["/private"]), auth_app)
+    protected = IdentityMiddleware(app, auth_app.verifier, protected=["/private"])
+    return AuthMiddleware(protected, auth_app)
 """
     files["test_private.py"] = """
 import os
@@ -157,7 +158,8 @@ def test_signs_at_once(wsgiauth_app, wsgiauth_webtest):
     issuer = find_auth_app(wsgiauth_app).token_issuer
     assert issuer.shared_store is False
     assert issuer.publish_first_key() == 0.0  # published, and no wait before it signs
-    assert wsgiauth_webtest("user:default/jane").get("/private").json == {"user": "user:default/jane"}
+    jane = wsgiauth_webtest("user:default/jane").get("/private").json
+    assert jane == {"user": "user:default/jane"}
     assert "WSGIAUTH_SINGLE_PROCESS" not in os.environ  # only while the app was built
 
 
