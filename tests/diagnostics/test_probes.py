@@ -95,21 +95,57 @@ def test_probes_run_concurrently_and_a_stuck_one_does_not_hold_the_page(idp, mon
     assert probes["staging"] == {"target": "provider", "ok": False, "error": "no answer in 2 s"}
 
 
-def test_saml_metadata_is_probed_as_an_xml_document_not_as_discovery(idp):
+def _handlers(authenticator: Any) -> Any:
     from types import SimpleNamespace
 
+    return SimpleNamespace(authenticator=authenticator)
+
+
+def test_saml_metadata_is_probed_as_an_xml_document_not_as_discovery(idp):
     from wsgiauth.http import create_http_client
     from wsgiauth.providers.saml.authenticator import SamlAuthenticator
 
     url = "https://idp.example/saml/metadata"
     idp.get(url, body="<EntityDescriptor/>", content_type="application/samlmetadata+xml")
-    saml = SimpleNamespace(
-        authenticator=SimpleNamespace(
-            metadata_url=url, metadata_format=SamlAuthenticator.metadata_format
-        )
-    )
-    (probe,) = probes_module._probe_provider(create_http_client(), saml, time.time)
+    saml = object.__new__(SamlAuthenticator)  # only its metadata URL matters here
+    saml.metadata_url = url
+    (probe,) = probes_module._probe_provider(create_http_client(), _handlers(saml), time.time)
     assert (probe["target"], probe["status"], probe["ok"]) == ("SAML metadata", 200, True)
     idp.replace(responses.GET, url, status=404)
-    (probe,) = probes_module._probe_provider(create_http_client(), saml, time.time)
+    (probe,) = probes_module._probe_provider(create_http_client(), _handlers(saml), time.time)
     assert probe["ok"] is False
+
+
+def test_pinniped_names_its_federation_domains_discovery(idp):
+    from wsgiauth.http import create_http_client
+    from wsgiauth.oauth import ClientCredentials
+    from wsgiauth.providers.pinniped import PinnipedAuthenticator
+
+    pinniped = PinnipedAuthenticator(
+        credentials=ClientCredentials("id", "secret"),
+        callback_url="http://localhost/cb",
+        federation_domain="https://idp.example",
+        http=create_http_client(),
+    )
+    probes = probes_module._probe_provider(create_http_client(), _handlers(pinniped), time.time)
+    assert [(p["target"], p["ok"]) for p in probes] == [("discovery", True), ("jwks", True)]
+    assert probes[1]["keys"] == 2
+
+
+def test_a_third_party_authenticator_names_what_to_probe_or_nothing_is(idp):
+    from wsgiauth.http import create_http_client
+    from wsgiauth.oauth import ProbeTarget
+
+    class Named:
+        def probe_targets(self) -> list[ProbeTarget]:
+            return [ProbeTarget("status page", "https://idp.example/status", "document")]
+
+    idp.get("https://idp.example/status", body="up")
+    http = create_http_client()
+    (probe,) = probes_module._probe_provider(http, _handlers(Named()), time.time)
+    assert (probe["target"], probe["ok"]) == ("status page", True)
+    # An attribute that looks like an endpoint is not a declaration.
+    quiet = type("Quiet", (), {"token_url": "https://idp.example/token"})()
+    (probe,) = probes_module._probe_provider(http, _handlers(quiet), time.time)
+    assert probe == {"target": "provider", "ok": None, "note": "nothing to probe at a known URL"}
+

@@ -1,10 +1,11 @@
 """Provider probes: can this server reach each provider, how fast, and do the clocks agree.
 
-Each OAuth environment is probed on its own thread (discovery and JWKS for OpenID
-providers, else the token endpoint), through the :class:`~wsgiauth.http.HttpClient`
-with short timeouts; the page waits for all of them at most :data:`PROBE_BUDGET`
-seconds, so one slow provider cannot make it slow. URLs are shown without their
-userinfo and query, which may hold credentials.
+Each OAuth environment is probed on its own thread (the endpoints its authenticator
+names, :class:`~wsgiauth.oauth.SupportsProbes`: discovery and JWKS for OpenID
+providers, the token endpoint for the others, SAML metadata), through the
+:class:`~wsgiauth.http.HttpClient` with short timeouts; the page waits for all of
+them at most :data:`PROBE_BUDGET` seconds, so one slow provider cannot make it slow.
+URLs are shown without their userinfo and query, which may hold credentials.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
 from ..errors import HttpError
+from ..oauth.types import SupportsProbes
 
 if TYPE_CHECKING:
     from ..http import HttpClient
@@ -83,15 +85,19 @@ def run_probes(
 def _probe_provider(
     http: HttpClient, handlers: OAuthRouteHandlers, clock: Callable[[], float]
 ) -> list[dict[str, Any]]:
-    """Discovery and JWKS for OpenID providers, SAML metadata for SAML ones (whose
-    ``metadata_format`` says so), else whether the token endpoint answers."""
+    """The endpoints the authenticator names (:class:`~wsgiauth.oauth.SupportsProbes`),
+    each as it asks; OpenID discovery leads to its JWKS."""
     authenticator = handlers.authenticator
-    metadata_url = getattr(authenticator, "metadata_url", None)
-    if isinstance(metadata_url, str) and getattr(authenticator, "metadata_format", "") == "saml":
-        return [_probe(http, clock, "SAML metadata", metadata_url, expect="document")[0]]
-    if isinstance(metadata_url, str):
-        discovery, document = _probe(http, clock, "discovery", metadata_url)
-        probes = [discovery]
+    targets = authenticator.probe_targets() if isinstance(authenticator, SupportsProbes) else ()
+    if not targets:
+        return [{"target": "provider", "ok": None, "note": "nothing to probe at a known URL"}]
+    probes: list[dict[str, Any]] = []
+    for target in targets:
+        if target.expect != "openid-discovery":
+            probes.append(_probe(http, clock, target.name, target.url, expect=target.expect)[0])
+            continue
+        discovery, document = _probe(http, clock, target.name, target.url)
+        probes.append(discovery)
         jwks_uri = document.get("jwks_uri") if isinstance(document, dict) else None
         if isinstance(jwks_uri, str) and jwks_uri.startswith(("https://", "http://")):
             jwks, keys = _probe(http, clock, "jwks", jwks_uri)
@@ -100,11 +106,7 @@ def _probe_provider(
             probes.append(jwks)
         elif discovery["ok"]:
             probes.append({"target": "jwks", "ok": False, "error": "no jwks_uri in discovery"})
-        return probes
-    token_url = getattr(authenticator, "token_url", None)
-    if isinstance(token_url, str):
-        return [_probe(http, clock, "token endpoint", token_url, expect="answer")[0]]
-    return [{"target": "provider", "ok": None, "note": "nothing to probe at a known URL"}]
+    return probes
 
 
 def _probe(

@@ -50,9 +50,11 @@ from .types import OAuthRefreshInput as OAuthRefreshInput
 from .types import OAuthSession as OAuthSession
 from .types import OAuthStartInput as OAuthStartInput
 from .types import OAuthStartResponse as OAuthStartResponse
+from .types import ProbeTarget as ProbeTarget
 from .types import ProfileTransform as ProfileTransform
 from .types import SupportsOAuthLogout as SupportsOAuthLogout
 from .types import SupportsOAuthRoutes as SupportsOAuthRoutes
+from .types import SupportsProbes as SupportsProbes
 
 __all__ = [
     "TOKEN_ENDPOINT_AUTH_METHODS",
@@ -75,6 +77,7 @@ __all__ = [
     "OAuthSession",
     "OAuthStartInput",
     "OAuthStartResponse",
+    "ProbeTarget",
     "ProfileInfo",
     "ProfileTransform",
     "ProviderModule",
@@ -83,6 +86,7 @@ __all__ = [
     "SignInResolverFactory",
     "SupportsOAuthLogout",
     "SupportsOAuthRoutes",
+    "SupportsProbes",
     "authorization_url",
     "callback_code",
     "callback_state",

@@ -19,6 +19,7 @@ from .client import session_from_token
 from .profile import transform_profile
 from .types import OAuthAuthenticatorResult
 from .types import OAuthStartResponse
+from .types import ProbeTarget
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -148,6 +149,10 @@ class OAuthEndpointAuthenticator:
             self.http, self.token_url, self.credentials, body, failed=self.refresh_failed
         )
         return session_from_token(token, scope=granted, refresh_token=refresh_token)
+
+    def probe_targets(self) -> list[ProbeTarget]:
+        """The token endpoint, for the diagnostics page: it must answer (a ``GET`` is refused)."""
+        return [ProbeTarget("token endpoint", self.token_url, "answer")]
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Backstage's passport transform; what the profile lacks is read from the ID token."""

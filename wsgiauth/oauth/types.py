@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Literal
 from typing import Protocol
 from typing import runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from collections.abc import Sequence
     from typing import Self
 
     from webob import Request
@@ -37,9 +39,11 @@ __all__ = [
     "OAuthSession",
     "OAuthStartInput",
     "OAuthStartResponse",
+    "ProbeTarget",
     "ProfileTransform",
     "SupportsOAuthLogout",
     "SupportsOAuthRoutes",
+    "SupportsProbes",
 ]
 
 
@@ -179,3 +183,27 @@ class SupportsOAuthRoutes(Protocol):
     """
 
     def routes(self) -> Mapping[str, Callable[[Request], Response]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """An endpoint of the provider that the diagnostics page checks, and what makes it fine."""
+
+    #: How the page names it: ``discovery``, ``token endpoint``, ``SAML metadata``.
+    name: str
+    url: str
+    #: ``openid-discovery``: a 2xx JSON document, whose ``jwks_uri`` is probed next;
+    #: ``document``: any 2xx answer; ``answer``: anything short of a 5xx (a token
+    #: endpoint refuses a ``GET``, and still answered).
+    expect: Literal["openid-discovery", "document", "answer"]
+
+
+@runtime_checkable
+class SupportsProbes(Protocol):
+    """An authenticator that names the endpoints ``<auth base>/.diagnostics`` probes.
+
+    :class:`~wsgiauth.oauth.endpoints.OAuthEndpointAuthenticator` names its token
+    endpoint; an authenticator without this method is shown with nothing to probe.
+    """
+
+    def probe_targets(self) -> Sequence[ProbeTarget]: ...

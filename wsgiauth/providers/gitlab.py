@@ -65,7 +65,8 @@ def gitlab_profile(user: dict[str, Any]) -> dict[str, Any]:
 
 
 class GitlabAuthenticator(OAuthEndpointAuthenticator):
-    """Backstage's ``gitlabAuthenticator``: code grant, refresh, the ``/api/v4/user`` profile."""
+    """Backstage's ``gitlabAuthenticator``: code grant, refresh (GitLab rotates refresh
+    tokens; a refresh sends the scope, as Backstage does), the ``/api/v4/user`` profile."""
 
     required_scopes: tuple[str, ...] = ("read_user",)
     refresh_failed = "Failed to refresh access token"
@@ -89,8 +90,7 @@ class GitlabAuthenticator(OAuthEndpointAuthenticator):
         )
 
     def fetch_profile(self, session: OAuthSession) -> dict[str, Any]:
-        """The passport-gitlab2 profile of ``<audience>/api/v4/user`` (GitLab rotates refresh
-        tokens; a refresh sends the scope, as Backstage does)."""
+        """The passport-gitlab2 profile of ``<audience>/api/v4/user``."""
         user = self.http.get_json(
             f"{self.base_url}/api/v4/user",
             headers={"Authorization": f"Bearer {session.access_token}"},

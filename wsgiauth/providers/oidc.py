@@ -32,6 +32,7 @@ from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
 from ..oauth import OAuthLogoutResult
 from ..oauth import OAuthStartResponse
+from ..oauth import ProbeTarget
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
 from ..oauth import authorization_url
@@ -280,6 +281,10 @@ class OidcAuthenticator:
             log.warning(
                 "Revoking the refresh token at %s failed: it answered %d", host, response.status
             )
+
+    def probe_targets(self) -> list[ProbeTarget]:
+        """Discovery (then its JWKS), for the diagnostics page."""
+        return [ProbeTarget("discovery", self.metadata_url, "openid-discovery")]
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Email, display name (``name``, else ``preferred_username``, else ``sub``), picture."""

@@ -33,6 +33,7 @@ from ..errors import InputError
 from ..oauth import ClientCredentials
 from ..oauth import OAuthAuthenticatorResult
 from ..oauth import OAuthStartResponse
+from ..oauth import ProbeTarget
 from ..oauth import ProfileInfo
 from ..oauth import ProviderModule
 from ..oauth import authorization_url
@@ -211,6 +212,10 @@ class PinnipedAuthenticator:
             self.tokens.verify_id_token(str(token["id_token"]), nonce=None, failed=failed)
         session = session_from_token(token, refresh_token=input.refresh_token)
         return OAuthAuthenticatorResult(full_profile=dict(EMPTY_PROFILE), session=session)
+
+    def probe_targets(self) -> list[ProbeTarget]:
+        """The FederationDomain's discovery (then its JWKS), for the diagnostics page."""
+        return [ProbeTarget("discovery", self.tokens.metadata_url, "openid-discovery")]
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Empty, as Backstage's: a Pinniped sign-in carries its user in the ID token."""

@@ -30,6 +30,7 @@ from ...oauth import MemoryReplayStore
 from ...oauth import OAuthAuthenticatorResult
 from ...oauth import OAuthSession
 from ...oauth import OAuthStartResponse
+from ...oauth import ProbeTarget
 from ...oauth import ProfileInfo
 from ...oauth import ServiceUnavailableError
 from .config import DSIG_NS
@@ -76,9 +77,6 @@ class SamlAuthenticator:
     posts_callback = True
     #: Where assertion IDs are remembered; the provider module binds the app's.
     replay_store: ReplayStore = MemoryReplayStore()
-
-    #: What ``metadata_url`` serves: SAML metadata (XML), not OpenID discovery.
-    metadata_format = "saml"
 
     def __init__(self, *, config: Config, callback_url: str, http: HttpClient) -> None:
         self._saml2, self._xmlsec = load_saml2(config)
@@ -297,6 +295,12 @@ class SamlAuthenticator:
             raise AuthenticationError("The SAML session is invalid")
         session = OAuthSession(access_token="", refresh_token=input.refresh_token)  # noqa: S106
         return OAuthAuthenticatorResult(full_profile=profile, session=session)
+
+    def probe_targets(self) -> list[ProbeTarget]:
+        """The IdP's metadata (an XML document, not OpenID discovery), when it has a URL."""
+        if self.metadata_url is None:
+            return []
+        return [ProbeTarget("SAML metadata", str(self.metadata_url), "document")]
 
     def default_profile_transform(self, result: OAuthAuthenticatorResult) -> ProfileInfo:
         """Backstage's: ``email`` and ``displayName`` of the full profile."""
