@@ -196,8 +196,9 @@ class TokenFactory:
         # Guards making keys: two threads must never both make (and publish) one.
         self._key_lock = threading.Lock()
         self._current: SigningKey | None = None
-        # The clock's time before which the current key must not sign: set for a first
-        # key made in a shared store, None once that wait is over (the fast path's test).
+        # The clock's time before which the current key must not sign: set for a key made
+        # in a shared store with no key to stand in for it meanwhile (the first one, or one
+        # replacing a key too old to sign), None once that wait is over (the fast path's test).
         self._current_signs_at: float | None = None
         self._next: _Upcoming | None = None
         self._retry_at = 0.0  # time.monotonic() before which no new key is attempted
@@ -244,8 +245,7 @@ class TokenFactory:
         """
         with self._key_lock:
             if self._current is None:
-                self._switch_to(self._make_key(self._clock()))
-                self._hold_first_key()
+                self._switch_to_new(self._make_key(self._clock()))
             signs_at = self._current_signs_at
         return self._wait_before(signs_at)
 
@@ -265,19 +265,24 @@ class TokenFactory:
                 return current  # the next key is published but not due yet
         with self._key_lock:
             key = self._rotate(self._clock())
-            self._await_first_key()  # the lock holds the other callers, who need it too
+            self._await_new_key()  # the lock holds the other callers, who need it too
             return key
 
-    def _hold_first_key(self) -> None:
-        """Under the key lock, for a first key just made: in a shared store it waits."""
+    def _switch_to_new(self, key: SigningKey) -> SigningKey:
+        """Under the key lock: sign with a key just made, in a shared store after the delay.
+
+        The wait is set before the key: the fast path reads them in the other order, so
+        it never sees the new key without its wait.
+        """
         if self.shared_store:
             self._current_signs_at = self._clock() + self.rotation_delay_seconds
+        return self._switch_to(key)
 
-    def _await_first_key(self) -> None:
-        """Under the key lock: sleep until a first key may sign (see ``shared_store``)."""
+    def _await_new_key(self) -> None:
+        """Under the key lock: sleep until a new key may sign (see ``shared_store``)."""
         remaining = self._wait_before(self._current_signs_at)
         if remaining > 0:
-            log.info("Waiting %.1f s until every process can list the first key", remaining)
+            log.info("Waiting %.1f s until every process can list the new key", remaining)
             self._sleep(remaining)
         self._current_signs_at = None
 
@@ -310,8 +315,7 @@ class TokenFactory:
             if now <= upcoming.key.created_at + self.key_duration_seconds:
                 current = self._switch_to(upcoming.key)
         if current is None or not self._may_sign(current, now):
-            current = self._switch_to(self._make_key(now))  # raises when the store is down
-            self._hold_first_key()
+            current = self._switch_to_new(self._make_key(now))  # raises when the store is down
         elif now > current.created_at + self.key_duration_seconds and self._next is None:
             # Expired, and no next key was published ahead (an idle process, or a store
             # that was down): a shared store's new key signs only after the delay, the
