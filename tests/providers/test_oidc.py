@@ -157,6 +157,42 @@ def test_prompt(idp: Idp, prompt: str | None, expected: str | None) -> None:
     assert query_of(url).get("prompt") == expected
 
 
+def test_start_url_search_params_reach_the_authorization_url(idp: Idp) -> None:
+    """Backstage's ``startUrlSearchParams``; its prompt counts only with ``prompt: auto``."""
+    params = {"acr_values": "urn:mfa", "login_hint": "jane@example.com"}
+    params["prompt"] = "select_account"
+    query = query_of(make(startUrlSearchParams=params).start(start_input()).url)
+    assert (query["acr_values"], query["login_hint"]) == ("urn:mfa", "jane@example.com")
+    assert query["prompt"] == "none"  # the configured (default) prompt wins, as in Backstage
+    assert query["state"] == "6e6f6e63653d61&x=1 +/"
+    auto = make(prompt="auto", startUrlSearchParams=params).start(start_input()).url
+    assert query_of(auto)["prompt"] == "select_account"
+
+
+@pytest.mark.parametrize("name", ["state", "nonce", "redirect_uri", "client_id", "code_challenge"])
+def test_start_url_search_params_cannot_set_what_each_flow_sets(
+    mocked: responses.RequestsMock, name: str
+) -> None:
+    with pytest.raises(ConfigError, match="sets it for every flow") as info:
+        make(startUrlSearchParams={name: "mine"})
+    assert info.value.path == f"{ENV_PATH}.startUrlSearchParams.{name}"
+
+
+@pytest.mark.parametrize(
+    ("timeout", "seconds"),
+    [
+        pytest.param({"seconds": 30}, 30.0, id="backstage-duration"),
+        pytest.param("45s", 45.0, id="duration-string"),
+        pytest.param(2500, 2.5, id="milliseconds"),
+        pytest.param(None, 10.0, id="default"),
+    ],
+)
+def test_timeout_as_backstage_writes_it_or_in_milliseconds(
+    mocked: responses.RequestsMock, timeout: Any, seconds: float
+) -> None:
+    assert make(timeout=timeout).http.read_timeout == seconds
+
+
 def test_plain_http_idp_keeps_its_scheme(mocked: responses.RequestsMock) -> None:
     local = "http://127.0.0.1:9000"
     mocked.get(
@@ -642,8 +678,14 @@ def test_oversized_userinfo_is_503(idp: Idp, mocked: responses.RequestsMock) -> 
             "expected an asymmetric algorithm",
             id="alg-none",
         ),
-        pytest.param({"timeout": 0}, "timeout", "expected milliseconds above 0", id="zero-timeout"),
-        pytest.param({"timeout": "soon"}, "timeout", "expected a number", id="timeout-not-number"),
+        pytest.param({"timeout": 0}, "timeout", "expected a duration above 0", id="zero-timeout"),
+        pytest.param({"timeout": "soon"}, "timeout", "expected a duration", id="bad-timeout"),
+        pytest.param(
+            {"startUrlSearchParams": {"acr_values": 2}},
+            "startUrlSearchParams.acr_values",
+            "expected a string",
+            id="start-param-not-string",
+        ),
         pytest.param(
             {"federatedLogout": "yes"}, "federatedLogout", "expected a boolean", id="bad-bool"
         ),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,8 +88,12 @@ class OidcAuthenticator:
         federated_logout: bool = False,
         id_token_leeway: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        start_params: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
+        #: ``startUrlSearchParams``: more authorization parameters, as configured.
+        self.start_params = dict(start_params or {})
+        self._extra_params = {k: v for k, v in self.start_params.items() if k != "prompt"}
         self.callback_url = callback_url
         self.metadata_url = metadata_url
         self.http = http
@@ -134,13 +139,7 @@ class OidcAuthenticator:
                 f"expected an asymmetric algorithm ({', '.join(ID_TOKEN_ALGORITHMS)}), "
                 f"got {algorithm!r}",
             )
-        timeout_ms = config.get_optional_number("timeout")
-        if timeout_ms is not None:
-            if timeout_ms <= 0:
-                raise config.error("timeout", f"expected milliseconds above 0, got {timeout_ms}")
-            http = http.with_read_timeout(timeout_ms / 1000)
-        else:
-            http = http.with_read_timeout(10.0)  # Backstage's default of 10000 ms
+        http = http.with_read_timeout(_read_timeout(config))
         leeway = config.get_optional_duration_seconds("idTokenLeeway")
         prompt = config.get_optional_string("prompt") or "none"
         return cls(
@@ -153,6 +152,7 @@ class OidcAuthenticator:
             federated_logout=bool(config.get_optional_bool("federatedLogout")),
             id_token_leeway=60.0 if leeway is None else leeway,
             clock=clock,
+            start_params=_read_start_params(config),
         )
 
     # -- discovery and ID tokens (see oidc_tokens) -----------------------------------------
@@ -191,11 +191,13 @@ class OidcAuthenticator:
                 metadata.authorization_endpoint,
                 self.credentials.client_id,
                 redirect_uri=self.callback_url,
+                **self._extra_params,
                 scope=input.scope,
                 state=input.state,
                 code_challenge=input.code_challenge,
                 nonce=derive_id_token_nonce(input.nonce),
-                prompt=self.prompt,
+                # As Backstage: the configured prompt wins, unless it is "auto".
+                prompt=self.prompt or self.start_params.get("prompt"),
             )
         )
 
@@ -299,6 +301,50 @@ class OidcAuthenticator:
             display_name=text("name") or text("preferred_username") or text("sub"),
             picture=text("picture"),
         )
+
+
+#: Authorization parameters wsgiauth sets for every flow: ``startUrlSearchParams`` may not.
+_FLOW_PARAMS = frozenset(
+    {
+        "client_id",
+        "response_type",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+    }
+)
+
+
+def _read_timeout(config: Config) -> float:
+    """``timeout`` in seconds: Backstage's duration (``{seconds: 30}``, ``"30s"``), or a
+    number of milliseconds (the older form); 10 s by default, as Backstage's."""
+    raw = config.get("timeout")
+    if raw is None:
+        return 10.0
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        seconds = raw / 1000
+    else:
+        seconds = config.get_optional_duration_seconds("timeout") or 0.0
+    if seconds <= 0:
+        raise config.error("timeout", f"expected a duration above 0, got {raw!r}")
+    return seconds
+
+
+def _read_start_params(config: Config) -> dict[str, str]:
+    """``startUrlSearchParams``: string parameters added to the authorization URL
+    (Backstage 0.4.11), none of those wsgiauth sets for each flow."""
+    block = config.get_optional_config("startUrlSearchParams")
+    if block is None:
+        return {}
+    params: dict[str, str] = {}
+    for name in block.keys():
+        if name in _FLOW_PARAMS:
+            raise block.error(name, "wsgiauth sets it for every flow; it cannot be configured")
+        params[name] = block.get_string(name)
+    return params
 
 
 #: The built-in ``oidc`` provider.
