@@ -6,6 +6,7 @@ the clock skew, IdP metadata from ``metadataUrl``.
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qs
 from urllib.parse import urlsplit
@@ -87,6 +88,22 @@ def test_metadata_for_the_idp_admin(app) -> None:
     assert f'entityID="{SP}"' in metadata.text
     assert f'Location="{ACS}"' in metadata.text
     assert "HTTP-POST" in metadata.text
+
+
+def test_authn_context_is_requested_as_passport_saml_does(tmp_path, idp_keys) -> None:
+    """Backstage's ``authnContext``: a ``RequestedAuthnContext``, ``Comparison="exact"``."""
+    refs = [
+        "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        "urn:federation:authentication:windows",
+    ]
+    app = build(tmp_path, saml_config(idp_keys, authnContext=refs))
+    xml = Flow(app).request_xml
+    assert re.search(r'RequestedAuthnContext[^>]* Comparison="exact"', xml)
+    assert re.findall(r"AuthnContextClassRef[^>]*>([^<]+)<", xml) == refs
+
+
+def test_no_authn_context_is_requested_without_the_key(app) -> None:
+    assert "RequestedAuthnContext" not in Flow(app).request_xml
 
 
 def test_signed_authn_requests_with_an_sp_key(tmp_path, idp_keys) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.certificates import key_and_cert
 from tests.conftest import base_config
 from tests.providers.saml.conftest import SECRET
 from tests.providers.saml.conftest import build
@@ -51,6 +52,36 @@ def test_bad_config_fails_at_startup(tmp_path, idp_keys, change, path) -> None:
     }
     with pytest.raises(ConfigError) as error:
         build(tmp_path, config)
+    assert error.value.path == path
+
+
+def test_backstages_other_keys_are_accepted(tmp_path, idp_keys) -> None:
+    """``logoutUrl`` and ``decryptionPvk`` (Backstage's saml) do not fail startup."""
+    key, _ = key_and_cert("test-sp-decryption")
+    config = saml_config(
+        idp_keys,
+        logoutUrl="https://idp.example.com/slo",
+        decryptionPvk=key,
+        authnContext=["urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"],
+    )
+    assert build(tmp_path, config).get("/api/auth/saml/metadata").status_int == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        pytest.param(
+            {"authnContext": "urn:x"}, "auth.providers.saml.authnContext", id="context-not-list"
+        ),
+        pytest.param({"logoutUrl": 5}, "auth.providers.saml.logoutUrl", id="logout-url-number"),
+        pytest.param(
+            {"decryptionPvk": True}, "auth.providers.saml.decryptionPvk", id="pvk-boolean"
+        ),
+    ],
+)
+def test_backstages_other_keys_are_checked(tmp_path, idp_keys, change, path) -> None:
+    with pytest.raises(ConfigError) as error:
+        build(tmp_path, saml_config(idp_keys, **change))
     assert error.value.path == path
 
 

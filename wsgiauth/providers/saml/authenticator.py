@@ -144,6 +144,12 @@ class SamlAuthenticator:
         }
         if self.identifier_format:
             sp["name_id_format"] = [self.identifier_format]
+        if settings.authn_context:
+            # passport-saml's RequestedAuthnContext, with its default racComparison.
+            sp["requested_authn_context"] = {
+                "authn_context_class_ref": list(settings.authn_context),
+                "comparison": "exact",
+            }
         pysaml2_settings: dict[str, Any] = {
             "entityid": entity_id or self.issuer,
             "xmlsec_binary": self._xmlsec,

@@ -2,8 +2,11 @@
 
 Backstage's keys (``entryPoint``, ``issuer``, ``cert``, ``audience``, ``privateKey``,
 ``signatureAlgorithm``, ``digestAlgorithm``, ``acceptedClockSkewMs``,
-``identifierFormat``, ``wantAuthnResponseSigned``, ``wantAssertionsSigned``) and
-ours (``metadataUrl``, ``idpIssuer``, ``publicCert``, attribute names). Also the
+``identifierFormat``, ``wantAuthnResponseSigned``, ``wantAssertionsSigned``,
+``authnContext``, ``logoutUrl``, ``decryptionPvk``) and ours (``metadataUrl``,
+``idpIssuer``, ``publicCert``, attribute names). ``logoutUrl`` is checked and unused, as
+in Backstage (its logout never calls the IdP); ``decryptionPvk`` is checked and unused:
+encrypted assertions are refused (see :mod:`.verification`). Also the
 PEM helpers: pysaml2 and ``xmlsec1`` read keys from files, and IdPs hand out
 certificates as bare base64.
 """
@@ -55,6 +58,9 @@ CONFIG_KEYS = frozenset(
         "emailAttribute",
         "displayNameAttribute",
         "groupsAttribute",
+        "authnContext",
+        "logoutUrl",
+        "decryptionPvk",
     }
 )
 
@@ -141,6 +147,9 @@ class SamlSettings:
     attributes: Mapping[str, tuple[str, ...]]
     private_key: str | None
     public_cert: str | None
+    #: ``authnContext``: the ``AuthnContextClassRef``s an ``AuthnRequest`` asks for
+    #: (``Comparison="exact"``, as passport-saml); empty, none is asked for.
+    authn_context: tuple[str, ...] = ()
 
     @classmethod
     def from_config(cls, config: Config) -> Self:
@@ -176,6 +185,9 @@ class SamlSettings:
         public_cert = config.get_optional_string("publicCert")
         if private_key and not public_cert:
             raise config.error("publicCert", "required with privateKey, for the SP metadata")
+        authn_context = tuple(config.get_optional_string_list("authnContext") or ())
+        config.get_optional_string("logoutUrl")  # Backstage's logout never calls the IdP
+        config.get_optional_string("decryptionPvk")  # encrypted assertions are refused
         return cls(
             entry_point=entry_point,
             issuer=issuer,
@@ -192,6 +204,7 @@ class SamlSettings:
             attributes=attributes,
             private_key=private_key,
             public_cert=public_cert,
+            authn_context=authn_context,
         )
 
 
