@@ -71,6 +71,7 @@ def assertion_xml(
     *,
     in_response_to: str,
     name_id: str = "jane",
+    issuer: str = IDP,
     audience: str = SP,
     recipient: str = ACS,
     not_before: int = -5,
@@ -80,7 +81,8 @@ def assertion_xml(
     signature = signature_template(assertion_id) if signed else ""
     return (
         f'<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{assertion_id}"'
-        f' Version="2.0" IssueInstant="{timestamp()}"><saml:Issuer>{IDP}</saml:Issuer>{signature}'
+        f' Version="2.0" IssueInstant="{timestamp()}">'
+        f"<saml:Issuer>{issuer}</saml:Issuer>{signature}"
         "<saml:Subject><saml:NameID"
         ' Format="urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified">'
         f"{name_id}</saml:NameID>"
@@ -127,14 +129,24 @@ class Idp:
         sign_assertion: bool = True,
         sign_response: bool = False,
         assertion_id: str | None = None,
+        issuer: str = IDP,
+        response_issuer: bool = True,
         tamper: Callable[[str], str] | None = None,
         **assertion: Any,
     ) -> str:
-        """The base64 ``SAMLResponse``: signed as asked, then ``tamper``-ed."""
+        """The base64 ``SAMLResponse``: signed as asked, then ``tamper``-ed.
+
+        ``issuer`` is the Issuer the assertion and (unless ``response_issuer`` is false)
+        the response name.
+        """
         assertion_id = assertion_id or f"_a{uuid.uuid4().hex}"
         response_id = f"_r{uuid.uuid4().hex}"
         body = assertion_xml(
-            assertion_id, in_response_to=in_response_to, signed=sign_assertion, **assertion
+            assertion_id,
+            in_response_to=in_response_to,
+            signed=sign_assertion,
+            issuer=issuer,
+            **assertion,
         )
         if sign_assertion:
             body = self.sign(body, "urn:oasis:names:tc:SAML:2.0:assertion:Assertion", assertion_id)
@@ -146,7 +158,8 @@ class Idp:
             f' ID="{response_id}" Version="2.0" IssueInstant="{timestamp()}"'
             + (f' Destination="{destination}"' if destination is not None else "")
             + f' InResponseTo="{in_response_to}">'
-            f"<saml:Issuer>{IDP}</saml:Issuer>{signature}"
+            + (f"<saml:Issuer>{issuer}</saml:Issuer>" if response_issuer else "")
+            + f"{signature}"
             '<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/>'
             f"</samlp:Status>{body}</samlp:Response>"
         )

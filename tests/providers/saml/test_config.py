@@ -31,7 +31,7 @@ def test_needs_pysaml2(tmp_path, idp_keys, monkeypatch) -> None:
     ("change", "path"),
     [
         pytest.param({"cert": None}, "auth.providers.saml.cert", id="no-cert"),
-        pytest.param({"idpIssuer": None}, "auth.providers.saml.idpIssuer", id="no-idp-issuer"),
+        pytest.param({"idpIssuer": ""}, "auth.providers.saml.idpIssuer", id="empty-idp-issuer"),
         pytest.param({"entryPoint": "/sso"}, "auth.providers.saml.entryPoint", id="relative"),
         pytest.param(
             {"wantAssertionsSigned": False},

@@ -8,10 +8,11 @@ passport-saml): config at ``auth.providers.saml`` with no environment level;
 ``wantAssertionsSigned`` (both default ``true``); the profile's ``email`` and
 ``displayName``; the result ``{fullProfile: {nameID, ...}}``; the resolver
 ``nameIdMatchingUserEntityName``. Beyond Backstage: ``metadataUrl`` instead of
-``cert``, ``idpIssuer`` (the IdP entity id, required with ``cert``), ``publicCert``
-(the SP certificate for the metadata), attribute names, and the popup wire of the
-OAuth providers (flow cookie, allowed origins, ``/refresh`` from a sealed session
-cookie, ``/logout``).
+``cert``, ``idpIssuer`` (the IdP entity id, optional as passport-saml's: set, the
+signed Issuer must be it; unset, any Issuer is read and the signature must verify with
+``cert``), ``publicCert`` (the SP certificate for the metadata), attribute names, and
+the popup wire of the OAuth providers (flow cookie, allowed origins, ``/refresh`` from
+a sealed session cookie, ``/logout``).
 
 One idea per module: :mod:`.config` reads the keys, :mod:`.verification` holds our
 own refusals of a response, :mod:`.authenticator` runs the flow on pysaml2; here are

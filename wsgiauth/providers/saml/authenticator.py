@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -40,6 +41,7 @@ from .config import cert_body
 from .config import load_saml2
 from .verification import check_binding
 from .verification import check_structure
+from .verification import named_issuers
 from .verification import posted_response
 from .verification import refusal_reason
 from .verification import request_id
@@ -89,6 +91,9 @@ class SamlAuthenticator:
         self.audience = settings.audience
         self.metadata_url = settings.metadata_url
         self.idp_issuer = settings.idp_issuer
+        #: ``cert`` without ``idpIssuer`` (passport-saml's way): the Issuer is not compared,
+        #: the signature must verify with ``cert`` whatever IdP the response names.
+        self._any_issuer = settings.cert is not None and settings.idp_issuer is None
         self.skew = settings.skew
         self.signature_algorithm = settings.signature_algorithm
         self.digest_algorithm = settings.digest_algorithm
@@ -113,7 +118,7 @@ class SamlAuthenticator:
 
     # -- pysaml2 configuration ----------------------------------------------------------
 
-    def _idp_metadata(self) -> str:
+    def _idp_metadata(self, entity_id: str) -> str:
         """The IdP as pysaml2 wants it: metadata made from ``entryPoint`` and its certs."""
         keys = "".join(
             '<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data>'
@@ -123,7 +128,7 @@ class SamlAuthenticator:
         )
         return (
             f'<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata"'
-            f' xmlns:ds="{DSIG_NS}" entityID={quoteattr(str(self.idp_issuer))}>'
+            f' xmlns:ds="{DSIG_NS}" entityID={quoteattr(entity_id)}>'
             "<md:IDPSSODescriptor"
             ' protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">'
             f"{keys}<md:SingleSignOnService Binding={quoteattr(_REDIRECT)}"
@@ -131,7 +136,15 @@ class SamlAuthenticator:
             "</md:IDPSSODescriptor></md:EntityDescriptor>"
         )
 
-    def _build_config(self, *, entity_id: str | None = None) -> Any:
+    def _build_config(self, *, entity_id: str | None = None, idp_ids: Sequence[str] = ()) -> Any:
+        """pysaml2's SP config, as ``entity_id`` (default ``issuer``).
+
+        Its IdP metadata names ``idp_ids`` (default ``idpIssuer``), each with the IdP's
+        certificates and nothing else: pysaml2 checks a signature with the certificates
+        of the entity the signed element names as its Issuer. Without ``idpIssuer`` (and
+        before ``metadataUrl`` names it), ``entryPoint`` stands in: an ``AuthnRequest``
+        needs only the IdP's SSO location.
+        """
         settings = self._settings
         sp: dict[str, Any] = {
             "endpoints": {"assertion_consumer_service": [(self.callback_url, _POST)]},
@@ -154,7 +167,15 @@ class SamlAuthenticator:
             "entityid": entity_id or self.issuer,
             "xmlsec_binary": self._xmlsec,
             "service": {"sp": sp},
-            "metadata": {"inline": [self._idp_metadata()]},
+            "metadata": {
+                "inline": [
+                    self._idp_metadata(idp_id)
+                    for idp_id in idp_ids or [self.idp_issuer or self.entry_point]
+                ]
+            },
+            # Never a key or certificate carried in the response (KeyInfo): pysaml2's
+            # default, pinned. An element that names no Issuer has no key to verify with.
+            "only_use_keys_in_metadata": True,
             "accepted_time_diff": self.skew,
             "allow_unknown_attributes": True,
         }
@@ -208,7 +229,7 @@ class SamlAuthenticator:
         """The IdP's ``entryPoint`` with an ``AuthnRequest`` bound to this flow."""
         client = self._saml2.client.Saml2Client(config=self._config())
         _, info = client.prepare_for_authenticate(
-            entityid=self.idp_issuer,
+            entityid=self.idp_issuer or self.entry_point,
             relay_state=input.state,
             binding=_REDIRECT,
             message_id=request_id(input.nonce),
@@ -221,19 +242,25 @@ class SamlAuthenticator:
     def authenticate(self, input: OAuthAuthenticateInput) -> OAuthAuthenticatorResult:  # noqa: A002
         """Verify the posted ``Response`` and read the profile from its one assertion."""
         xml = posted_response(input.request)
-        check_structure(xml)
+        root = check_structure(xml)
         expected = request_id(input.nonce)
-        response = self._parse(xml, expected)
+        response = self._parse(xml, expected, named_issuers(root))
         assertion = response.assertion
         check_binding(response, assertion, expected, self.callback_url, self.audience)
-        self._check_replay(assertion)
+        issuer = (assertion.issuer.text or "").strip() if assertion.issuer is not None else ""
+        self._check_replay(assertion, self.idp_issuer or issuer)
         profile = self._profile(response, assertion)
         session = OAuthSession(access_token="", refresh_token=json.dumps(profile))  # noqa: S106
         return OAuthAuthenticatorResult(full_profile=profile, session=session)
 
-    def _parse(self, xml: bytes, expected: str) -> Any:
+    def _parse(self, xml: bytes, expected: str, issuers: Sequence[str]) -> Any:
         config = self._config()
-        if self.audience != self.issuer:
+        if self._any_issuer:
+            # No idpIssuer: the IdP is whoever the response names, unverified, with the
+            # configured cert as its only key. That is safe because the signature must
+            # then verify with that cert; the name is not compared (as passport-saml).
+            config = self._build_config(entity_id=self.audience, idp_ids=issuers)
+        elif self.audience != self.issuer:
             # pysaml2 checks the audience against the entity ID: parse as the audience.
             config = self._build_config(entity_id=self.audience)
         client = self._saml2.client.Saml2Client(config=config)
@@ -248,8 +275,11 @@ class SamlAuthenticator:
             raise AuthenticationError("SAML response refused: it has no valid assertion")
         return response
 
-    def _check_replay(self, assertion: Any) -> None:
-        """An assertion is good once: a captured response cannot sign in again."""
+    def _check_replay(self, assertion: Any, idp: str) -> None:
+        """An assertion is good once: a captured response cannot sign in again.
+
+        Keyed on ``idp`` (``idpIssuer``, or else the signed assertion's Issuer) and the ID.
+        """
         ends = [
             data.not_on_or_after
             for confirmation in assertion.subject.subject_confirmation
@@ -265,7 +295,7 @@ class SamlAuthenticator:
             if expires is not None
             else time.time() + _DEFAULT_ASSERTION_LIFETIME
         )
-        key = hashlib.sha256(f"saml\x00{self.idp_issuer}\x00{assertion.id}".encode()).hexdigest()
+        key = hashlib.sha256(f"saml\x00{idp}\x00{assertion.id}".encode()).hexdigest()
         if not self.replay_store.first_use(key, expires_at + self.skew):
             raise AuthenticationError("SAML response refused: the assertion was already used")
 

@@ -134,7 +134,9 @@ class SamlSettings:
     #: The IdP's certificate (``cert``), or None with ``metadataUrl``.
     cert: str | None
     metadata_url: str | None
-    #: The IdP's entity ID; with ``metadataUrl``, None until its metadata names it.
+    #: ``idpIssuer``, the IdP's entity ID: set, the signed Issuer must be it. Unset with
+    #: ``cert``, any Issuer is read but the signature must verify with ``cert``; with
+    #: ``metadataUrl``, its metadata names it.
     idp_issuer: str | None
     want_response_signed: bool | None
     want_assertions_signed: bool | None
@@ -160,10 +162,9 @@ class SamlSettings:
         cert = config.get_optional_string("cert")
         metadata_url = read_absolute_url(config, "metadataUrl", required=False)
         if (cert is None) == (metadata_url is None):
-            raise config.error("cert", "set either cert (with idpIssuer) or metadataUrl")
+            raise config.error("cert", "set either cert or metadataUrl")
+        # Optional, as passport-saml's: unset, the signature made with cert is the trust.
         idp_issuer = config.get_optional_string("idpIssuer")
-        if cert is not None and not idp_issuer:
-            raise config.error("idpIssuer", "required with cert: the IdP's entity ID")
         want_response_signed = config.get_optional_bool("wantAuthnResponseSigned")
         want_assertions_signed = config.get_optional_bool("wantAssertionsSigned")
         if want_response_signed is False and want_assertions_signed is False:

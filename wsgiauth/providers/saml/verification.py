@@ -2,10 +2,12 @@
 
 pysaml2 checks signatures, ``InResponseTo``, destination, recipient, audience and
 validity. Before it, :func:`check_structure` refuses what signature checking alone
-lets through (comments, signature wrapping, encrypted assertions); after it,
-:func:`check_binding` checks the binding to this flow again on the assertion that is
-read, so that a gap in pysaml2 is not a gap in wsgiauth. Each refusal is an
-``AuthenticationError`` that says which check failed.
+lets through (comments, signature wrapping, encrypted assertions), and
+:func:`named_issuers` reads the Issuers named, unverified, for pysaml2's certificate
+lookup when ``idpIssuer`` is not set (a name pysaml2 reads otherwise finds no
+certificate: refused); after it, :func:`check_binding` checks the binding to this flow
+again on the assertion that is read, so that a gap in pysaml2 is not a gap in wsgiauth.
+Each refusal is an ``AuthenticationError`` that says which check failed.
 """
 
 from __future__ import annotations
@@ -15,14 +17,24 @@ import binascii
 import hashlib
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import cast
 
 from ...oauth import AuthenticationError
 from ...oauth import InputError
 
 if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
+
     from webob import Request
 
-__all__ = ["check_binding", "check_structure", "posted_response", "refusal_reason", "request_id"]
+__all__ = [
+    "check_binding",
+    "check_structure",
+    "named_issuers",
+    "posted_response",
+    "refusal_reason",
+    "request_id",
+]
 
 _ASSERTION_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 _PROTOCOL_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -51,8 +63,8 @@ def posted_response(request: Request) -> bytes:
         raise InputError("Authentication failed, the SAMLResponse is not base64") from None
 
 
-def check_structure(xml: bytes) -> None:
-    """Refusals made before any signature is checked, on the document as sent.
+def check_structure(xml: bytes) -> Element:
+    """Refusals made before any signature is checked, on the document as sent; its root.
 
     - A comment: exclusive canonicalisation drops comments, so
       ``user@example.com<!---->.evil.com`` keeps the signature of
@@ -85,6 +97,20 @@ def check_structure(xml: bytes) -> None:
         raise AuthenticationError("SAML response refused: it must hold exactly one assertion")
     if root.find(f".//{{{_ASSERTION_NS}}}EncryptedAssertion") is not None:
         raise AuthenticationError("SAML response refused: encrypted assertions are not supported")
+    return cast("Element", root)
+
+
+def named_issuers(root: Element) -> tuple[str, ...]:
+    """The ``Issuer`` values of the ``Response`` and of its one ``Assertion``, unverified.
+
+    Read before any signature is checked, as pysaml2 reads them (stripped), for what
+    needs the IdP's entity ID when ``idpIssuer`` is not set: pysaml2 finds the signing
+    certificate by it. Nothing is trusted for being named here.
+    """
+    issuer = f"{{{_ASSERTION_NS}}}Issuer"
+    nodes = [root.find(issuer), root.find(f"{{{_ASSERTION_NS}}}Assertion/{issuer}")]
+    names = [(node.text or "").strip() for node in nodes if node is not None]
+    return tuple(dict.fromkeys(name for name in names if name))
 
 
 def check_binding(
