@@ -28,7 +28,6 @@ side effects. Programs build the same thing with :func:`make_application`.
 
 from __future__ import annotations
 
-import logging
 import os
 import pkgutil
 from collections.abc import Iterable
@@ -43,10 +42,9 @@ from .app import AuthApp
 from .app import create_auth_app
 from .errors import ConfigError
 from .errors import NotFoundError
-from .errors import ServiceUnavailableError
 from .identity.database_config import unshared_memory_error
 from .identity.middleware import IdentityMiddleware
-from .identity.token_factory import TokenFactory
+from .identity.service import publish_signing_key
 from .loader import load_config
 from .middleware import AuthMiddleware
 from .responses import error_response
@@ -69,8 +67,6 @@ __all__ = [
     "refuse_unshared_memory",
     "served_stack",
 ]
-
-log = logging.getLogger(__name__)
 
 #: The app-config files, separated by ``os.pathsep`` (``:`` on POSIX).
 CONFIG_ENV = "WSGIAUTH_CONFIG"
@@ -190,30 +186,11 @@ def application_from_environ(environ: Mapping[str, str] | None = None) -> WSGIAp
     refuse_unshared_memory(config)
     auth_app = create_auth_app(config)
     stack = _served(config, auth_app, environ.get(APP_ENV) or None)
-    delay = _publish_signing_key(auth_app)
+    # In a store other workers read, a new key signs only once they can all list it.
+    delay = publish_signing_key(auth_app.token_issuer)
     if delay > 0:
         sleep(delay)  # the first sign-in would wait it otherwise
     return stack
-
-
-def _publish_signing_key(auth_app: AuthApp) -> float:
-    """Publish this process's signing key (if ``create_auth_app`` has not); the seconds
-    before it may sign.
-
-    In a store that other processes read, a new key signs only once every process's
-    key list can show it (:class:`~wsgiauth.identity.token_factory.TokenFactory`,
-    ``shared_store``), so that no worker's first tokens fail at another's JWKS: a
-    server that waits the seconds returned before it serves spares its first sign-in
-    that wait. A key store that is down only delays the key to the first sign-in.
-    """
-    issuer = getattr(auth_app, "token_issuer", None)  # None in apps built without one
-    if not isinstance(issuer, TokenFactory):
-        return 0.0
-    try:
-        return issuer.publish_first_key()
-    except ServiceUnavailableError as exc:
-        log.warning("Could not publish a signing key at startup: %s", exc)
-        return 0.0
 
 
 def refuse_unshared_memory(config: Config) -> None:

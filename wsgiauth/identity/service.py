@@ -37,7 +37,12 @@ if TYPE_CHECKING:
     from .types import TokenIssuer
     from .types import UserInfoStore
 
-__all__ = ["IdentityService", "create_identity_service", "read_by_other_processes"]
+__all__ = [
+    "IdentityService",
+    "create_identity_service",
+    "publish_signing_key",
+    "read_by_other_processes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +96,7 @@ def create_identity_service(
             shared_store=read_by_other_processes(key_store) and not single_process(),
         )
     if isinstance(token_issuer, TokenFactory) and token_issuer.shared_store:
-        _publish_early(token_issuer)
+        publish_signing_key(token_issuer)  # by the first sign-in, its wait is mostly over
     verifier = IdentityVerifier(
         issuer=issuer, algorithms=algorithms, key_source=token_issuer.list_public_keys
     )
@@ -125,12 +130,16 @@ def read_by_other_processes(key_store: KeyStore) -> bool:
     return True
 
 
-def _publish_early(token_issuer: TokenFactory) -> None:
-    """Publish the first key now: it has served most of its wait by the first sign-in.
+def publish_signing_key(token_issuer: TokenIssuer | None) -> float:
+    """Publish this process's signing key now, if it makes its own; the seconds before it
+    may sign (:meth:`TokenFactory.publish_first_key`).
 
-    A store that is down only leaves the key to the first sign-in.
+    A key store that is down only leaves the key to the first sign-in: 0, and a warning.
     """
+    if not isinstance(token_issuer, TokenFactory):
+        return 0.0
     try:
-        token_issuer.publish_first_key()
+        return token_issuer.publish_first_key()
     except ServiceUnavailableError as exc:
         log.warning("Could not publish a signing key yet: %s", exc)
+        return 0.0

@@ -91,9 +91,10 @@ class OidcAuthenticator:
         start_params: Mapping[str, str] | None = None,
     ) -> None:
         self.credentials = credentials
-        #: ``startUrlSearchParams``: more authorization parameters, as configured.
-        self.start_params = dict(start_params or {})
-        self._extra_params = {k: v for k, v in self.start_params.items() if k != "prompt"}
+        # startUrlSearchParams: its prompt stands in only for prompt "auto" (None).
+        extra = dict(start_params or {})
+        self._start_prompt = extra.pop("prompt", None)
+        self._extra_params = extra
         self.callback_url = callback_url
         self.metadata_url = metadata_url
         self.http = http
@@ -197,7 +198,7 @@ class OidcAuthenticator:
                 code_challenge=input.code_challenge,
                 nonce=derive_id_token_nonce(input.nonce),
                 # As Backstage: the configured prompt wins, unless it is "auto".
-                prompt=self.prompt or self.start_params.get("prompt"),
+                prompt=self.prompt or self._start_prompt,
             )
         )
 
